@@ -1,0 +1,163 @@
+//! Line framing: splits a byte stream into NDJSON lines with their 1-based line numbers.
+//!
+//! `\n` ends a line; a `\r` before it and a UTF-8 byte-order mark at the very start of the stream
+//! are dropped; a last line without a newline is still a line. A line longer than the limit is
+//! not held in memory: its first bytes are kept (for the rejects file) and the rest is skipped.
+
+use std::io::{self, BufRead};
+
+/// How many bytes of an over-long line are kept for the rejects file.
+pub const TOO_LONG_HEAD: usize = 4096;
+
+/// One framed line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// A complete line, without its line ending.
+    Complete(&'a [u8]),
+    /// A line over the length limit: its total length and first [`TOO_LONG_HEAD`] bytes.
+    TooLong {
+        /// Total length in bytes, without the line ending.
+        len: u64,
+        /// The first bytes of the line.
+        head: &'a [u8],
+    },
+}
+
+/// Reads lines from a buffered reader without holding more than one line (up to the limit).
+pub struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    line_no: u64,
+    max_line_bytes: usize,
+    at_start: bool,
+}
+
+impl<R: BufRead> LineReader<R> {
+    /// A reader that treats lines longer than `max_line_bytes` as [`Line::TooLong`].
+    pub fn new(inner: R, max_line_bytes: usize) -> Self {
+        LineReader {
+            inner,
+            buf: Vec::new(),
+            line_no: 0,
+            max_line_bytes,
+            at_start: true,
+        }
+    }
+
+    /// The number of the last line returned (0 before the first).
+    pub fn line_no(&self) -> u64 {
+        self.line_no
+    }
+
+    /// The next line and its number, or `None` at the end of the stream.
+    pub fn next_line(&mut self) -> io::Result<Option<(u64, Line<'_>)>> {
+        self.buf.clear();
+        let mut len: u64 = 0;
+        let mut saw_any = false;
+        let mut last_byte = None;
+        loop {
+            let available = match self.inner.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                if !saw_any {
+                    return Ok(None);
+                }
+                break;
+            }
+            saw_any = true;
+            let (chunk, consumed, ended) = match memchr::memchr(b'\n', available) {
+                Some(i) => (&available[..i], i + 1, true),
+                None => (available, available.len(), false),
+            };
+            let room = (self.max_line_bytes + 1).saturating_sub(self.buf.len());
+            self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            len += chunk.len() as u64;
+            if let Some(&b) = chunk.last() {
+                last_byte = Some(b);
+            }
+            self.inner.consume(consumed);
+            if ended {
+                break;
+            }
+        }
+        self.line_no += 1;
+        let mut start = 0;
+        if self.at_start {
+            self.at_start = false;
+            if self.buf.starts_with(b"\xEF\xBB\xBF") {
+                start = 3;
+                len -= 3;
+            }
+        }
+        if last_byte == Some(b'\r') && len > 0 {
+            len -= 1;
+            self.buf
+                .truncate(start + len.min(self.max_line_bytes as u64 + 1) as usize);
+        }
+        let line = if len > self.max_line_bytes as u64 {
+            let end = (start + TOO_LONG_HEAD).min(self.buf.len());
+            Line::TooLong {
+                len,
+                head: &self.buf[start..end],
+            }
+        } else {
+            Line::Complete(&self.buf[start..])
+        };
+        Ok(Some((self.line_no, line)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(input: &[u8], max: usize, buf_cap: usize) -> Vec<(u64, String)> {
+        let reader = io::BufReader::with_capacity(buf_cap, input);
+        let mut lines = LineReader::new(reader, max);
+        let mut out = Vec::new();
+        while let Some((n, line)) = lines.next_line().unwrap() {
+            let text = match line {
+                Line::Complete(b) => String::from_utf8_lossy(b).into_owned(),
+                Line::TooLong { len, head } => {
+                    format!("TOO LONG {len}: {}", String::from_utf8_lossy(head))
+                }
+            };
+            out.push((n, text));
+        }
+        out
+    }
+
+    #[test]
+    fn endings_bom_and_last_line_without_newline() {
+        let input = b"\xEF\xBB\xBF{\"a\":1}\r\n\n{\"b\":2}\n{\"c\":3}";
+        for cap in [1, 2, 3, 7, 8192] {
+            assert_eq!(
+                frame(input, 1000, cap),
+                [
+                    (1, "{\"a\":1}".to_string()),
+                    (2, String::new()),
+                    (3, "{\"b\":2}".to_string()),
+                    (4, "{\"c\":3}".to_string())
+                ],
+                "buffer capacity {cap}"
+            );
+        }
+        assert!(frame(b"", 10, 8).is_empty());
+        assert_eq!(frame(b"\n", 10, 8), [(1, String::new())]);
+    }
+
+    #[test]
+    fn over_long_lines_are_reported_with_their_length_and_head() {
+        for cap in [1, 4, 8192] {
+            let got = frame(b"12345\n1234567890\r\nabc\n", 5, cap);
+            assert_eq!(got[0], (1, "12345".to_string()));
+            assert_eq!(got[1], (2, "TOO LONG 10: 123456".to_string()), "cap {cap}");
+            assert_eq!(got[2], (3, "abc".to_string()));
+        }
+        // A CR at the limit is part of the line ending, not of the line.
+        assert_eq!(frame(b"12345\r\n", 5, 3), [(1, "12345".to_string())]);
+    }
+}

@@ -1,0 +1,505 @@
+//! Decoding: NDJSON lines into Arrow record batches, driven by an [`EventSchema`].
+//!
+//! Each line is parsed by a serde visitor that goes straight from the JSON bytes to one typed
+//! [`Slot`] per field; no `serde_json::Value` tree is built. Only when the whole line has parsed
+//! are its slots appended to the column builders, so a rejected line leaves no trace in a batch.
+//!
+//! What a line may hold (everything else rejects the line with a [`LineReject`]):
+//! - keys in any order; an absent key or `null` is NULL; unknown keys are skipped and counted
+//!   (rejected under `strict`); a key given twice is rejected, since one value would be lost;
+//! - `int`: a JSON integer in the `i64` range, or a string of such an integer (`"443"`);
+//!   fractions, exponents and out-of-range numbers are rejected;
+//! - `bool`: `true`/`false`, or the strings `"true"`/`"false"`;
+//! - `string`: a JSON string (enum values outside the documented list are kept and counted);
+//! - `timestamp`: see [`timestamp`]; with `zero_is_null`, the epoch becomes NULL.
+//!
+//! The decoder never learns where its lines came from: the caller frames lines
+//! ([`lines::LineReader`]) and attaches file names and line numbers to rejects.
+
+pub mod columns;
+pub mod lines;
+pub mod timestamp;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{SchemaRef, TimeUnit};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+use crate::error::{Error, Result};
+use crate::schema::{EventSchema, FieldType};
+use columns::{ColumnBuilder, Slot};
+use timestamp::Instant;
+
+/// Rows per batch unless the caller says otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 8192;
+/// The largest batch size: enum dictionaries of one batch must fit their 16-bit keys.
+pub const MAX_BATCH_SIZE: usize = i16::MAX as usize;
+
+/// Why a line was not converted. `Display` is the reason written to the rejects file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineReject {
+    /// The field whose value was refused, when one field is to blame.
+    pub field: Option<String>,
+    /// What was wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for LineReject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "field {field}: {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
+/// Counts kept while decoding, merged into the run's summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    /// Rows accepted.
+    pub rows: u64,
+    /// Unknown keys, by name: how many accepted rows carried each.
+    pub unknown_fields: BTreeMap<String, u64>,
+    /// Values outside an enum's documented list, by field.
+    pub out_of_enum: BTreeMap<String, u64>,
+}
+
+impl DecodeStats {
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: DecodeStats) {
+        self.rows += other.rows;
+        for (k, v) in other.unknown_fields {
+            *self.unknown_fields.entry(k).or_default() += v;
+        }
+        for (k, v) in other.out_of_enum {
+            *self.out_of_enum.entry(k).or_default() += v;
+        }
+    }
+}
+
+/// Options of a [`Decoder`].
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeOptions {
+    /// The unit of timestamp columns.
+    pub timestamp_unit: TimeUnit,
+    /// Reject lines with keys that are not in the field list.
+    pub strict: bool,
+    /// Rows per batch, 1 to [`MAX_BATCH_SIZE`].
+    pub batch_size: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            timestamp_unit: TimeUnit::Microsecond,
+            strict: false,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+}
+
+/// Turns NDJSON lines into record batches of the schema's Arrow type.
+pub struct Decoder {
+    schema: Arc<EventSchema>,
+    arrow_schema: SchemaRef,
+    options: DecodeOptions,
+    columns: Vec<ColumnBuilder>,
+    rows: usize,
+    row: RowScratch,
+    stats: DecodeStats,
+}
+
+/// Per-line scratch space, reused from line to line.
+#[derive(Default)]
+struct RowScratch {
+    slots: Vec<Slot>,
+    text: String,
+    unknown: Vec<(u32, u32)>,
+}
+
+impl Decoder {
+    /// A decoder for `schema`; fails if the options are out of range.
+    pub fn try_new(schema: Arc<EventSchema>, options: DecodeOptions) -> Result<Self> {
+        if !(1..=MAX_BATCH_SIZE).contains(&options.batch_size) {
+            return Err(Error::InvalidOption {
+                option: "--batch-size",
+                message: format!("must be between 1 and {MAX_BATCH_SIZE}"),
+            });
+        }
+        let capacity = options.batch_size.min(DEFAULT_BATCH_SIZE);
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| ColumnBuilder::new(f, options.timestamp_unit, capacity))
+            .collect();
+        Ok(Decoder {
+            arrow_schema: schema.arrow_schema(options.timestamp_unit),
+            row: RowScratch {
+                slots: vec![Slot::Absent; schema.fields().len()],
+                ..RowScratch::default()
+            },
+            schema,
+            options,
+            columns,
+            rows: 0,
+            stats: DecodeStats::default(),
+        })
+    }
+
+    /// The Arrow schema of the batches this decoder yields.
+    pub fn arrow_schema(&self) -> &SchemaRef {
+        &self.arrow_schema
+    }
+
+    /// Rows buffered since the last flush.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no rows are buffered.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Whether a batch is full and should be flushed before the next line.
+    pub fn is_full(&self) -> bool {
+        self.rows >= self.options.batch_size
+    }
+
+    /// Counts since the last call.
+    pub fn take_stats(&mut self) -> DecodeStats {
+        std::mem::take(&mut self.stats)
+    }
+
+    /// Decodes one line (without its line ending) into the current batch.
+    pub fn decode_line(&mut self, line: &[u8]) -> Result<(), LineReject> {
+        self.parse_row(line)?;
+        let row = &self.row;
+        for (i, (column, slot)) in self.columns.iter_mut().zip(&row.slots).enumerate() {
+            if column.append(*slot, &row.text) {
+                let name = &self.schema.fields()[i].name;
+                increment(&mut self.stats.out_of_enum, name);
+            }
+        }
+        for &(s, e) in &row.unknown {
+            increment(
+                &mut self.stats.unknown_fields,
+                &row.text[s as usize..e as usize],
+            );
+        }
+        self.stats.rows += 1;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Parses a line into the row scratch slots without touching the column builders.
+    fn parse_row(&mut self, line: &[u8]) -> Result<(), LineReject> {
+        let row = &mut self.row;
+        row.slots.fill(Slot::Absent);
+        row.text.clear();
+        row.unknown.clear();
+        let mut parse = RowParse {
+            schema: &self.schema,
+            options: self.options,
+            row,
+            current_field: None,
+            reject: None,
+        };
+        let mut de = serde_json::Deserializer::from_slice(line);
+        let parsed = RowSeed(&mut parse)
+            .deserialize(&mut de)
+            .and_then(|()| de.end());
+        match parsed {
+            Ok(()) => Ok(()),
+            Err(e) => Err(parse.reject.take().unwrap_or_else(|| LineReject {
+                field: parse
+                    .current_field
+                    .map(|i| self.schema.fields()[i].name.clone()),
+                reason: json_error_reason(&e),
+            })),
+        }
+    }
+
+    /// Drops the rows buffered since the last flush (their input turned out to be unreadable).
+    pub fn discard(&mut self) {
+        let _ = self.flush_unchecked();
+        self.stats = DecodeStats::default();
+    }
+
+    /// The buffered rows as a batch, or `None` if there are none.
+    pub fn flush(&mut self) -> Result<Option<RecordBatch>> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        self.flush_unchecked().map(Some)
+    }
+
+    fn flush_unchecked(&mut self) -> Result<RecordBatch> {
+        let arrays = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        self.rows = 0;
+        Ok(RecordBatch::try_new(self.arrow_schema.clone(), arrays)?)
+    }
+}
+
+fn increment(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_string(), 1);
+        }
+    }
+}
+
+/// serde_json's message without its "at line 1 column N" tail, plus the column (the line number
+/// is always 1 here: the caller knows the real one).
+fn json_error_reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let message = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(m, _)| m);
+    let kind = match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "invalid JSON: ",
+        _ => "",
+    };
+    format!("{kind}{message} (column {})", e.column())
+}
+
+/// The state of one line's parse.
+struct RowParse<'a> {
+    schema: &'a EventSchema,
+    options: DecodeOptions,
+    row: &'a mut RowScratch,
+    /// The field whose value is being parsed, for errors raised inside it.
+    current_field: Option<usize>,
+    /// A reject raised by our own checks (as opposed to a JSON syntax error).
+    reject: Option<LineReject>,
+}
+
+impl RowParse<'_> {
+    fn fail<E: de::Error>(&mut self, field: Option<usize>, reason: impl Into<String>) -> E {
+        self.reject = Some(LineReject {
+            field: field.map(|i| self.schema.fields()[i].name.clone()),
+            reason: reason.into(),
+        });
+        E::custom("rejected")
+    }
+
+    fn push_text(&mut self, s: &str) -> Slot {
+        let start = self.row.text.len() as u32;
+        self.row.text.push_str(s);
+        Slot::Str(start, self.row.text.len() as u32)
+    }
+}
+
+/// Parses the top-level object of a line.
+struct RowSeed<'p, 'a>(&'p mut RowParse<'a>);
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let parse = self.0;
+        while let Some(key) = map.next_key_seed(KeySeed(parse))? {
+            match key {
+                Some(i) => {
+                    if parse.row.slots[i] != Slot::Absent {
+                        return Err(parse.fail(Some(i), "key appears twice in the object"));
+                    }
+                    parse.current_field = Some(i);
+                    let slot = map.next_value_seed(ValueSeed {
+                        parse: &mut *parse,
+                        field: i,
+                    })?;
+                    parse.row.slots[i] = slot;
+                    parse.current_field = None;
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolves a key to its field index (`None` for unknown keys, which are recorded).
+struct KeySeed<'p, 'a>(&'p mut RowParse<'a>);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_> {
+    type Value = Option<usize>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_, '_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        let parse = self.0;
+        if let Some(i) = parse.schema.index_of(key) {
+            return Ok(Some(i));
+        }
+        if parse.options.strict {
+            return Err(parse.fail(None, format!("unknown field {key:?} (--strict)")));
+        }
+        if let Slot::Str(s, e) = parse.push_text(key) {
+            parse.row.unknown.push((s, e));
+        }
+        Ok(None)
+    }
+}
+
+/// Parses one field's value into a [`Slot`] according to its declared type.
+struct ValueSeed<'p, 'a> {
+    parse: &'p mut RowParse<'a>,
+    field: usize,
+}
+
+impl ValueSeed<'_, '_> {
+    fn field_type(&self) -> FieldType {
+        self.parse.schema.fields()[self.field].field_type
+    }
+
+    fn refuse<E: de::Error>(self, what: &str) -> E {
+        let expected = match self.field_type() {
+            FieldType::String => "a string",
+            FieldType::Int => "an integer",
+            FieldType::Bool => "a boolean",
+            FieldType::Timestamp => "an epoch integer or RFC 3339 string",
+        };
+        let field = self.field;
+        self.parse
+            .fail(Some(field), format!("expected {expected}, found {what}"))
+    }
+
+    fn timestamp<E: de::Error>(self, instant: Instant) -> Result<Slot, E> {
+        let spec = &self.parse.schema.fields()[self.field];
+        if spec.zero_is_null && instant == Instant::EPOCH {
+            return Ok(Slot::Null);
+        }
+        match instant.to_unit(self.parse.options.timestamp_unit) {
+            Some(v) => Ok(Slot::Int(v)),
+            None => {
+                let field = self.field;
+                Err(self
+                    .parse
+                    .fail(Some(field), timestamp::TimestampError::Range.to_string()))
+            }
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
+    type Value = Slot;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Slot, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
+    type Value = Slot;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Slot, E> {
+        Ok(Slot::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Slot, E> {
+        match self.field_type() {
+            FieldType::Bool => Ok(Slot::Bool(v)),
+            _ => Err(self.refuse("a boolean")),
+        }
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Slot, E> {
+        match self.field_type() {
+            FieldType::Int => Ok(Slot::Int(v)),
+            FieldType::Timestamp => self.timestamp(Instant::from_epoch_int(v)),
+            _ => Err(self.refuse("a number")),
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Slot, E> {
+        match i64::try_from(v) {
+            Ok(v) => self.visit_i64(v),
+            Err(_) if matches!(self.field_type(), FieldType::Int | FieldType::Timestamp) => {
+                Err(self.refuse("an integer beyond the int64 range"))
+            }
+            Err(_) => Err(self.refuse("a number")),
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Slot, E> {
+        // serde_json also lands here for integers beyond u64.
+        match self.field_type() {
+            FieldType::Int | FieldType::Timestamp => {
+                Err(self.refuse("a number with a fraction or exponent, or beyond the int64 range"))
+            }
+            _ => Err(self.refuse("a number")),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Slot, E> {
+        match self.field_type() {
+            FieldType::String => Ok(self.parse.push_text(v)),
+            FieldType::Int => match parse_int_text(v) {
+                Some(n) => Ok(Slot::Int(n)),
+                None => Err(self.refuse(&format!("the string {v:?}"))),
+            },
+            FieldType::Bool => match v {
+                "true" => Ok(Slot::Bool(true)),
+                "false" => Ok(Slot::Bool(false)),
+                _ => Err(self.refuse(&format!("the string {v:?}"))),
+            },
+            FieldType::Timestamp => match timestamp::parse_timestamp_str(v) {
+                Ok(instant) => self.timestamp(instant),
+                Err(e) => {
+                    let field = self.field;
+                    Err(self.parse.fail(Some(field), format!("{v:?}: {e}")))
+                }
+            },
+        }
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Slot, A::Error> {
+        Err(self.refuse("an array"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Slot, A::Error> {
+        Err(self.refuse("an object"))
+    }
+}
+
+/// A decimal `i64` written as text: optional `-`, ASCII digits, nothing else.
+fn parse_int_text(v: &str) -> Option<i64> {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,379 @@
+use super::*;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int16Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+
+fn decoder(strict: bool, batch_size: usize) -> Decoder {
+    Decoder::try_new(
+        Arc::new(EventSchema::spectrum_events()),
+        DecodeOptions {
+            strict,
+            batch_size,
+            ..DecodeOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+fn decode_all(lines: &[&str]) -> (RecordBatch, DecodeStats) {
+    let mut d = decoder(false, DEFAULT_BATCH_SIZE);
+    for line in lines {
+        d.decode_line(line.as_bytes()).unwrap();
+    }
+    let stats = d.take_stats();
+    (d.flush().unwrap().unwrap(), stats)
+}
+
+fn string_at(batch: &RecordBatch, name: &str, row: usize) -> Option<String> {
+    let col = batch.column_by_name(name).unwrap();
+    if col.is_null(row) {
+        return None;
+    }
+    Some(match col.data_type() {
+        arrow_schema::DataType::Utf8 => col.as_string::<i32>().value(row).to_string(),
+        _ => {
+            let dict = col.as_dictionary::<Int16Type>();
+            let values = dict.values().as_string::<i32>();
+            values.value(dict.keys().value(row) as usize).to_string()
+        }
+    })
+}
+
+fn micros_at(batch: &RecordBatch, name: &str, row: usize) -> Option<i64> {
+    let col = batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    col.is_valid(row).then(|| col.value(row))
+}
+
+fn int_at(batch: &RecordBatch, name: &str, row: usize) -> Option<i64> {
+    let col = batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    col.is_valid(row).then(|| col.value(row))
+}
+
+const FULL: &str = r#"{"Application":"a1b2c3","ClientAsn":13335,"ClientBytes":5120,"ClientCountry":"de","ClientIP":"2001:db8::1","ClientMatchedIpFirewall":"UNKNOWN","ClientPort":51234,"ClientProto":"tcp","ClientTcpRtt":1200000,"ClientTlsCipher":"UNK","ClientTlsClientHelloServerName":"db.example.com","ClientTlsProtocol":"TLSv1.3","ClientTlsStatus":"OK","ColoCode":"FRA","ConnectTimestamp":1653557040000000000,"DisconnectTimestamp":"2022-05-26T09:25:00.5Z","Event":"disconnect","IpFirewall":true,"OriginBytes":9000,"OriginIP":"192.0.2.10","OriginPort":5432,"OriginProto":"tcp","OriginTcpRtt":800000,"OriginTlsCipher":"ECDHE-RSA-AES128-GCM-SHA256","OriginTlsFingerprint":"","OriginTlsMode":"full","OriginTlsProtocol":"TLSv1.2","OriginTlsStatus":"OK","ProxyProtocol":"off","Status":200,"Timestamp":"1653557100"}"#;
+
+#[test]
+fn a_complete_event_decodes_every_field_with_its_type() {
+    let (batch, stats) = decode_all(&[FULL]);
+    assert_eq!(batch.num_rows(), 1);
+    assert_eq!(batch.num_columns(), 31);
+    assert_eq!(
+        string_at(&batch, "Application", 0).as_deref(),
+        Some("a1b2c3")
+    );
+    assert_eq!(string_at(&batch, "Event", 0).as_deref(), Some("disconnect"));
+    assert_eq!(
+        string_at(&batch, "OriginTlsFingerprint", 0).as_deref(),
+        Some("")
+    );
+    assert_eq!(int_at(&batch, "ClientAsn", 0), Some(13335));
+    assert_eq!(int_at(&batch, "Status", 0), Some(200));
+    let fw = batch.column_by_name("IpFirewall").unwrap().as_boolean();
+    assert!(fw.value(0));
+    assert_eq!(
+        micros_at(&batch, "ConnectTimestamp", 0),
+        Some(1_653_557_040_000_000)
+    );
+    assert_eq!(
+        micros_at(&batch, "DisconnectTimestamp", 0),
+        Some(1_653_557_100_500_000)
+    );
+    assert_eq!(
+        micros_at(&batch, "Timestamp", 0),
+        Some(1_653_557_100_000_000)
+    );
+    assert_eq!(stats.rows, 1);
+    assert!(stats.out_of_enum.is_empty());
+    assert!(stats.unknown_fields.is_empty());
+}
+
+#[test]
+fn keys_in_any_order_absent_and_null_fields() {
+    let (batch, _) = decode_all(&[
+        r#"{"Status":0,"Application":"x","Event":"connect"}"#,
+        r#"{"Event":null,"Application":null,"Status":null}"#,
+        r#"{}"#,
+    ]);
+    assert_eq!(batch.num_rows(), 3);
+    assert_eq!(int_at(&batch, "Status", 0), Some(0));
+    assert_eq!(string_at(&batch, "Application", 0).as_deref(), Some("x"));
+    for row in [1, 2] {
+        for col in batch.columns() {
+            assert!(col.is_null(row), "row {row} should be all null");
+        }
+    }
+}
+
+#[test]
+fn timestamp_forms_mix_within_one_batch() {
+    let forms = [
+        "1653557040",
+        "1653557040000",
+        "1653557040000000",
+        "1653557040000000000",
+        "\"1653557040\"",
+        "\"1653557040000000000\"",
+        "\"2022-05-26T09:24:00Z\"",
+        "\"2022-05-26T09:24:00.000Z\"",
+        "\"2022-05-26T09:24:00.000000000Z\"",
+        "\"2022-05-26T11:24:00+02:00\"",
+    ];
+    let lines: Vec<String> = forms
+        .iter()
+        .map(|f| format!("{{\"Timestamp\":{f},\"ConnectTimestamp\":{f}}}"))
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let (batch, _) = decode_all(&refs);
+    for row in 0..forms.len() {
+        assert_eq!(
+            micros_at(&batch, "Timestamp", row),
+            Some(1_653_557_040_000_000),
+            "{}",
+            forms[row]
+        );
+        assert_eq!(
+            micros_at(&batch, "ConnectTimestamp", row),
+            Some(1_653_557_040_000_000)
+        );
+    }
+}
+
+#[test]
+fn zero_disconnect_timestamp_is_null_in_every_form_but_zero_event_time_is_kept() {
+    let (batch, _) = decode_all(&[
+        r#"{"DisconnectTimestamp":0,"ConnectTimestamp":0,"Timestamp":0}"#,
+        r#"{"DisconnectTimestamp":"0"}"#,
+        r#"{"DisconnectTimestamp":"1970-01-01T00:00:00Z"}"#,
+        r#"{"DisconnectTimestamp":"1970-01-01T00:00:00.000000000Z"}"#,
+        r#"{"DisconnectTimestamp":1}"#,
+    ]);
+    for row in 0..4 {
+        assert_eq!(
+            micros_at(&batch, "DisconnectTimestamp", row),
+            None,
+            "row {row}"
+        );
+    }
+    assert_eq!(micros_at(&batch, "ConnectTimestamp", 0), None);
+    assert_eq!(micros_at(&batch, "Timestamp", 0), Some(0));
+    assert_eq!(micros_at(&batch, "DisconnectTimestamp", 4), Some(1_000_000));
+}
+
+#[test]
+fn values_outside_an_enum_are_kept_verbatim_and_counted() {
+    let (batch, stats) = decode_all(&[
+        r#"{"Event":"connect","ClientProto":"quic"}"#,
+        r#"{"Event":"newKind","ClientProto":"tcp"}"#,
+        r#"{"Event":"Connect"}"#,
+    ]);
+    assert_eq!(string_at(&batch, "ClientProto", 0).as_deref(), Some("quic"));
+    assert_eq!(string_at(&batch, "Event", 1).as_deref(), Some("newKind"));
+    assert_eq!(string_at(&batch, "Event", 2).as_deref(), Some("Connect"));
+    assert_eq!(stats.out_of_enum.get("ClientProto"), Some(&1));
+    assert_eq!(stats.out_of_enum.get("Event"), Some(&2));
+}
+
+#[test]
+fn unknown_keys_are_ignored_and_counted_or_rejected_when_strict() {
+    let line = r#"{"Event":"connect","NewField":{"deep":[1,2,{"x":null}]},"Other":1}"#;
+    let (batch, stats) = decode_all(&[line, line]);
+    assert_eq!(batch.num_rows(), 2);
+    assert_eq!(stats.unknown_fields.get("NewField"), Some(&2));
+    assert_eq!(stats.unknown_fields.get("Other"), Some(&2));
+
+    let mut strict = decoder(true, 10);
+    let reject = strict.decode_line(line.as_bytes()).unwrap_err();
+    assert!(reject.reason.contains("NewField"), "{reject}");
+    assert!(strict.is_empty());
+}
+
+#[test]
+fn lossy_or_malformed_lines_are_rejected_with_field_and_reason() {
+    let cases: &[(&[u8], Option<&str>, &str)] = &[
+        (b"{\"Status\":200", None, "invalid JSON"),
+        (b"not json", None, "invalid JSON"),
+        (b"[1,2]", None, "expected a JSON object"),
+        (b"\"text\"", None, "expected a JSON object"),
+        (b"null", None, "expected a JSON object"),
+        (b"{\"Status\":200} {}", None, "trailing characters"),
+        (
+            b"{\"Application\":\"\xff\xfe\"}",
+            Some("Application"),
+            "invalid unicode",
+        ),
+        (
+            b"{\"Status\":\"abc\"}",
+            Some("Status"),
+            "the string \"abc\"",
+        ),
+        (
+            b"{\"Status\":\"12.5\"}",
+            Some("Status"),
+            "expected an integer",
+        ),
+        (
+            b"{\"Status\":\" 12\"}",
+            Some("Status"),
+            "expected an integer",
+        ),
+        (b"{\"Status\":12.5}", Some("Status"), "fraction"),
+        (b"{\"Status\":1e3}", Some("Status"), "fraction"),
+        (b"{\"Status\":200.0}", Some("Status"), "fraction"),
+        (
+            b"{\"ClientBytes\":9223372036854775808}",
+            Some("ClientBytes"),
+            "beyond the int64 range",
+        ),
+        (
+            b"{\"ClientBytes\":\"9223372036854775808\"}",
+            Some("ClientBytes"),
+            "expected an integer",
+        ),
+        (
+            b"{\"ClientBytes\":123456789012345678901234567890}",
+            Some("ClientBytes"),
+            "int64",
+        ),
+        (b"{\"Status\":true}", Some("Status"), "found a boolean"),
+        (b"{\"Status\":[200]}", Some("Status"), "found an array"),
+        (
+            b"{\"IpFirewall\":1}",
+            Some("IpFirewall"),
+            "expected a boolean",
+        ),
+        (
+            b"{\"IpFirewall\":\"yes\"}",
+            Some("IpFirewall"),
+            "expected a boolean",
+        ),
+        (
+            b"{\"Application\":42}",
+            Some("Application"),
+            "expected a string",
+        ),
+        (b"{\"Event\":{\"a\":1}}", Some("Event"), "found an object"),
+        (
+            b"{\"Timestamp\":\"yesterday\"}",
+            Some("Timestamp"),
+            "not an epoch integer",
+        ),
+        (b"{\"Timestamp\":1.5}", Some("Timestamp"), "fraction"),
+        (
+            b"{\"Timestamp\":\"2022-02-30T00:00:00Z\"}",
+            Some("Timestamp"),
+            "out of range",
+        ),
+        (b"{\"Status\":200,\"Status\":200}", Some("Status"), "twice"),
+        (b"{\"Status\":tru}", Some("Status"), "invalid JSON"),
+    ];
+    for (line, field, reason) in cases {
+        let mut d = decoder(false, 10);
+        let reject = d.decode_line(line).unwrap_err();
+        let shown = String::from_utf8_lossy(line);
+        assert_eq!(reject.field.as_deref(), *field, "{shown}: {reject}");
+        assert!(
+            reject.reason.contains(reason),
+            "{shown}: {reject:?} should say {reason:?}"
+        );
+        assert!(d.is_empty(), "{shown} left a row behind");
+    }
+}
+
+#[test]
+fn accepted_lossless_conversions() {
+    let (batch, _) = decode_all(&[
+        r#"{"Status":"200","IpFirewall":"false","ClientAsn":-1}"#,
+        r#"{"ClientBytes":9223372036854775807,"IpFirewall":"true"}"#,
+    ]);
+    assert_eq!(int_at(&batch, "Status", 0), Some(200));
+    assert_eq!(int_at(&batch, "ClientAsn", 0), Some(-1));
+    assert_eq!(int_at(&batch, "ClientBytes", 1), Some(i64::MAX));
+    let fw = batch.column_by_name("IpFirewall").unwrap().as_boolean();
+    assert!(!fw.value(0) && fw.value(1));
+}
+
+#[test]
+fn a_rejected_line_leaves_no_trace_in_the_batch() {
+    let mut d = decoder(false, 100);
+    d.decode_line(br#"{"Application":"first","Status":1}"#)
+        .unwrap();
+    // The string field parses before the bad int: its text must not leak into row 2.
+    d.decode_line(br#"{"Application":"bad","Status":"x"}"#)
+        .unwrap_err();
+    d.decode_line(br#"{"Status":3}"#).unwrap();
+    let batch = d.flush().unwrap().unwrap();
+    assert_eq!(batch.num_rows(), 2);
+    assert_eq!(string_at(&batch, "Application", 1), None);
+    assert_eq!(int_at(&batch, "Status", 1), Some(3));
+}
+
+#[test]
+fn batch_sizes_give_identical_rows() {
+    let mut lines = Vec::new();
+    for i in 0..257 {
+        let event = ["connect", "disconnect", "odd"][i % 3];
+        lines.push(format!(
+            r#"{{"Application":"app{}","Event":"{event}","Status":{i},"Timestamp":{}}}"#,
+            i % 7,
+            1_653_557_040 + i
+        ));
+    }
+    let mut reference: Option<Vec<RecordBatch>> = None;
+    for size in [1, 3, 100, DEFAULT_BATCH_SIZE] {
+        let mut d = decoder(false, size);
+        let mut batches = Vec::new();
+        for line in &lines {
+            if d.is_full() {
+                batches.extend(d.flush().unwrap());
+            }
+            d.decode_line(line.as_bytes()).unwrap();
+        }
+        batches.extend(d.flush().unwrap());
+        assert!(batches.iter().all(|b| b.num_rows() <= size));
+        let whole = arrow_select::concat::concat_batches(d.arrow_schema(), &batches).unwrap();
+        // Dictionary keys differ with batch boundaries; compare logical values.
+        let whole = unpack_dictionaries(&whole);
+        match &reference {
+            None => reference = Some(vec![whole]),
+            Some(r) => assert_eq!(r[0], whole, "batch size {size}"),
+        }
+    }
+}
+
+#[test]
+fn batch_size_is_validated() {
+    let schema = Arc::new(EventSchema::spectrum_events());
+    for bad in [0, MAX_BATCH_SIZE + 1] {
+        let options = DecodeOptions {
+            batch_size: bad,
+            ..DecodeOptions::default()
+        };
+        assert!(Decoder::try_new(schema.clone(), options).is_err());
+    }
+}
+
+/// The batch with dictionary columns cast to plain strings, for comparing logical values.
+pub(crate) fn unpack_dictionaries(batch: &RecordBatch) -> RecordBatch {
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            arrow_schema::DataType::Dictionary(_, v) => arrow_cast::cast(c, v).unwrap(),
+            _ => c.clone(),
+        })
+        .collect::<Vec<_>>();
+    RecordBatch::try_from_iter(
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .zip(columns),
+    )
+    .unwrap()
+}

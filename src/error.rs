@@ -1,0 +1,88 @@
+//! The library's error type: one enum whose variants carry what a user needs to act on a failure
+//! (the file, the line, the field). Messages are lowercase fragments that read well after
+//! "failed to ...".
+//!
+//! Line-level decoding problems are *not* errors: a line that cannot be converted is a
+//! [`crate::decode::LineReject`], kept in the rejects file while the run goes on.
+
+use std::path::PathBuf;
+
+/// Everything that can stop a conversion or a schema load.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The field-list file could not be read or is not valid.
+    #[error("load field list {origin}: {message}")]
+    Schema {
+        /// Where the field list came from (a path, or `built-in`).
+        origin: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A command-line option has a value that cannot be used.
+    #[error("use option {option}: {message}")]
+    InvalidOption {
+        /// The option, as spelled on the command line.
+        option: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
+
+    /// An input argument matched nothing.
+    #[error("find input {input}: {message}")]
+    InputNotFound {
+        /// The argument as given.
+        input: String,
+        /// Why nothing was found.
+        message: String,
+    },
+
+    /// Reading or decompressing an input failed part-way.
+    #[error("read {path} (after line {line}): {source}")]
+    InputRead {
+        /// The input.
+        path: String,
+        /// The last complete line read before the failure.
+        line: u64,
+        /// The underlying I/O or decompression error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Writing to the output failed.
+    #[error("write {path}: {source}")]
+    Output {
+        /// The file or folder being written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Encoding Parquet failed.
+    #[error("encode parquet {path}: {source}")]
+    Parquet {
+        /// The file being written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+
+    /// Building Arrow arrays failed (a bug or a limit, never bad input).
+    #[error("build arrow batch: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn output(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Output {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The mapping layer: a dataset's field list (a TOML data file under `schema/`) and the Arrow
+//! schema derived from it.
+//!
+//! The field list is the single description of a dataset. Nothing in Rust code repeats the
+//! fields: the decoder, the partitioner and the DDL export all read an [`EventSchema`].
+//!
+//! Mapping rules (see `README.md`):
+//! - `string` with an `enum` list becomes `Dictionary(Int16, Utf8)`; other strings `Utf8`;
+//! - `int` becomes `Int64`, `bool` `Boolean`;
+//! - `timestamp` becomes `Timestamp(unit, "UTC")`, microseconds unless the caller asks otherwise.
+//!
+//! Every field is nullable (a Logpush job may leave any field out) and carries its description
+//! in the Arrow field metadata under [`DESCRIPTION_KEY`].
+
+pub mod ddl;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Arrow field-metadata key holding a field's description.
+pub const DESCRIPTION_KEY: &str = "description";
+/// Arrow field-metadata key holding an enum field's documented values, as a JSON array.
+pub const ENUM_KEY: &str = "logpush.enum";
+/// The time zone of every timestamp column.
+pub const TIMESTAMP_TZ: &str = "UTC";
+/// Arrow type of the dictionary keys of enum columns. Distinct values in one batch never exceed
+/// the batch size, which the decoder caps below this type's range.
+pub type EnumKey = arrow_array::types::Int16Type;
+
+/// The field list bundled with the tool.
+const SPECTRUM_EVENTS_TOML: &str = include_str!("../../schema/spectrum_events.toml");
+
+/// The declared type of one field, as written in the field list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    /// A JSON string.
+    String,
+    /// A 64-bit signed integer.
+    Int,
+    /// A JSON boolean.
+    Bool,
+    /// An epoch integer (s, ms, us or ns) or an RFC 3339 string.
+    Timestamp,
+}
+
+/// One field of a dataset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// The JSON key.
+    pub name: String,
+    /// The declared type.
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// Documented values of an enumerated string.
+    #[serde(default, rename = "enum")]
+    pub enum_values: Option<Vec<String>>,
+    /// For timestamps: epoch zero means "not set" and becomes NULL.
+    #[serde(default)]
+    pub zero_is_null: bool,
+    /// Human description, copied into the field metadata.
+    #[serde(default)]
+    pub description: String,
+}
+
+impl FieldSpec {
+    /// Whether this field is an enumerated (dictionary-encoded) string.
+    pub fn is_enum(&self) -> bool {
+        self.enum_values.is_some()
+    }
+
+    /// The Arrow type of this field's column.
+    pub fn arrow_type(&self, unit: TimeUnit) -> DataType {
+        match self.field_type {
+            FieldType::String if self.is_enum() => {
+                DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8))
+            }
+            FieldType::String => DataType::Utf8,
+            FieldType::Int => DataType::Int64,
+            FieldType::Bool => DataType::Boolean,
+            FieldType::Timestamp => DataType::Timestamp(unit, Some(TIMESTAMP_TZ.into())),
+        }
+    }
+
+    /// The Arrow field, with the description (and enum values) in its metadata.
+    pub fn arrow_field(&self, unit: TimeUnit) -> Field {
+        let mut metadata = HashMap::new();
+        if !self.description.is_empty() {
+            metadata.insert(DESCRIPTION_KEY.to_string(), self.description.clone());
+        }
+        if let Some(values) = &self.enum_values {
+            metadata.insert(
+                ENUM_KEY.to_string(),
+                serde_json::to_string(values).unwrap_or_default(),
+            );
+        }
+        Field::new(&self.name, self.arrow_type(unit), true).with_metadata(metadata)
+    }
+}
+
+/// A dataset's field list, validated.
+#[derive(Debug, Clone)]
+pub struct EventSchema {
+    dataset: String,
+    event_time: Option<usize>,
+    fields: Vec<FieldSpec>,
+    by_name: HashMap<String, usize>,
+    /// Hex SHA-256 of the field-list text, so output names change when the schema does.
+    fingerprint: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldListFile {
+    dataset: String,
+    #[serde(default)]
+    event_time: Option<String>,
+    #[serde(rename = "field")]
+    fields: Vec<FieldSpec>,
+}
+
+impl EventSchema {
+    /// The bundled `spectrum_events` field list.
+    pub fn spectrum_events() -> Self {
+        Self::from_toml_str(SPECTRUM_EVENTS_TOML, "built-in spectrum_events")
+            .expect("the bundled field list is valid (checked by a unit test)")
+    }
+
+    /// Loads a field list from a file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Schema {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
+        Self::from_toml_str(&text, &origin)
+    }
+
+    /// Parses and validates a field list; `origin` names it in errors.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self> {
+        let fail = |message: String| Error::Schema {
+            origin: origin.to_string(),
+            message,
+        };
+        let file: FieldListFile = toml::from_str(text).map_err(|e| fail(e.to_string()))?;
+        if file.dataset.trim().is_empty() {
+            return Err(fail("`dataset` is empty".into()));
+        }
+        if file.fields.is_empty() {
+            return Err(fail("no [[field]] entries".into()));
+        }
+        let mut by_name = HashMap::new();
+        for (i, f) in file.fields.iter().enumerate() {
+            if f.name.is_empty() {
+                return Err(fail(format!("field {} has an empty name", i + 1)));
+            }
+            if by_name.insert(f.name.clone(), i).is_some() {
+                return Err(fail(format!("field {} is listed twice", f.name)));
+            }
+            if f.enum_values.is_some() && f.field_type != FieldType::String {
+                return Err(fail(format!(
+                    "field {}: only strings can have `enum`",
+                    f.name
+                )));
+            }
+            if let Some(values) = &f.enum_values {
+                let distinct: HashSet<&String> = values.iter().collect();
+                if values.is_empty() || distinct.len() != values.len() {
+                    return Err(fail(format!(
+                        "field {}: `enum` must list distinct values",
+                        f.name
+                    )));
+                }
+            }
+            if f.zero_is_null && f.field_type != FieldType::Timestamp {
+                return Err(fail(format!(
+                    "field {}: only timestamps can have `zero_is_null`",
+                    f.name
+                )));
+            }
+        }
+        let event_time = match &file.event_time {
+            None => None,
+            Some(name) => match by_name.get(name) {
+                Some(&i) if file.fields[i].field_type == FieldType::Timestamp => Some(i),
+                Some(_) => {
+                    return Err(fail(format!("event_time {name} is not a timestamp field")));
+                }
+                None => return Err(fail(format!("event_time {name} is not a listed field"))),
+            },
+        };
+        Ok(EventSchema {
+            dataset: file.dataset,
+            event_time,
+            fields: file.fields,
+            by_name,
+            fingerprint: crate::hex_sha256(text.as_bytes()),
+        })
+    }
+
+    /// The dataset name (`spectrum_events`).
+    pub fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
+    /// The fields, in field-list order (which is the column order).
+    pub fn fields(&self) -> &[FieldSpec] {
+        &self.fields
+    }
+
+    /// The index of the field named `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The index of the event-time field that `date` and `hour` partitions derive from.
+    pub fn event_time(&self) -> Option<usize> {
+        self.event_time
+    }
+
+    /// Hex SHA-256 of the field-list text.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The Arrow schema of decoded batches: one nullable column per field, in order.
+    pub fn arrow_schema(&self, unit: TimeUnit) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.fields
+                .iter()
+                .map(|f| f.arrow_field(unit))
+                .collect::<Vec<_>>(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_field_list_has_the_31_documented_fields() {
+        let schema = EventSchema::spectrum_events();
+        assert_eq!(schema.dataset(), "spectrum_events");
+        assert_eq!(schema.fields().len(), 31);
+        let seed = include_str!("../../schema/spectrum_events.toml");
+        assert!(seed.contains("name = \"OriginTlsFingerprint\""));
+        let enums: Vec<&str> = schema
+            .fields()
+            .iter()
+            .filter(|f| f.is_enum())
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(
+            enums,
+            [
+                "ClientMatchedIpFirewall",
+                "ClientProto",
+                "ClientTlsProtocol",
+                "ClientTlsStatus",
+                "Event",
+                "OriginProto",
+                "OriginTlsMode",
+                "OriginTlsProtocol",
+                "OriginTlsStatus",
+                "ProxyProtocol"
+            ]
+        );
+        assert_eq!(schema.event_time(), schema.index_of("Timestamp"));
+    }
+
+    #[test]
+    fn types_map_to_arrow_as_documented() {
+        let schema = EventSchema::spectrum_events();
+        let arrow = schema.arrow_schema(TimeUnit::Microsecond);
+        let ty = |n: &str| arrow.field_with_name(n).unwrap().data_type().clone();
+        assert_eq!(ty("ClientAsn"), DataType::Int64);
+        assert_eq!(ty("IpFirewall"), DataType::Boolean);
+        assert_eq!(ty("Application"), DataType::Utf8);
+        assert_eq!(
+            ty("Event"),
+            DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8))
+        );
+        assert_eq!(
+            ty("Timestamp"),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
+        let nanos = schema.arrow_schema(TimeUnit::Nanosecond);
+        assert_eq!(
+            nanos
+                .field_with_name("DisconnectTimestamp")
+                .unwrap()
+                .data_type(),
+            &DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+        );
+        let status = arrow.field_with_name("Status").unwrap();
+        assert_eq!(
+            status.metadata().get(DESCRIPTION_KEY).map(String::as_str),
+            Some("A code indicating reason for connection closure.")
+        );
+        assert!(arrow.fields().iter().all(|f| f.is_nullable()));
+        let event = arrow.field_with_name("Event").unwrap();
+        assert!(event.metadata()[ENUM_KEY].contains("\"clientFiltered\""));
+    }
+
+    #[test]
+    fn zero_is_null_is_set_on_connect_and_disconnect_only() {
+        let schema = EventSchema::spectrum_events();
+        let zero: Vec<&str> = schema
+            .fields()
+            .iter()
+            .filter(|f| f.zero_is_null)
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(zero, ["ConnectTimestamp", "DisconnectTimestamp"]);
+    }
+
+    #[test]
+    fn invalid_field_lists_are_refused_with_the_reason() {
+        let cases = [
+            ("dataset = \"d\"\nfield = []", "no [[field]]"),
+            (
+                "dataset = \"d\"\n[[field]]\nname = \"a\"\ntype = \"int\"\n[[field]]\nname = \"a\"\ntype = \"int\"",
+                "listed twice",
+            ),
+            (
+                "dataset = \"d\"\n[[field]]\nname = \"a\"\ntype = \"int\"\nenum = [\"x\"]",
+                "only strings",
+            ),
+            (
+                "dataset = \"d\"\n[[field]]\nname = \"a\"\ntype = \"float\"",
+                "unknown variant",
+            ),
+            (
+                "dataset = \"d\"\nevent_time = \"a\"\n[[field]]\nname = \"a\"\ntype = \"int\"",
+                "not a timestamp",
+            ),
+            (
+                "dataset = \"d\"\n[[field]]\nname = \"a\"\ntype = \"string\"\nenum = [\"x\", \"x\"]",
+                "distinct",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = EventSchema::from_toml_str(text, "test.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(expected),
+                "{err:?} should mention {expected:?}"
+            );
+            assert!(err.contains("test.toml"), "{err:?} should name the file");
+        }
+    }
+}
