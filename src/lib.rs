@@ -11,15 +11,26 @@
 //!
 //! [`job::convert`] runs the whole flow; the stages are usable on their own.
 
+pub mod cli;
 pub mod decode;
 pub mod error;
+pub mod exit_code;
+pub mod input;
+pub mod job;
+pub mod partition;
+pub mod report;
 pub mod schema;
+pub mod write;
 
 pub use error::{Error, Result};
 
 /// Hex SHA-256 of `bytes`: used for stable names (run ids, schema fingerprints).
 pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,1 +1,90 @@
-fn main() {}
+//! The `logpush-parquet` binary: parses flags, calls the library, maps the outcome to an exit
+//! code (see `exit_code`).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use logpush_parquet::cli::{Cli, Command, ConvertArgs};
+use logpush_parquet::exit_code;
+use logpush_parquet::report::{Progress, Status};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => tracing::Level::ERROR,
+        (false, 0) => tracing::Level::WARN,
+        (false, 1) => tracing::Level::INFO,
+        (false, _) => tracing::Level::DEBUG,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::from(exit_code::SUCCESS);
+            }
+            eprintln!("error: {err:#}");
+            let usage = matches!(
+                err.downcast_ref::<logpush_parquet::Error>(),
+                Some(
+                    logpush_parquet::Error::InvalidOption { .. }
+                        | logpush_parquet::Error::InputNotFound { .. }
+                        | logpush_parquet::Error::Schema { .. }
+                )
+            );
+            ExitCode::from(if usage {
+                exit_code::USAGE
+            } else {
+                exit_code::FAILURE
+            })
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::Schema(args) => {
+            let text = args.render()?;
+            std::io::stdout().write_all(text.as_bytes())?;
+            Ok(exit_code::SUCCESS)
+        }
+        Command::Convert(args) => convert(args, cli.quiet),
+    }
+}
+
+fn convert(args: &ConvertArgs, quiet: bool) -> anyhow::Result<u8> {
+    let options = args.to_options()?;
+    let progress = Progress::new(0, !quiet);
+    let summary = logpush_parquet::job::convert(&options, &progress)
+        .with_context(|| format!("convert into {}", options.output.display()))?;
+    if let Some(path) = &args.summary_json {
+        let json = serde_json::to_string_pretty(&summary)? + "\n";
+        if path.as_os_str() == "-" {
+            std::io::stdout().write_all(json.as_bytes())?;
+        } else {
+            std::fs::write(path, json)
+                .with_context(|| format!("write summary {}", path.display()))?;
+        }
+    }
+    if !quiet {
+        eprint!("{}", summary.to_text());
+    }
+    Ok(match summary.status {
+        Status::Ok => exit_code::SUCCESS,
+        Status::PartialFailure => exit_code::PARTIAL_FAILURE,
+        Status::RejectThresholdExceeded => exit_code::REJECT_THRESHOLD_EXCEEDED,
+    })
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,1 +1,276 @@
+//! Schema export: the Arrow schema as text, and the statements that register the partitioned
+//! output as a table in DuckDB, Spark and Hive-compatible catalogs (Athena, Trino).
 
+use std::fmt::Write as _;
+
+use arrow_schema::{DataType, TimeUnit};
+
+use super::{EventSchema, FieldType};
+use crate::partition::{PartitionColumn, PartitionSpec};
+
+/// The output formats of `logpush-parquet schema`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaFormat {
+    /// The Arrow schema of the data files, one field a line, then the partition columns.
+    Arrow,
+    /// A DuckDB `CREATE VIEW` over the output's Parquet files.
+    Duckdb,
+    /// A Spark SQL `CREATE TABLE ... USING parquet` over the output folder.
+    Spark,
+    /// A Hive `CREATE EXTERNAL TABLE ... STORED AS PARQUET` (Athena, Trino, Hive metastore).
+    Hive,
+}
+
+/// What the statements describe: which table, where, and how it is partitioned.
+#[derive(Debug, Clone)]
+pub struct TableDefinition<'a> {
+    /// The field list.
+    pub schema: &'a EventSchema,
+    /// The unit of timestamp columns.
+    pub unit: TimeUnit,
+    /// The partition columns.
+    pub partition: &'a PartitionSpec,
+    /// The table (or view) name.
+    pub table: &'a str,
+    /// The output root (a folder or an object-store URL).
+    pub location: &'a str,
+}
+
+/// SQL type names of one engine.
+struct Dialect {
+    string: &'static str,
+    int: &'static str,
+    boolean: &'static str,
+    timestamp: &'static str,
+    date: &'static str,
+    hour: &'static str,
+}
+
+const SPARK: Dialect = Dialect {
+    string: "STRING",
+    int: "BIGINT",
+    boolean: "BOOLEAN",
+    timestamp: "TIMESTAMP",
+    date: "DATE",
+    hour: "INT",
+};
+
+const DUCKDB: Dialect = Dialect {
+    string: "VARCHAR",
+    int: "BIGINT",
+    boolean: "BOOLEAN",
+    timestamp: "TIMESTAMPTZ",
+    date: "DATE",
+    hour: "INTEGER",
+};
+
+impl Dialect {
+    fn field_type(&self, t: FieldType) -> &'static str {
+        match t {
+            FieldType::String => self.string,
+            FieldType::Int => self.int,
+            FieldType::Bool => self.boolean,
+            FieldType::Timestamp => self.timestamp,
+        }
+    }
+
+    fn partition_type(&self, schema: &EventSchema, c: PartitionColumn) -> &'static str {
+        match c {
+            PartitionColumn::Date => self.date,
+            PartitionColumn::Hour => self.hour,
+            PartitionColumn::Field(i) => self.field_type(schema.fields()[i].field_type),
+        }
+    }
+}
+
+/// A string literal for Spark SQL and HiveQL, which escape with backslashes.
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// A string literal for DuckDB, which doubles quotes (standard SQL).
+fn duckdb_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl TableDefinition<'_> {
+    /// Renders the definition in `format`.
+    pub fn render(&self, format: SchemaFormat) -> String {
+        match format {
+            SchemaFormat::Arrow => self.arrow(),
+            SchemaFormat::Duckdb => self.duckdb(),
+            SchemaFormat::Spark => self.catalog(false),
+            SchemaFormat::Hive => self.catalog(true),
+        }
+    }
+
+    fn data_fields(&self) -> impl Iterator<Item = &super::FieldSpec> {
+        let moved = self.partition.moved_fields();
+        self.schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| !moved.contains(i))
+            .map(|(_, f)| f)
+    }
+
+    fn arrow(&self) -> String {
+        let mut out = String::new();
+        for f in self.data_fields() {
+            let _ = writeln!(out, "{}: {}", f.name, f.arrow_type(self.unit));
+        }
+        for (name, c) in self.partition.columns() {
+            let ty = match c {
+                PartitionColumn::Date => DataType::Date32,
+                PartitionColumn::Hour => DataType::Int32,
+                PartitionColumn::Field(i) => self.schema.fields()[*i].arrow_type(self.unit),
+            };
+            let _ = writeln!(out, "{name}: {ty} (partition)");
+        }
+        out
+    }
+
+    fn duckdb(&self) -> String {
+        let location = self.location.trim_end_matches('/');
+        let glob = if self.partition.is_none() {
+            format!("{location}/*.parquet")
+        } else {
+            format!("{location}/**/*.parquet")
+        };
+        let mut out = format!(
+            "CREATE OR REPLACE VIEW \"{}\" AS\nSELECT * FROM read_parquet({}",
+            self.table.replace('"', "\"\""),
+            duckdb_string(&glob)
+        );
+        if !self.partition.is_none() {
+            let types: Vec<String> = self
+                .partition
+                .columns()
+                .iter()
+                .map(|(name, c)| format!("'{name}': {}", DUCKDB.partition_type(self.schema, *c)))
+                .collect();
+            let _ = write!(
+                out,
+                ", hive_partitioning = true, hive_types = {{{}}}",
+                types.join(", ")
+            );
+        }
+        out.push_str(");\n");
+        out
+    }
+
+    fn catalog(&self, hive: bool) -> String {
+        let mut out = String::new();
+        if self.unit == TimeUnit::Nanosecond {
+            out.push_str(
+                "-- Spark, Hive and Athena cannot read nanosecond Parquet timestamps: convert with --timestamp-unit us\n",
+            );
+        }
+        let external = if hive { "EXTERNAL " } else { "" };
+        let _ = writeln!(out, "CREATE {external}TABLE `{}` (", self.table);
+        let mut columns: Vec<String> = self
+            .data_fields()
+            .map(|f| {
+                let mut col = format!("  `{}` {}", f.name, SPARK.field_type(f.field_type));
+                if !f.description.is_empty() {
+                    let _ = write!(col, " COMMENT {}", sql_string(&f.description));
+                }
+                col
+            })
+            .collect();
+        let partitions: Vec<(String, &str)> = self
+            .partition
+            .columns()
+            .iter()
+            .map(|(name, c)| (format!("`{name}`"), SPARK.partition_type(self.schema, *c)))
+            .collect();
+        if !hive {
+            columns.extend(partitions.iter().map(|(n, t)| format!("  {n} {t}")));
+        }
+        out.push_str(&columns.join(",\n"));
+        out.push_str("\n)\n");
+        if hive {
+            if !partitions.is_empty() {
+                let list: Vec<String> =
+                    partitions.iter().map(|(n, t)| format!("{n} {t}")).collect();
+                let _ = writeln!(out, "PARTITIONED BY ({})", list.join(", "));
+            }
+            out.push_str("STORED AS PARQUET\n");
+        } else {
+            out.push_str("USING parquet\n");
+            if !partitions.is_empty() {
+                let list: Vec<&str> = partitions.iter().map(|(n, _)| n.as_str()).collect();
+                let _ = writeln!(out, "PARTITIONED BY ({})", list.join(", "));
+            }
+        }
+        let _ = writeln!(out, "LOCATION {};", sql_string(self.location));
+        if !partitions.is_empty() {
+            let _ = writeln!(out, "MSCK REPAIR TABLE `{}`;", self.table);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(format: SchemaFormat, partition: &str) -> String {
+        let schema = EventSchema::spectrum_events();
+        let spec = PartitionSpec::parse(partition, &schema).unwrap();
+        TableDefinition {
+            schema: &schema,
+            unit: TimeUnit::Microsecond,
+            partition: &spec,
+            table: "spectrum_events",
+            location: "/data/out",
+        }
+        .render(format)
+    }
+
+    #[test]
+    fn arrow_lists_every_field_then_the_partition_columns() {
+        let text = render(SchemaFormat::Arrow, "date,hour");
+        assert_eq!(text.lines().count(), 33);
+        assert!(text.contains("Event: Dictionary(Int16, Utf8)\n"), "{text}");
+        assert!(
+            text.contains("Timestamp: Timestamp(µs, \"UTC\")\n")
+                || text.contains("Timestamp: Timestamp(Microsecond, Some(\"UTC\"))\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("date: Date32 (partition)\nhour: Int32 (partition)\n"));
+    }
+
+    #[test]
+    fn duckdb_view_types_the_partition_columns() {
+        assert_eq!(
+            render(SchemaFormat::Duckdb, "date,hour,Application"),
+            "CREATE OR REPLACE VIEW \"spectrum_events\" AS\nSELECT * FROM read_parquet('/data/out/**/*.parquet', hive_partitioning = true, hive_types = {'date': DATE, 'hour': INTEGER, 'Application': VARCHAR});\n"
+        );
+        assert!(render(SchemaFormat::Duckdb, "none").contains("'/data/out/*.parquet')"));
+    }
+
+    #[test]
+    fn spark_and_hive_tables_declare_partitions_and_comments() {
+        let spark = render(SchemaFormat::Spark, "date,hour");
+        assert!(
+            spark.starts_with("CREATE TABLE `spectrum_events` (\n  `Application` STRING COMMENT")
+        );
+        assert!(spark.contains(
+            "  `Status` BIGINT COMMENT 'A code indicating reason for connection closure.',\n"
+        ));
+        assert!(spark.contains("  `date` DATE,\n  `hour` INT\n)\nUSING parquet\nPARTITIONED BY (`date`, `hour`)\nLOCATION '/data/out';\nMSCK REPAIR TABLE `spectrum_events`;\n"), "{spark}");
+        let hive = render(SchemaFormat::Hive, "date,hour,Event");
+        assert!(hive.starts_with("CREATE EXTERNAL TABLE"));
+        assert!(
+            !hive.contains("  `Event` STRING"),
+            "a partition field leaves the column list"
+        );
+        assert!(
+            hive.contains(
+                "PARTITIONED BY (`date` DATE, `hour` INT, `Event` STRING)\nSTORED AS PARQUET\n"
+            ),
+            "{hive}"
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! The command line: clap definitions, and their validation into library options before any
+//! work starts. The `///` comment on each flag is its `--help` text.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow_schema::TimeUnit;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::decode::{DEFAULT_BATCH_SIZE, DecodeOptions};
+use crate::error::{Error, Result};
+use crate::job::{ConvertOptions, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_REJECT_RATIO};
+use crate::partition::PartitionSpec;
+use crate::schema::EventSchema;
+use crate::schema::ddl::SchemaFormat;
+use crate::write::{Codec, ParquetOptions};
+
+/// Convert Cloudflare Logpush archives (gzip NDJSON) into typed, Hive-partitioned Parquet.
+#[derive(Debug, Parser)]
+#[command(name = "logpush-parquet", version, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 failure (nothing committed), 2 usage error, \
+3 some inputs failed (the rest committed), 4 reject threshold exceeded (no data committed)."
+)]
+pub struct Cli {
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more about what happens (-vv for debugging detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert Logpush archives into partitioned Parquet.
+    Convert(ConvertArgs),
+    /// Print the schema, or a statement that registers the output as a table.
+    Schema(SchemaArgs),
+}
+
+/// The timestamp units a user may pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnitArg {
+    /// Milliseconds.
+    Ms,
+    /// Microseconds (default: every reader, Spark included, reads them).
+    Us,
+    /// Nanoseconds (Spark, Hive and Athena cannot read these).
+    Ns,
+}
+
+impl From<UnitArg> for TimeUnit {
+    fn from(u: UnitArg) -> TimeUnit {
+        match u {
+            UnitArg::Ms => TimeUnit::Millisecond,
+            UnitArg::Us => TimeUnit::Microsecond,
+            UnitArg::Ns => TimeUnit::Nanosecond,
+        }
+    }
+}
+
+/// Options shared by `convert` and `schema`: what the data looks like.
+#[derive(Debug, Args)]
+pub struct ShapeArgs {
+    /// A field-list file to use instead of the built-in spectrum_events list.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+    /// Partition columns: a comma list of `date`, `hour` (UTC, of the event time) and field
+    /// names, or `none`.
+    #[arg(long, value_name = "LIST", default_value = "date,hour")]
+    pub partition_by: String,
+    /// Unit of timestamp columns.
+    #[arg(long, value_enum, value_name = "UNIT", default_value = "us")]
+    pub timestamp_unit: UnitArg,
+}
+
+impl ShapeArgs {
+    fn load_schema(&self) -> Result<Arc<EventSchema>> {
+        Ok(Arc::new(match &self.schema {
+            Some(path) => EventSchema::load(path)?,
+            None => EventSchema::spectrum_events(),
+        }))
+    }
+}
+
+/// Arguments of `convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Inputs: files, folders (read recursively), glob patterns, or `-` for standard input.
+    /// gzip, zstd and plain NDJSON are recognised by content.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// The output root folder.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Schema, partitioning and timestamp unit.
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+    /// Reject lines that carry keys the field list does not know.
+    #[arg(long, help_heading = "Decoding")]
+    pub strict: bool,
+    /// Fail the run, committing no data, when more than this share of lines is rejected
+    /// (0 = any reject fails, 1 = never).
+    #[arg(long, value_name = "RATIO", default_value_t = DEFAULT_MAX_REJECT_RATIO, help_heading = "Decoding")]
+    pub max_reject_ratio: f64,
+    /// Longest line accepted; longer lines are rejected without being held in memory
+    /// (accepts KiB, MiB, GiB suffixes).
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size, help_heading = "Decoding")]
+    pub max_line_bytes: u64,
+    /// Rows decoded per batch.
+    #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_BATCH_SIZE, help_heading = "Decoding")]
+    pub batch_size: usize,
+    /// Parquet compression codec.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "CODEC",
+        default_value = "zstd",
+        help_heading = "Parquet"
+    )]
+    pub compression: Codec,
+    /// Compression level (zstd 1-22, default 3; gzip 0-10, default 6).
+    #[arg(long, value_name = "LEVEL", help_heading = "Parquet")]
+    pub compression_level: Option<i32>,
+    /// Most rows in a row group.
+    #[arg(long, value_name = "ROWS", default_value_t = 1024 * 1024, help_heading = "Parquet")]
+    pub row_group_size: usize,
+    /// Roll to a new file once a file reaches this size (accepts KiB, MiB, GiB suffixes).
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size, help_heading = "Parquet")]
+    pub max_file_size: u64,
+    /// Write the run summary as JSON to this file (`-` for standard output).
+    #[arg(long, value_name = "PATH", help_heading = "Reporting")]
+    pub summary_json: Option<PathBuf>,
+}
+
+impl ConvertArgs {
+    /// Validates the arguments into conversion options.
+    pub fn to_options(&self) -> Result<ConvertOptions> {
+        let schema = self.shape.load_schema()?;
+        if !(0.0..=1.0).contains(&self.max_reject_ratio) {
+            return Err(Error::InvalidOption {
+                option: "--max-reject-ratio",
+                message: "must be between 0 and 1".into(),
+            });
+        }
+        if self.max_line_bytes == 0 {
+            return Err(Error::InvalidOption {
+                option: "--max-line-bytes",
+                message: "must be greater than zero".into(),
+            });
+        }
+        let partition = PartitionSpec::parse(&self.shape.partition_by, &schema)?;
+        let parquet = ParquetOptions {
+            codec: self.compression,
+            level: self.compression_level,
+            row_group_rows: self.row_group_size,
+            max_file_bytes: self.max_file_size,
+            ..ParquetOptions::default()
+        };
+        // Fails early on a bad level or size, before any input is read.
+        parquet.writer_properties(Vec::new())?;
+        let mut options = ConvertOptions::new(self.inputs.clone(), self.output.clone(), schema)?;
+        options.decode = DecodeOptions {
+            timestamp_unit: self.shape.timestamp_unit.into(),
+            strict: self.strict,
+            batch_size: self.batch_size,
+        };
+        options.partition = partition;
+        options.parquet = parquet;
+        options.max_reject_ratio = self.max_reject_ratio;
+        options.max_line_bytes =
+            usize::try_from(self.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
+        crate::decode::Decoder::try_new(options.schema.clone(), options.decode)?;
+        Ok(options)
+    }
+}
+
+/// Arguments of `schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// What to print.
+    #[arg(long, value_enum, default_value = "arrow")]
+    pub format: SchemaFormat,
+    /// Schema, partitioning and timestamp unit.
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+    /// Where the converted output lives (a folder or URL), for the DDL formats.
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    pub location: String,
+    /// Table or view name, for the DDL formats (default: the dataset name).
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+}
+
+impl SchemaArgs {
+    /// Renders the requested schema text.
+    pub fn render(&self) -> Result<String> {
+        let schema = self.shape.load_schema()?;
+        let partition = PartitionSpec::parse(&self.shape.partition_by, &schema)?;
+        let table = self
+            .table
+            .clone()
+            .unwrap_or_else(|| schema.dataset().to_string());
+        Ok(crate::schema::ddl::TableDefinition {
+            schema: &schema,
+            unit: self.shape.timestamp_unit.into(),
+            partition: &partition,
+            table: &table,
+            location: &self.location,
+        }
+        .render(self.format))
+    }
+}
+
+/// Parses `1048576`, `64KiB`, `512MiB`, `1GiB`, `10MB` (KB/MB/GB are powers of 1000).
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, suffix) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 1048576, 64KiB or 512MiB"))?;
+    let factor: u64 = match suffix.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => return Err(format!("unknown size suffix {other:?} (use KiB, MiB, GiB)")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576"), Ok(1_048_576));
+        assert_eq!(parse_size("64KiB"), Ok(65_536));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("99999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,507 @@
+//! Partitioning: splits a batch into one piece per Hive partition, as a pure function.
+//!
+//! A [`PartitionSpec`] lists the partition columns: `date` (`YYYY-MM-DD`) and `hour` (`0`-`23`,
+//! unpadded, so DuckDB and Spark both read it as an integer) of the event time in UTC, and fields
+//! of the schema. A field used as a partition column is moved out of the data files into the
+//! folder name, as Hive, Spark and DuckDB do.
+//!
+//! Partition values are escaped the way Hive escapes them ([`escape_value`]): `/`, `\`, `=`, `%`,
+//! control characters and a few more become `%XX`, so a value can neither climb out of the output
+//! folder nor add a folder level. NULL and the empty string go to [`DEFAULT_PARTITION`], which
+//! every reader reads back as NULL (Hive and Spark write empty strings there too).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int16Type, Int64Type};
+use arrow_array::{Array, ArrayRef, PrimitiveArray, RecordBatch, UInt32Array};
+use arrow_schema::{DataType, SchemaRef, TimeUnit};
+
+use crate::decode::timestamp::civil_from_days;
+use crate::error::{Error, Result};
+use crate::schema::{EventSchema, FieldType};
+
+/// The folder name Hive-style readers read back as NULL.
+pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// One partition column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionColumn {
+    /// The UTC date of the event time.
+    Date,
+    /// The UTC hour (0-23) of the event time.
+    Hour,
+    /// A field of the schema, by index.
+    Field(usize),
+}
+
+/// The partition columns of a run, in folder order; empty means no partitioning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionSpec {
+    columns: Vec<(String, PartitionColumn)>,
+    event_time: Option<usize>,
+}
+
+impl PartitionSpec {
+    /// No partitioning: every row goes to the output root.
+    pub fn none() -> Self {
+        PartitionSpec {
+            columns: Vec::new(),
+            event_time: None,
+        }
+    }
+
+    /// Parses `--partition-by`: `none`, or a comma list of `date`, `hour` and field names.
+    pub fn parse(text: &str, schema: &EventSchema) -> Result<Self> {
+        let invalid = |message: String| Error::InvalidOption {
+            option: "--partition-by",
+            message,
+        };
+        if text.trim() == "none" {
+            return Ok(Self::none());
+        }
+        let mut columns = Vec::new();
+        for name in text.split(',').map(str::trim) {
+            let column = match name {
+                "date" => PartitionColumn::Date,
+                "hour" => PartitionColumn::Hour,
+                "" => return Err(invalid("empty column name in the list".into())),
+                field => match schema.index_of(field) {
+                    Some(i) if schema.fields()[i].field_type == FieldType::Timestamp => {
+                        return Err(invalid(format!(
+                            "{field} is a timestamp: partition by date and hour instead"
+                        )));
+                    }
+                    Some(i) => PartitionColumn::Field(i),
+                    None => {
+                        return Err(invalid(format!(
+                            "{field} is neither date, hour nor a field of {}",
+                            schema.dataset()
+                        )));
+                    }
+                },
+            };
+            if columns.iter().any(|(n, _)| n == name) {
+                return Err(invalid(format!("{name} is listed twice")));
+            }
+            columns.push((name.to_string(), column));
+        }
+        let needs_time = columns
+            .iter()
+            .any(|(_, c)| matches!(c, PartitionColumn::Date | PartitionColumn::Hour));
+        if needs_time && schema.event_time().is_none() {
+            return Err(invalid(format!(
+                "date and hour need an event_time field, which {} does not declare",
+                schema.dataset()
+            )));
+        }
+        Ok(PartitionSpec {
+            columns,
+            event_time: schema.event_time(),
+        })
+    }
+
+    /// The partition columns, by name, in folder order.
+    pub fn columns(&self) -> &[(String, PartitionColumn)] {
+        &self.columns
+    }
+
+    /// Whether rows are partitioned at all.
+    pub fn is_none(&self) -> bool {
+        self.columns.is_empty()
+    }
+
+    /// Indices of schema fields that become folder names and leave the data files.
+    pub fn moved_fields(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .filter_map(|(_, c)| match c {
+                PartitionColumn::Field(i) => Some(*i),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The schema of the data files: the batch schema without the moved fields.
+    pub fn file_schema(&self, batch_schema: &SchemaRef) -> SchemaRef {
+        let moved = self.moved_fields();
+        let keep: Vec<usize> = (0..batch_schema.fields().len())
+            .filter(|i| !moved.contains(i))
+            .collect();
+        std::sync::Arc::new(
+            batch_schema
+                .project(&keep)
+                .expect("indices come from the schema itself"),
+        )
+    }
+
+    /// The text spelled on the command line (`none` when unpartitioned).
+    pub fn to_option_text(&self) -> String {
+        if self.columns.is_empty() {
+            return "none".into();
+        }
+        let names: Vec<&str> = self.columns.iter().map(|(n, _)| n.as_str()).collect();
+        names.join(",")
+    }
+}
+
+/// Escapes a partition value as Hive's `FileUtils.escapePathName` does (plus NUL).
+pub fn escape_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        let escape = matches!(
+            c,
+            '\0'..='\x1f'
+                | '"'
+                | '#'
+                | '%'
+                | '\''
+                | '*'
+                | '/'
+                | ':'
+                | '='
+                | '?'
+                | '\\'
+                | '\x7f'
+                | '{'
+                | '['
+                | ']'
+                | '^'
+        );
+        if escape {
+            let _ = write!(out, "%{:02X}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Reverses [`escape_value`] (as readers do when they read a partition folder back).
+pub fn unescape_value(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = text.get(i + 1..i + 3);
+        if bytes[i] == b'%'
+            && let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Renders one partition column's folder value for each row.
+enum ValueSource<'a> {
+    /// Event-time ticks per hour, and the event-time column.
+    Time {
+        column: &'a PrimitiveArray<Int64Type>,
+        ticks_per_hour: i64,
+        date: bool,
+    },
+    Field(&'a ArrayRef),
+}
+
+/// A timestamp column of any unit, viewed as its underlying `i64` ticks.
+fn timestamps_as_i64(column: &ArrayRef) -> PrimitiveArray<Int64Type> {
+    use arrow_array::types::*;
+    match column.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => column
+            .as_primitive::<TimestampSecondType>()
+            .reinterpret_cast::<Int64Type>(),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => column
+            .as_primitive::<TimestampMillisecondType>()
+            .reinterpret_cast::<Int64Type>(),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => column
+            .as_primitive::<TimestampMicrosecondType>()
+            .reinterpret_cast::<Int64Type>(),
+        _ => column
+            .as_primitive::<TimestampNanosecondType>()
+            .reinterpret_cast::<Int64Type>(),
+    }
+}
+
+fn ticks_per_hour(data_type: &DataType) -> i64 {
+    match data_type {
+        DataType::Timestamp(TimeUnit::Second, _) => 3_600,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => 3_600_000,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 3_600_000_000,
+        _ => 3_600_000_000_000,
+    }
+}
+
+impl ValueSource<'_> {
+    /// Appends the folder value of `row` to `out`.
+    fn render(&self, row: usize, out: &mut String) {
+        match self {
+            ValueSource::Time {
+                column,
+                ticks_per_hour,
+                date,
+            } => {
+                if column.is_null(row) {
+                    out.push_str(DEFAULT_PARTITION);
+                    return;
+                }
+                let hours = column.value(row).div_euclid(*ticks_per_hour);
+                if *date {
+                    let (y, m, d) = civil_from_days(hours.div_euclid(24));
+                    let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+                } else {
+                    let _ = write!(out, "{}", hours.rem_euclid(24));
+                }
+            }
+            ValueSource::Field(column) => {
+                if column.is_null(row) {
+                    out.push_str(DEFAULT_PARTITION);
+                    return;
+                }
+                let text = match column.data_type() {
+                    DataType::Utf8 => column.as_string::<i32>().value(row).to_string(),
+                    DataType::Dictionary(_, _) => {
+                        let dict = column.as_dictionary::<Int16Type>();
+                        let key = dict.keys().value(row) as usize;
+                        dict.values().as_string::<i32>().value(key).to_string()
+                    }
+                    DataType::Int64 => column.as_primitive::<Int64Type>().value(row).to_string(),
+                    DataType::Boolean => column.as_boolean().value(row).to_string(),
+                    other => unreachable!("partition fields are never of type {other}"),
+                };
+                if text.is_empty() {
+                    out.push_str(DEFAULT_PARTITION);
+                } else {
+                    out.push_str(&escape_value(&text));
+                }
+            }
+        }
+    }
+}
+
+/// Splits `batch` into one piece per partition: `(relative folder, rows without moved fields)`,
+/// sorted by folder; rows keep their order within a piece. With no partition columns the
+/// folder is empty and the whole batch is one piece.
+pub fn split(batch: &RecordBatch, spec: &PartitionSpec) -> Result<Vec<(String, RecordBatch)>> {
+    let file_schema = spec.file_schema(&batch.schema());
+    let moved = spec.moved_fields();
+    let keep: Vec<usize> = (0..batch.num_columns())
+        .filter(|i| !moved.contains(i))
+        .collect();
+    if spec.is_none() {
+        return Ok(vec![(String::new(), batch.project(&keep)?)]);
+    }
+    let time_column = spec.event_time.map(|i| batch.column(i));
+    let time_ticks = time_column.map(|c| ticks_per_hour(c.data_type()));
+    let time_as_i64 = time_column.map(|c| timestamps_as_i64(c));
+    let sources: Vec<(String, ValueSource)> = spec
+        .columns
+        .iter()
+        .map(|(name, column)| {
+            let source = match column {
+                PartitionColumn::Date | PartitionColumn::Hour => ValueSource::Time {
+                    column: time_as_i64.as_ref().expect("parse checked event_time"),
+                    ticks_per_hour: time_ticks.unwrap_or(1),
+                    date: *column == PartitionColumn::Date,
+                },
+                PartitionColumn::Field(i) => ValueSource::Field(batch.column(*i)),
+            };
+            (escape_value(name), source)
+        })
+        .collect();
+
+    let mut groups: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut key = String::new();
+    for row in 0..batch.num_rows() {
+        key.clear();
+        for (n, (name, source)) in sources.iter().enumerate() {
+            if n > 0 {
+                key.push('/');
+            }
+            key.push_str(name);
+            key.push('=');
+            source.render(row, &mut key);
+        }
+        match groups.get_mut(key.as_str()) {
+            Some(rows) => rows.push(row as u32),
+            None => {
+                groups.insert(key.clone(), vec![row as u32]);
+            }
+        }
+    }
+    let mut groups: Vec<(String, Vec<u32>)> = groups.into_iter().collect();
+    groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let projected = batch.project(&keep)?;
+    groups
+        .into_iter()
+        .map(|(folder, rows)| {
+            let piece = if rows.len() == batch.num_rows() {
+                projected.clone()
+            } else {
+                let indices = UInt32Array::from(rows);
+                arrow_select::take::take_record_batch(&projected, &indices)?
+            };
+            debug_assert_eq!(piece.schema(), file_schema);
+            Ok((folder, piece))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{DecodeOptions, Decoder};
+    use std::sync::Arc;
+
+    fn batch(lines: &[&str]) -> RecordBatch {
+        let schema = Arc::new(EventSchema::spectrum_events());
+        let mut d = Decoder::try_new(schema, DecodeOptions::default()).unwrap();
+        for l in lines {
+            d.decode_line(l.as_bytes()).unwrap();
+        }
+        d.flush().unwrap().unwrap()
+    }
+
+    fn spec(text: &str) -> PartitionSpec {
+        PartitionSpec::parse(text, &EventSchema::spectrum_events()).unwrap()
+    }
+
+    #[test]
+    fn escaping_follows_hive_and_round_trips() {
+        assert_eq!(escape_value("a/b"), "a%2Fb");
+        assert_eq!(escape_value("../x"), "..%2Fx");
+        assert_eq!(escape_value("k=v%"), "k%3Dv%25");
+        assert_eq!(escape_value("a\\b\n\0"), "a%5Cb%0A%00");
+        assert_eq!(escape_value("Zürich 東京 ok-_.~ +"), "Zürich 東京 ok-_.~ +");
+        for value in [
+            "a/b",
+            "../..",
+            "=%=",
+            "\u{1}\u{7f}x",
+            "plain",
+            "日本/語",
+            "%2F",
+            "50%",
+        ] {
+            let escaped = escape_value(value);
+            assert!(
+                !escaped.contains('/') && !escaped.contains('\\'),
+                "{escaped}"
+            );
+            assert_eq!(unescape_value(&escaped), value);
+        }
+    }
+
+    #[test]
+    fn date_and_hour_come_from_the_event_time_in_utc_unpadded() {
+        let b = batch(&[
+            r#"{"Timestamp":"2026-11-23T05:59:59.999999Z","Status":1}"#,
+            r#"{"Timestamp":"2026-11-23T06:00:00+01:00","Status":2}"#,
+            r#"{"Timestamp":"2026-11-23T23:00:00Z","Status":3}"#,
+            r#"{"Status":4}"#,
+            r#"{"Timestamp":"2026-11-23T05:00:00Z","Status":5}"#,
+        ]);
+        let pieces = split(&b, &spec("date,hour")).unwrap();
+        let summary: Vec<(String, usize)> = pieces
+            .iter()
+            .map(|(k, b)| (k.clone(), b.num_rows()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("date=2026-11-23/hour=23".to_string(), 1),
+                ("date=2026-11-23/hour=5".to_string(), 3),
+                (
+                    format!("date={DEFAULT_PARTITION}/hour={DEFAULT_PARTITION}"),
+                    1
+                ),
+            ]
+        );
+        let statuses = pieces[1]
+            .1
+            .column_by_name("Status")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!(statuses.values().to_vec(), [1, 2, 5], "row order is kept");
+        assert_eq!(
+            pieces[0].1.num_columns(),
+            31,
+            "date and hour are not data columns"
+        );
+    }
+
+    #[test]
+    fn field_partitions_are_escaped_and_moved_out_of_the_files() {
+        let b = batch(&[
+            r#"{"Application":"../../etc","Event":"connect","Status":1}"#,
+            r#"{"Application":"","Event":null,"Status":2}"#,
+            r#"{"Application":"a=b/c","Event":"connect","Status":3}"#,
+        ]);
+        let pieces = split(&b, &spec("Application,Event,Status")).unwrap();
+        let folders: Vec<&str> = pieces.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            folders,
+            [
+                "Application=..%2F..%2Fetc/Event=connect/Status=1",
+                "Application=__HIVE_DEFAULT_PARTITION__/Event=__HIVE_DEFAULT_PARTITION__/Status=2",
+                "Application=a%3Db%2Fc/Event=connect/Status=3",
+            ]
+        );
+        for (folder, piece) in &pieces {
+            assert_eq!(folder.matches('/').count(), 2, "{folder}");
+            assert!(piece.column_by_name("Application").is_none());
+            assert!(piece.column_by_name("Event").is_none());
+            assert_eq!(piece.num_columns(), 28);
+        }
+    }
+
+    #[test]
+    fn every_row_lands_in_exactly_one_piece() {
+        let lines: Vec<String> = (0..500)
+            .map(|i| {
+                format!(
+                    r#"{{"Timestamp":{},"ColoCode":"c{}","Status":{i}}}"#,
+                    1_700_000_000 + i * 997,
+                    i % 13
+                )
+            })
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let b = batch(&refs);
+        for text in ["date,hour", "hour", "ColoCode,date", "none"] {
+            let pieces = split(&b, &spec(text)).unwrap();
+            let mut seen: Vec<i64> = pieces
+                .iter()
+                .flat_map(|(_, p)| {
+                    p.column_by_name("Status")
+                        .unwrap()
+                        .as_primitive::<Int64Type>()
+                        .values()
+                        .to_vec()
+                })
+                .collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..500).collect::<Vec<i64>>(), "{text}");
+        }
+    }
+
+    #[test]
+    fn invalid_specs_are_refused() {
+        let schema = EventSchema::spectrum_events();
+        for (text, expected) in [
+            ("date,nope", "neither date"),
+            ("date,date", "twice"),
+            ("ConnectTimestamp", "timestamp"),
+            ("date,,hour", "empty"),
+        ] {
+            let err = PartitionSpec::parse(text, &schema).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+        assert!(spec("none").is_none());
+    }
+}

@@ -1,0 +1,193 @@
+//! What a run tells its user: the [`Summary`] (JSON with `--summary-json`, a short text on
+//! stderr) and a progress bar on stderr when it is a terminal.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use serde::Serialize;
+
+use crate::input::SkippedInput;
+use crate::write::WrittenFile;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every input was converted and committed.
+    Ok,
+    /// Some inputs could not be read; the others were converted and committed.
+    PartialFailure,
+    /// More lines were rejected than `--max-reject-ratio` allows; no data file was committed.
+    RejectThresholdExceeded,
+}
+
+/// An input that could not be read to its end: none of its rows were written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedInput {
+    /// The input's name.
+    pub input: String,
+    /// What went wrong, naming the last line read.
+    pub error: String,
+    /// Lines read from it before the failure, all discarded.
+    pub lines_discarded: u64,
+}
+
+/// The figures of one run. Invariant: `rows_read = rows_written + rows_rejected`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// How the run ended.
+    pub status: Status,
+    /// Whether the data files were made visible.
+    pub committed: bool,
+    /// The output root.
+    pub output: String,
+    /// Non-blank lines read from inputs that were read to their end.
+    pub rows_read: u64,
+    /// Rows converted into data files.
+    pub rows_written: u64,
+    /// Lines kept in the rejects file instead.
+    pub rows_rejected: u64,
+    /// Blank lines, which hold no row.
+    pub blank_lines: u64,
+    /// Data files written.
+    pub files_written: u64,
+    /// Raw (compressed) bytes read from inputs.
+    pub bytes_in: u64,
+    /// Bytes of the data files written.
+    pub bytes_out: u64,
+    /// Inputs read to their end.
+    pub inputs_read: u64,
+    /// Unknown keys, by name: how many written rows carried each.
+    pub unknown_fields: BTreeMap<String, u64>,
+    /// Values outside an enum's documented list, by field.
+    pub out_of_enum: BTreeMap<String, u64>,
+    /// Inputs skipped as not being log data.
+    pub inputs_skipped: Vec<SkippedInput>,
+    /// Inputs that failed part-way.
+    pub inputs_failed: Vec<FailedInput>,
+    /// The rejects file, relative to the output root.
+    pub rejects_file: Option<String>,
+    /// The data files written.
+    pub files: Vec<WrittenFile>,
+    /// The run id that names this run's files.
+    pub run_id: String,
+    /// Wall-clock seconds.
+    pub elapsed_s: f64,
+}
+
+impl Summary {
+    /// The partitions written to, sorted, each once.
+    pub fn partitions(&self) -> Vec<&str> {
+        let mut p: Vec<&str> = self.files.iter().map(|f| f.partition.as_str()).collect();
+        p.sort_unstable();
+        p.dedup();
+        p
+    }
+
+    /// A few lines for a person, for stderr.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "{} rows read from {} input{}: {} written, {} rejected; {} file{} in {} partition{}, {} in, {} out, {:.2} s\n",
+            self.rows_read,
+            self.inputs_read,
+            plural(self.inputs_read),
+            self.rows_written,
+            self.rows_rejected,
+            self.files_written,
+            plural(self.files_written),
+            self.partitions().len(),
+            plural(self.partitions().len() as u64),
+            human_bytes(self.bytes_in),
+            human_bytes(self.bytes_out),
+            self.elapsed_s,
+        );
+        if !self.committed {
+            out.push_str("nothing committed: the data files of this run were discarded\n");
+        }
+        if let Some(path) = &self.rejects_file {
+            out.push_str(&format!("rejected lines kept in {}/{path}\n", self.output));
+        }
+        for (field, n) in &self.out_of_enum {
+            out.push_str(&format!(
+                "{n} value{} of {field} outside its documented list (kept)\n",
+                plural(*n)
+            ));
+        }
+        if !self.unknown_fields.is_empty() {
+            let names: Vec<&str> = self.unknown_fields.keys().map(String::as_str).collect();
+            out.push_str(&format!("unknown fields ignored: {}\n", names.join(", ")));
+        }
+        for s in &self.inputs_skipped {
+            out.push_str(&format!("skipped {}: {}\n", s.input, s.reason));
+        }
+        for f in &self.inputs_failed {
+            out.push_str(&format!(
+                "failed {}: {} ({} lines discarded)\n",
+                f.input, f.error, f.lines_discarded
+            ));
+        }
+        out
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `1.2 MB`-style sizes (powers of 1000, as throughput figures use).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A progress bar over input bytes, drawn only when stderr is a terminal.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    /// A bar for `total` input bytes; hidden unless `enabled` and stderr is a terminal.
+    pub fn new(total: u64, enabled: bool) -> Self {
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress { bar }
+    }
+
+    /// A bar that never draws.
+    pub fn hidden() -> Self {
+        Progress { bar: None }
+    }
+
+    /// Sets the position (bytes read so far) and the current input's name.
+    pub fn update(&self, bytes: u64, input: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(bytes);
+            bar.set_message(input.to_string());
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
