@@ -17,7 +17,12 @@ use crate::write::{Codec, ParquetOptions};
 
 /// Convert Cloudflare Logpush archives (gzip NDJSON) into typed, Hive-partitioned Parquet.
 #[derive(Debug, Parser)]
-#[command(name = "logpush-parquet", version, propagate_version = true)]
+#[command(
+    name = "logpush-parquet",
+    version,
+    propagate_version = true,
+    term_width = 100
+)]
 #[command(
     after_help = "Exit codes: 0 success, 1 failure (nothing committed), 2 usage error, \
 3 some inputs failed (the rest committed), 4 reject threshold exceeded (no data committed)."

@@ -1,0 +1,598 @@
+//! The real binary on fixture archives: summaries, partitions, values, rejects, re-runs,
+//! failures and exit codes.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn convert(inputs: &[&Path], out: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<String> = vec!["convert".into()];
+    args.extend(inputs.iter().map(|p| p.display().to_string()));
+    args.extend([
+        "-o".into(),
+        out.display().to_string(),
+        "--summary-json".into(),
+        "-".into(),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&refs, None)
+}
+
+#[test]
+fn mixed_fixture_converts_with_every_row_accounted_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let r = convert(
+        &[&fixture("mixed.ndjson"), &fixture("second.ndjson.zst")],
+        &out,
+        &["--max-reject-ratio", "0.5"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = r.summary();
+    assert_eq!(s["status"], "ok");
+    assert_eq!(s["rows_read"], 9);
+    assert_eq!(s["rows_written"], 7);
+    assert_eq!(s["rows_rejected"], 2);
+    assert_eq!(s["blank_lines"], 1);
+    assert_eq!(s["inputs_read"], 2);
+    assert_eq!(s["out_of_enum"]["ClientProto"], 1);
+    assert_eq!(s["out_of_enum"]["ClientTlsProtocol"], 1);
+    assert_eq!(s["unknown_fields"]["NewField"], 1);
+    assert_eq!(s["files_written"], 3);
+    for key in [
+        "bytes_in",
+        "bytes_out",
+        "elapsed_s",
+        "inputs_skipped",
+        "files",
+    ] {
+        assert!(s.get(key).is_some(), "summary lacks {key}");
+    }
+    let run_id = s["run_id"].as_str().unwrap();
+    assert_eq!(
+        parquet_files(&out),
+        [
+            format!("date=2026-11-23/hour=23/part-{run_id}-00000.parquet"),
+            format!("date=2026-11-24/hour=0/part-{run_id}-00000.parquet"),
+            format!(
+                "date=__HIVE_DEFAULT_PARTITION__/hour=__HIVE_DEFAULT_PARTITION__/part-{run_id}-00000.parquet"
+            ),
+        ]
+    );
+    assert!(!out.join("_staging").exists(), "staging is cleaned up");
+
+    let rows = rows(&out);
+    assert_eq!(rows.len(), 7);
+    let by_app = |app: &str| {
+        rows.iter()
+            .find(|(_, r)| r["Application"] == app)
+            .unwrap_or_else(|| panic!("no row for {app}"))
+    };
+    let (partition, first) = by_app("app-a");
+    assert_eq!(partition, "date=2026-11-23/hour=23");
+    assert_eq!(first["Timestamp"], "2026-11-23T23:00:00Z");
+    assert_eq!(
+        first["DisconnectTimestamp"], "NULL",
+        "a connect event's zero disconnect time is NULL"
+    );
+    assert_eq!(first["ClientAsn"], "13335");
+    assert_eq!(first["IpFirewall"], "false");
+    let (_, b) = by_app("app/b");
+    assert_eq!(b["Timestamp"], "2026-11-24T00:00:00.500Z");
+    assert_eq!(b["ConnectTimestamp"], "NULL");
+    assert_eq!(b["DisconnectTimestamp"], "NULL");
+    let (partition, none) = by_app("no-time");
+    assert!(partition.starts_with("date=__HIVE_DEFAULT_PARTITION__"));
+    assert_eq!(none["Timestamp"], "NULL");
+    let second = rows
+        .iter()
+        .find(|(_, r)| r["Event"] == "disconnect" && r["Status"] == "200")
+        .unwrap();
+    assert_eq!(second.1["ClientBytes"], "5120");
+    assert_eq!(second.1["IpFirewall"], "true");
+    assert_eq!(
+        second.1["DisconnectTimestamp"],
+        "2026-11-23T23:59:59.999999Z"
+    );
+    let quic = rows
+        .iter()
+        .find(|(_, r)| r["ClientProto"] == "quic")
+        .unwrap();
+    assert_eq!(quic.1["DisconnectTimestamp"], "2026-11-24T00:00:00Z");
+    assert!(rows.iter().any(|(_, r)| r["Application"] == "second-file"));
+}
+
+#[test]
+fn rejected_lines_are_kept_with_source_line_field_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let r = convert(
+        &[&fixture("mixed.ndjson")],
+        &out,
+        &["--max-reject-ratio", "0.5"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rejects_file = r.summary()["rejects_file"].as_str().unwrap().to_string();
+    assert!(rejects_file.starts_with("_rejects/rejects-"));
+    let text = std::fs::read_to_string(out.join(&rejects_file)).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["line"], 8);
+    assert_eq!(records[0]["field"], "Status");
+    assert!(records[0]["reason"].as_str().unwrap().contains("\"200.0\""));
+    assert!(
+        records[0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("mixed.ndjson")
+    );
+    assert_eq!(
+        records[0]["raw"],
+        r#"{"Timestamp":"2026-11-24T00:00:00Z","Status":"200.0","Application":"bad-int"}"#
+    );
+    assert_eq!(records[1]["line"], 9);
+    assert!(
+        records[1]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON")
+    );
+    assert_eq!(records[1]["raw"], "not json at all");
+    assert!(r.stderr.contains("2 rejected"), "{}", r.stderr);
+}
+
+#[test]
+fn running_the_same_command_twice_leaves_the_same_files_not_twice_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let data = examples_data();
+    let first = convert(&[&data], &out, &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let files = tree(&out);
+    let rows = total_rows(&out);
+    let second = convert(&[&data], &out, &[]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(tree(&out), files);
+    assert_eq!(total_rows(&out), rows);
+    assert_eq!(first.summary()["run_id"], second.summary()["run_id"]);
+    // A different option is a different run: its files get other names.
+    let third = convert(&[&data], &out, &["--compression", "snappy"]);
+    assert_ne!(first.summary()["run_id"], third.summary()["run_id"]);
+}
+
+#[test]
+fn the_sample_archive_converts_and_skips_ownership_challenges() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let r = convert(&[&examples_data()], &out, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = r.summary();
+    assert_eq!(s["rows_read"], 1302);
+    assert_eq!(s["rows_written"], 1300);
+    assert_eq!(s["rows_rejected"], 2);
+    assert_eq!(s["inputs_read"], 4);
+    assert_eq!(s["inputs_skipped"].as_array().unwrap().len(), 2);
+    assert_eq!(total_rows(&out), 1300);
+    let partitions: Vec<String> = parquet_files(&out)
+        .iter()
+        .map(|f| Path::new(f).parent().unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        partitions,
+        [
+            "date=2026-11-23/hour=22",
+            "date=2026-11-23/hour=23",
+            "date=2026-11-24/hour=0",
+            "date=2026-11-24/hour=1"
+        ]
+    );
+}
+
+#[test]
+fn batch_sizes_give_byte_identical_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reference: Option<Vec<(String, Vec<u8>)>> = None;
+    for size in ["1", "3", "100", "8192"] {
+        let out = dir.path().join(format!("out-{size}"));
+        let r = convert(&[&examples_data()], &out, &["--batch-size", size]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let files: Vec<(String, Vec<u8>)> = parquet_files(&out)
+            .into_iter()
+            .map(|f| {
+                let bytes = std::fs::read(out.join(&f)).unwrap();
+                (f, bytes)
+            })
+            .collect();
+        match &reference {
+            None => reference = Some(files),
+            Some(r) => assert!(r == &files, "batch size {size} changed the output"),
+        }
+    }
+}
+
+#[test]
+fn too_many_rejects_fail_the_run_and_commit_no_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let r = convert(&[&fixture("mixed.ndjson")], &out, &[]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    let s = r.summary();
+    assert_eq!(s["status"], "reject_threshold_exceeded");
+    assert_eq!(s["committed"], false);
+    assert!(parquet_files(&out).is_empty());
+    assert_eq!(
+        tree(&out).len(),
+        1,
+        "only the rejects file is left: {:?}",
+        tree(&out)
+    );
+    assert!(r.stderr.contains("nothing committed"));
+}
+
+#[test]
+fn an_unreadable_input_contributes_no_rows_and_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let lines: String = (0..2000)
+        .map(|i| format!("{{\"Timestamp\":{},\"Status\":{i}}}\n", 1_795_474_800 + i))
+        .collect();
+    let mut truncated = gzip(lines.as_bytes());
+    truncated.truncate(truncated.len() - 10);
+    std::fs::write(input.join("a-truncated.log.gz"), truncated).unwrap();
+    std::fs::write(
+        input.join("b-good.log.gz"),
+        gzip(b"{\"Timestamp\":1795474800,\"Status\":7}\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let r = convert(&[&input], &out, &[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let s = r.summary();
+    assert_eq!(s["status"], "partial_failure");
+    assert_eq!(s["rows_read"], 1);
+    assert_eq!(s["rows_written"], 1);
+    let failed = &s["inputs_failed"][0];
+    assert!(
+        failed["input"]
+            .as_str()
+            .unwrap()
+            .ends_with("a-truncated.log.gz")
+    );
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("a-truncated.log.gz")
+    );
+    assert_eq!(total_rows(&out), 1);
+    assert!(r.stderr.contains("failed"), "{}", r.stderr);
+}
+
+#[test]
+fn standard_input_and_compressed_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let body = b"{\"Timestamp\":1795474800,\"Application\":\"piped\"}\n";
+    for bytes in [
+        body.to_vec(),
+        gzip(body),
+        zstd::encode_all(&body[..], 3).unwrap(),
+    ] {
+        let r = run(
+            &[
+                "convert",
+                "-",
+                "-o",
+                out.to_str().unwrap(),
+                "--summary-json",
+                "-",
+            ],
+            Some(&bytes),
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.summary()["rows_written"], 1);
+    }
+    // Identical content on stdin names the same file: three runs, one row.
+    assert_eq!(total_rows(&out), 1);
+    let r = run(
+        &[
+            "convert",
+            "-",
+            "-o",
+            out.to_str().unwrap(),
+            "--summary-json",
+            "-",
+        ],
+        Some(b"{\"Timestamp\":1795474801}\n"),
+    );
+    assert_eq!(r.code, 0);
+    assert_eq!(total_rows(&out), 2, "other content on stdin is another run");
+}
+
+#[test]
+fn strict_rejects_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let r = convert(
+        &[&fixture("mixed.ndjson")],
+        &out,
+        &["--strict", "--max-reject-ratio", "1"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.summary()["rows_rejected"], 3);
+    assert_eq!(r.summary()["unknown_fields"], serde_json::json!({}));
+}
+
+#[test]
+fn partition_by_fields_and_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("by-app");
+    let r = convert(
+        &[&fixture("mixed.ndjson")],
+        &out,
+        &["--partition-by", "Application", "--max-reject-ratio", "1"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files = parquet_files(&out);
+    let folders: Vec<&str> = files.iter().map(|f| f.split('/').next().unwrap()).collect();
+    assert_eq!(
+        folders,
+        [
+            "Application=__HIVE_DEFAULT_PARTITION__",
+            "Application=app%2Fb",
+            "Application=app-a",
+            "Application=app-b",
+            "Application=no-time"
+        ]
+    );
+    assert!(files.iter().all(|f| f.matches('/').count() == 1));
+    let batches = read_parquet(&out.join(&files[2]));
+    assert!(
+        batches[0]
+            .schema()
+            .column_with_name("Application")
+            .is_none()
+    );
+
+    let flat = dir.path().join("flat");
+    let r = convert(
+        &[&fixture("mixed.ndjson")],
+        &flat,
+        &["--partition-by", "none", "--max-reject-ratio", "1"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files = parquet_files(&flat);
+    assert_eq!(files.len(), 1);
+    assert!(!files[0].contains('/'));
+}
+
+#[test]
+fn codecs_units_and_metadata() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    for (codec, expected) in [
+        ("zstd", "ZSTD"),
+        ("snappy", "SNAPPY"),
+        ("lz4", "LZ4_RAW"),
+        ("gzip", "GZIP"),
+        ("none", "UNCOMPRESSED"),
+    ] {
+        let out = dir.path().join(codec);
+        let r = convert(
+            &[&examples_data()],
+            &out,
+            &["--compression", codec, "--timestamp-unit", "ms"],
+        );
+        assert_eq!(r.code, 0, "{codec}: {}", r.stderr);
+        let file = out.join(&parquet_files(&out)[0]);
+        let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+        let meta = reader.metadata();
+        let column = meta.row_group(0).column(0);
+        assert!(
+            column.compression().to_string().starts_with(expected),
+            "{codec}: {}",
+            column.compression()
+        );
+        assert!(
+            column.statistics().is_some(),
+            "column statistics are written"
+        );
+        let kv = meta.file_metadata().key_value_metadata().unwrap();
+        let get = |k: &str| kv.iter().find(|e| e.key == k).and_then(|e| e.value.clone());
+        assert_eq!(
+            get("logpush_parquet.dataset").as_deref(),
+            Some("spectrum_events")
+        );
+        assert_eq!(
+            get("logpush_parquet.version").as_deref(),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
+        assert!(
+            meta.file_metadata()
+                .created_by()
+                .unwrap()
+                .starts_with("logpush-parquet")
+        );
+        let batch = &read_parquet(&file)[0];
+        let ts = batch
+            .schema()
+            .field_with_name("Timestamp")
+            .unwrap()
+            .data_type()
+            .to_string();
+        assert!(ts.contains("ms") || ts.contains("Millisecond"), "{ts}");
+    }
+    let r = convert(
+        &[&examples_data()],
+        &dir.path().join("x"),
+        &["--compression", "snappy", "--compression-level", "3"],
+    );
+    assert_eq!(
+        r.code, 2,
+        "a level for a codec without levels is a usage error"
+    );
+}
+
+#[test]
+fn files_roll_at_the_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let r = convert(
+        &[&examples_data()],
+        &out,
+        &[
+            "--max-file-size",
+            "1KiB",
+            "--batch-size",
+            "50",
+            "--partition-by",
+            "none",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files = parquet_files(&out);
+    assert!(files.len() > 5, "{files:?}");
+    assert_eq!(total_rows(&out), 1300);
+    let run_id = r.summary()["run_id"].as_str().unwrap().to_string();
+    for (n, f) in files.iter().enumerate() {
+        assert_eq!(f, &format!("part-{run_id}-{n:05}.parquet"));
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_message_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["convert", "/no/such/input", "-o", out], "/no/such/input"),
+        (
+            &["convert", "-o", out, "--partition-by", "date,Nope", "-"],
+            "Nope",
+        ),
+        (
+            &["convert", "-o", out, "--max-reject-ratio", "2", "-"],
+            "--max-reject-ratio",
+        ),
+        (
+            &["convert", "-o", out, "--batch-size", "0", "-"],
+            "--batch-size",
+        ),
+        (
+            &["convert", "-o", out, "--schema", "/no/such.toml", "-"],
+            "/no/such.toml",
+        ),
+        (
+            &["convert", "-o", out, "--max-file-size", "big", "-"],
+            "big",
+        ),
+        (&["convert", "-o", out], "INPUT"),
+        (&["frobnicate"], "frobnicate"),
+    ];
+    for (args, expected) in cases {
+        let r = run(args, Some(b""));
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(expected),
+            "{args:?} should mention {expected}: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn another_field_list_can_be_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("tiny.toml");
+    std::fs::write(
+        &schema,
+        "dataset = \"tiny\"\nevent_time = \"When\"\n[[field]]\nname = \"When\"\ntype = \"timestamp\"\n\n[[field]]\nname = \"Kind\"\ntype = \"string\"\nenum = [\"a\", \"b\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let r = run(
+        &[
+            "convert",
+            "-",
+            "-o",
+            out.to_str().unwrap(),
+            "--schema",
+            schema.to_str().unwrap(),
+            "--summary-json",
+            "-",
+        ],
+        Some(b"{\"When\":\"2026-11-23T05:00:00Z\",\"Kind\":\"c\"}\n"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.summary()["out_of_enum"]["Kind"], 1);
+    assert_eq!(parquet_files(&out).len(), 1);
+    assert!(parquet_files(&out)[0].starts_with("date=2026-11-23/hour=5/"));
+    let r = run(&["schema", "--schema", schema.to_str().unwrap()], None);
+    assert_eq!(
+        r.stdout,
+        "When: Timestamp(µs, \"UTC\")\nKind: Dictionary(Int16, Utf8)\ndate: Date32 (partition)\nhour: Int32 (partition)\n"
+    );
+}
+
+/// `--help` texts are part of the interface: a change must be deliberate. Set
+/// `UPDATE_SNAPSHOTS=1` to rewrite them.
+#[test]
+fn help_texts_match_their_snapshots() {
+    for (name, args) in [
+        ("help.txt", &["--help"][..]),
+        ("help-convert.txt", &["convert", "--help"]),
+        ("help-schema.txt", &["schema", "--help"]),
+    ] {
+        let r = run(args, None);
+        assert_eq!(r.code, 0);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/snapshots")
+            .join(name);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, &r.stdout).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            r.stdout, expected,
+            "{name} changed: rerun with UPDATE_SNAPSHOTS=1 if intended"
+        );
+    }
+}
+
+#[test]
+fn schema_ddl_formats() {
+    let r = run(
+        &[
+            "schema",
+            "--format",
+            "duckdb",
+            "--location",
+            "/lake/spectrum",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("read_parquet('/lake/spectrum/**/*.parquet', hive_partitioning = true, hive_types = {'date': DATE, 'hour': INTEGER})"), "{}", r.stdout);
+    let r = run(&["schema", "--format", "spark", "--table", "events"], None);
+    assert!(
+        r.stdout.starts_with("CREATE TABLE `events` ("),
+        "{}",
+        r.stdout
+    );
+    let r = run(
+        &["schema", "--format", "hive", "--timestamp-unit", "ns"],
+        None,
+    );
+    assert!(
+        r.stdout
+            .starts_with("-- Spark, Hive and Athena cannot read nanosecond"),
+        "{}",
+        r.stdout
+    );
+}
