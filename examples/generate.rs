@@ -342,6 +342,10 @@ fn write_event(rng: &mut Rng, world: &World, format: &str, nanos: i64, line: &mu
     line.push('}');
 }
 
+#[allow(
+    clippy::unwrap_used,
+    reason = "a developer tool: a panic names what failed"
+)]
 fn main() {
     let o = match parse_args() {
         Ok(o) => o,

@@ -298,7 +298,7 @@ pub fn split(batch: &RecordBatch, spec: &PartitionSpec) -> Result<Vec<(String, R
     }
     let time_column = spec.event_time.map(|i| batch.column(i));
     let time_ticks = time_column.map(|c| ticks_per_hour(c.data_type()));
-    let time_as_i64 = time_column.map(|c| timestamps_as_i64(c));
+    let time_as_i64 = time_column.map(timestamps_as_i64);
     let sources: Vec<(String, ValueSource)> = spec
         .columns
         .iter()

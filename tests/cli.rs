@@ -1,4 +1,6 @@
 //! The real binary on fixture archives: summaries, partitions, values, rejects, re-runs,
+
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a test failure")]
 //! failures and exit codes.
 
 mod common;

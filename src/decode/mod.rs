@@ -1,7 +1,7 @@
 //! Decoding: NDJSON lines into Arrow record batches, driven by an [`EventSchema`].
 //!
 //! Each line is parsed by a serde visitor that goes straight from the JSON bytes to one typed
-//! [`Slot`] per field; no `serde_json::Value` tree is built. Only when the whole line has parsed
+//! slot per field; no `serde_json::Value` tree is built. Only when the whole line has parsed
 //! are its slots appended to the column builders, so a rejected line leaves no trace in a batch.
 //!
 //! What a line may hold (everything else rejects the line with a [`LineReject`]):

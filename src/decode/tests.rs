@@ -129,12 +129,11 @@ fn timestamp_forms_mix_within_one_batch() {
         .collect();
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let (batch, _) = decode_all(&refs);
-    for row in 0..forms.len() {
+    for (row, form) in forms.iter().enumerate() {
         assert_eq!(
             micros_at(&batch, "Timestamp", row),
             Some(1_653_557_040_000_000),
-            "{}",
-            forms[row]
+            "{form}"
         );
         assert_eq!(
             micros_at(&batch, "ConnectTimestamp", row),

@@ -1,0 +1,53 @@
+# logpush-parquet: `make run` shows it working on the bundled sample, `make test` runs everything.
+# Every tool the tests need (the Python readers, a Java runtime for Spark) is installed here.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+PYTHON ?= python3
+VENV := .venv
+BIN_DEBUG := target/debug/logpush-parquet
+BIN_RELEASE := target/release/logpush-parquet
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: ## Build, convert the sample archive in examples/data into ./out, print summary and partitions
+	$(CARGO) build --release --quiet
+	$(BIN_RELEASE) convert examples/data --output out --summary-json out/_summary.json
+	@echo "partitions written:"
+	@find out -name '*.parquet' -printf '  %P  (%s bytes)\n' | sort
+
+.PHONY: test
+test: venv java ## The whole suite (what CI runs): fmt, clippy, docs, Rust tests, DuckDB/pyarrow/Spark interop
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --quiet -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
+	$(CARGO) build --quiet
+	$(CARGO) test --all-targets
+	$(CARGO) test --doc
+	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) $(VENV)/bin/python -m pytest -q tests/interop
+
+.PHONY: check
+check: test ## Same as `make test`
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Install the Python readers used by the interop tests into .venv
+
+$(VENV)/.installed: tests/interop/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+	touch $@
+
+.PHONY: java
+java: ## Make sure a Java runtime is there for Spark (installs Debian's OpenJDK 17 if not)
+	@command -v java >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; }
+
+.PHONY: clean
+clean: ## Remove build output, the sample output and the virtual environment
+	$(CARGO) clean
+	rm -rf out $(VENV)
