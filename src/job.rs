@@ -122,6 +122,12 @@ enum InputOutcome {
 pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary> {
     let started = Instant::now();
     let listed = input::expand(&options.inputs)?;
+    progress.set_total(listed.inputs.iter().map(|i| i.size).sum());
+    tracing::info!(
+        inputs = listed.inputs.len(),
+        skipped = listed.skipped.len(),
+        "listed inputs"
+    );
     let root = &options.output;
     std::fs::create_dir_all(root).map_err(|e| Error::output(root, e))?;
     let staging = Staging(root.join(STAGING_DIR).join(staging_name()));
@@ -164,6 +170,12 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
                     }
                 }
                 rejects.write_all(&input_rejects)?;
+                tracing::info!(
+                    input = %input.source.display_name(),
+                    rows = input_stats.rows,
+                    rejected = input_rejects.len(),
+                    "converted"
+                );
                 stats.merge(input_stats);
                 blank_lines += blanks;
                 inputs_read += 1;

@@ -1,7 +1,7 @@
 //! The `logpush-parquet` binary: parses flags, calls the library, maps the outcome to an exit
 //! code (see `exit_code`).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     match run(&cli) {
@@ -60,7 +61,7 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
 
 fn convert(args: &ConvertArgs, quiet: bool) -> anyhow::Result<u8> {
     let options = args.to_options()?;
-    let progress = Progress::new(0, !quiet);
+    let progress = Progress::new(!quiet);
     let summary = logpush_parquet::job::convert(&options, &progress)
         .with_context(|| format!("convert into {}", options.output.display()))?;
     if let Some(path) = &args.summary_json {

@@ -156,10 +156,10 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar for `total` input bytes; hidden unless `enabled` and stderr is a terminal.
-    pub fn new(total: u64, enabled: bool) -> Self {
+    /// A bar over input bytes; hidden unless `enabled` and stderr is a terminal.
+    pub fn new(enabled: bool) -> Self {
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(total);
+            let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
                     "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
@@ -174,6 +174,13 @@ impl Progress {
     /// A bar that never draws.
     pub fn hidden() -> Self {
         Progress { bar: None }
+    }
+
+    /// Sets the total number of input bytes, once the inputs are listed.
+    pub fn set_total(&self, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+        }
     }
 
     /// Sets the position (bytes read so far) and the current input's name.

@@ -102,6 +102,21 @@ impl Default for DecodeOptions {
 }
 
 /// Turns NDJSON lines into record batches of the schema's Arrow type.
+///
+/// ```
+/// use std::sync::Arc;
+/// use logpush_parquet::decode::{DecodeOptions, Decoder};
+/// use logpush_parquet::schema::EventSchema;
+///
+/// let schema = Arc::new(EventSchema::spectrum_events());
+/// let mut decoder = Decoder::try_new(schema, DecodeOptions::default())?;
+/// decoder.decode_line(br#"{"Event":"connect","Status":0,"Timestamp":1795474800}"#).unwrap();
+/// let reject = decoder.decode_line(br#"{"Status":"n/a"}"#).unwrap_err();
+/// assert_eq!(reject.to_string(), r#"field Status: expected an integer, found the string "n/a""#);
+/// let batch = decoder.flush()?.expect("one row");
+/// assert_eq!((batch.num_rows(), batch.num_columns()), (1, 31));
+/// # Ok::<(), logpush_parquet::Error>(())
+/// ```
 pub struct Decoder {
     schema: Arc<EventSchema>,
     arrow_schema: SchemaRef,
