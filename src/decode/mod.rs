@@ -1,8 +1,11 @@
 //! Decoding: NDJSON lines into Arrow record batches, driven by an [`EventSchema`].
 //!
-//! Each line is parsed by a serde visitor that goes straight from the JSON bytes to one typed
-//! slot per field; no `serde_json::Value` tree is built. Only when the whole line has parsed
-//! are its slots appended to the column builders, so a rejected line leaves no trace in a batch.
+//! Each line is parsed straight from its bytes into one typed slot per field; no
+//! `serde_json::Value` tree is built. Two parsers share that job: [`scan`], a fast scanner for
+//! the flat objects Logpush writes, which gives up on anything unusual, and a serde visitor over
+//! `serde_json`, which handles every line the scanner gives up on and owns every reject reason.
+//! Only when the whole line has parsed are its slots appended to the column builders, so a
+//! rejected line leaves no trace in a batch.
 //!
 //! What a line may hold (everything else rejects the line with a [`LineReject`]):
 //! - keys in any order; an absent key or `null` is NULL; unknown keys are skipped and counted
@@ -18,6 +21,7 @@
 
 pub mod columns;
 pub mod lines;
+mod scan;
 pub mod timestamp;
 
 use std::collections::BTreeMap;
@@ -125,11 +129,14 @@ pub struct Decoder {
     rows: usize,
     row: RowScratch,
     stats: DecodeStats,
+    scanner: scan::Scanner,
+    /// Whether to try the fast scanner first (tests turn it off to compare the two parsers).
+    fast_path: bool,
 }
 
 /// Per-line scratch space, reused from line to line.
 #[derive(Default)]
-struct RowScratch {
+pub(crate) struct RowScratch {
     slots: Vec<Slot>,
     text: String,
     unknown: Vec<(u32, u32)>,
@@ -161,6 +168,8 @@ impl Decoder {
             columns,
             rows: 0,
             stats: DecodeStats::default(),
+            scanner: scan::Scanner::new(),
+            fast_path: true,
         })
     }
 
@@ -212,10 +221,26 @@ impl Decoder {
 
     /// Parses a line into the row scratch slots without touching the column builders.
     fn parse_row(&mut self, line: &[u8]) -> Result<(), LineReject> {
+        self.row.clear();
+        if self.fast_path {
+            let scanned = self.scanner.scan(
+                line,
+                &self.schema,
+                self.options.timestamp_unit,
+                self.options.strict,
+                &mut self.row,
+            );
+            if scanned.is_ok() {
+                return Ok(());
+            }
+            self.row.clear();
+        }
+        self.parse_row_general(line)
+    }
+
+    /// The general path: serde_json with a visitor that fills the slots.
+    fn parse_row_general(&mut self, line: &[u8]) -> Result<(), LineReject> {
         let row = &mut self.row;
-        row.slots.fill(Slot::Absent);
-        row.text.clear();
-        row.unknown.clear();
         let mut parse = RowParse {
             schema: &self.schema,
             options: self.options,
@@ -256,6 +281,14 @@ impl Decoder {
         let arrays = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
         self.rows = 0;
         Ok(RecordBatch::try_new(self.arrow_schema.clone(), arrays)?)
+    }
+}
+
+impl RowScratch {
+    fn clear(&mut self) {
+        self.slots.fill(Slot::Absent);
+        self.text.clear();
+        self.unknown.clear();
     }
 }
 
@@ -508,7 +541,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
 }
 
 /// A decimal `i64` written as text: optional `-`, ASCII digits, nothing else.
-fn parse_int_text(v: &str) -> Option<i64> {
+pub(crate) fn parse_int_text(v: &str) -> Option<i64> {
     let digits = v.strip_prefix('-').unwrap_or(v);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

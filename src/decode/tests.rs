@@ -376,3 +376,152 @@ pub(crate) fn unpack_dictionaries(batch: &RecordBatch) -> RecordBatch {
     )
     .unwrap()
 }
+
+mod fast_path_agrees_with_general_path {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn general_only(strict: bool) -> Decoder {
+        let mut d = decoder(strict, DEFAULT_BATCH_SIZE);
+        d.fast_path = false;
+        d
+    }
+
+    fn json_string(s: &str, escape_all: bool) -> String {
+        if escape_all {
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            out.push('"');
+            out
+        } else {
+            serde_json::to_string(s).unwrap()
+        }
+    }
+
+    /// A JSON value of any kind, biased towards what fields hold.
+    fn value() -> impl Strategy<Value = String> {
+        let scalar = prop_oneof![
+            4 => any::<i64>().prop_map(|n| n.to_string()),
+            2 => (0u64..=u64::MAX).prop_map(|n| n.to_string()),
+            1 => "-?(0|[1-9][0-9]{0,25})(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,2})?",
+            1 => "0[0-9]{1,3}",
+            2 => Just("true".to_string()),
+            2 => Just("false".to_string()),
+            2 => Just("null".to_string()),
+            1 => Just("tru".to_string()),
+            3 => (".{0,12}", any::<bool>()).prop_map(|(s, e)| json_string(&s, e)),
+            2 => prop_oneof![
+                Just("\"true\""), Just("\"false\""), Just("\"443\""), Just("\"-7\""),
+                Just("\"0\""), Just("\"1795474800\""), Just("\"1795474800123\""),
+                Just("\"2026-11-23T05:00:00Z\""), Just("\"2026-11-23T05:00:00.123456789+02:00\""),
+                Just("\"1970-01-01T00:00:00Z\""), Just("\"2026-02-30T00:00:00Z\""),
+                Just("\"connect\""), Just("\"TLSv1.3\""), Just("\"\\ud83d\\ude00\""), Just("\"\\ud800\""),
+                Just("\"a\\\"b\\\\c\\/d\\n\""), Just("\"\\x\""), Just("\"\\u12\""),
+            ].prop_map(String::from),
+        ];
+        scalar.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec(("[a-z]{1,3}", inner), 0..3).prop_map(|v| {
+                    let body: Vec<String> =
+                        v.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    format!("{{{}}}", body.join(","))
+                }),
+            ]
+        })
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        let names: Vec<String> = EventSchema::spectrum_events()
+            .fields()
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        prop_oneof![
+            8 => prop::sample::select(names).prop_map(|n| format!("\"{n}\"")),
+            1 => "[A-Za-z]{1,8}".prop_map(|n| format!("\"{n}\"")),
+            1 => Just("\"Stat\\u0075s\"".to_string()),
+        ]
+    }
+
+    fn ws() -> impl Strategy<Value = &'static str> {
+        prop_oneof![8 => Just(""), 1 => Just(" "), 1 => Just("\t"), 1 => Just(" \r ")]
+    }
+
+    fn line() -> impl Strategy<Value = Vec<u8>> {
+        let object =
+            prop::collection::vec((key(), ws(), value(), ws()), 0..12).prop_map(|entries| {
+                let body: Vec<String> = entries
+                    .into_iter()
+                    .map(|(k, w1, v, w2)| format!("{k}{w1}:{w2}{v}"))
+                    .collect();
+                format!("{{{}}}", body.join(","))
+            });
+        let corruption = prop_oneof![
+            6 => Just(None),
+            1 => (any::<prop::sample::Index>(), Just(0u8)).prop_map(|(i, _)| Some((i, None))),
+            1 => (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| Some((i, Some(b)))),
+        ];
+        (object, corruption, ws()).prop_map(|(text, corruption, tail)| {
+            let mut bytes = format!("{text}{tail}").into_bytes();
+            match corruption {
+                None => {}
+                Some((at, None)) => bytes.truncate(at.index(bytes.len() + 1)),
+                Some((at, Some(b))) => {
+                    let i = at.index(bytes.len());
+                    bytes[i] = b;
+                }
+            }
+            bytes
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn on_any_line(lines in prop::collection::vec(line(), 1..8), strict in any::<bool>()) {
+            let mut fast = decoder(strict, DEFAULT_BATCH_SIZE);
+            let mut general = general_only(strict);
+            for line in &lines {
+                let a = fast.decode_line(line);
+                let b = general.decode_line(line);
+                prop_assert_eq!(a, b, "line {:?}", String::from_utf8_lossy(line));
+            }
+            prop_assert_eq!(fast.take_stats(), general.take_stats());
+            let a = fast.flush().unwrap().map(|b| unpack_dictionaries(&b));
+            let b = general.flush().unwrap().map(|b| unpack_dictionaries(&b));
+            prop_assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn real_logpush_lines_take_the_fast_path() {
+        // The sample lines parse without giving up: if they did, the speed would be lost silently.
+        let schema = Arc::new(EventSchema::spectrum_events());
+        let mut scanner = scan::Scanner::new();
+        let mut row = RowScratch {
+            slots: vec![columns::Slot::Absent; schema.fields().len()],
+            ..RowScratch::default()
+        };
+        for line in [
+            FULL,
+            r#"{"Timestamp":"2026-11-23T23:59:59.999999Z","Event":"disconnect","Status":200,"ClientBytes":"5120","IpFirewall":"true","X":"\u00e9"}"#,
+        ] {
+            row.clear();
+            let scanned = scanner.scan(
+                line.as_bytes(),
+                &schema,
+                arrow_schema::TimeUnit::Microsecond,
+                false,
+                &mut row,
+            );
+            assert!(scanned.is_ok(), "{line}");
+        }
+    }
+}

@@ -1,0 +1,817 @@
+"""Side-by-side benchmark: ``logpush-parquet convert`` against DuckDB on the same archive.
+
+What ``make bench`` runs. Steps:
+
+1. Find or generate the input archive: ``examples/generate.rs`` (deterministic) writes it once into
+   ``.cache/bench-<rows>r-<files>f-<apps>a-<format>-<hours>h-s<seed>/``, later runs reuse it
+   (``--archive DIR`` uses any existing archive instead). Its uncompressed NDJSON size and line
+   count are measured once and cached in ``.cache/bench-meta/``.
+2. Read the archive once to warm the page cache, then run both tools on it, alternating
+   (``--rounds``, default 3; the order flips every round: A B, B A, A B, ...). Every run is its
+   own child process writing into an empty folder; its CPU time and peak resident memory come from
+   ``os.wait4`` (the rusage of that one child, nothing else).
+3. After each run: sum the sizes of the files written, count the rows of the Parquet output with
+   DuckDB (``read_parquet('<out>/**/*.parquet')``) and fail unless that equals the number of
+   NDJSON lines in the archive (so both tools wrote the same rows). The folder is then deleted.
+4. Print every run, the medians, and the ratios (ours / DuckDB); with ``--markdown FILE`` write the
+   same as Markdown, with the machine and date, ready to paste into BENCHMARKS.md.
+
+``--extra`` adds scenarios: ``threads`` (our tool with ``--one-thread-args``, default
+``--threads 1``, and DuckDB with ``SET threads = 1``, against the all-cores figures) and
+``partitions`` (``--partition-by date,hour,Application`` over an archive generated with
+``--apps 10000`` and one hour, so about 10,000 partitions).
+
+Run it with the project's virtualenv (``.venv/bin/python``): only the standard library and
+``duckdb`` are used. MB means 10^6 bytes throughout (input MB/s, resident memory and output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+import duckdb_convert  # noqa: E402  (stdlib-only at import time)
+
+MB = 1_000_000
+OTHER_LOAD_WARN = 0.15  # cores busy with other processes during a run before we warn
+
+
+class BenchError(RuntimeError):
+    """A failure that stops the benchmark (printed without a traceback)."""
+
+
+def log(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Input archives
+
+
+@dataclass
+class Archive:
+    path: Path
+    files: int
+    gz_bytes: int
+    ndjson_bytes: int
+    rows: int
+    fmt: str
+    description: str
+
+    @property
+    def label(self) -> str:
+        try:
+            return str(self.path.relative_to(ROOT))
+        except ValueError:
+            return str(self.path)
+
+
+def archive_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*.gz") if p.is_file())
+
+
+def sniff_format(first_file: Path) -> str:
+    """The timestamp format of an archive, from the ``Timestamp`` of its first line."""
+    with gzip.open(first_file, "rt", encoding="utf-8") as f:
+        line = f.readline()
+    value = json.loads(line).get("Timestamp")
+    if isinstance(value, int):
+        return "unixnano" if abs(value) > 10**14 else "unix"
+    if isinstance(value, str):
+        frac = value.rstrip("Z").partition(".")[2]
+        return {0: "rfc3339", 3: "rfc3339ms"}.get(len(frac), "rfc3339ns")
+    raise BenchError(f"{first_file}: cannot tell the timestamp format from {value!r}")
+
+
+def measure_archive(path: Path, cache_dir: Path, description: str) -> Archive:
+    """Uncompressed size and line count of every ``*.gz`` under ``path``, cached by file stats."""
+    files = archive_files(path)
+    if not files:
+        raise BenchError(f"{path}: no .gz files")
+    stats = [[str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    meta_file = cache_dir / "bench-meta" / f"{path.name}-{key}.json"
+    meta = None
+    if meta_file.exists():
+        try:
+            meta = json.loads(meta_file.read_text())
+            if meta.get("files") != stats:
+                meta = None
+        except (OSError, ValueError):
+            meta = None
+    if meta is None:
+        log(f"measuring {path} (uncompressed bytes and lines, once) ...")
+        ndjson = rows = 0
+        for p in files:
+            last = b"\n"
+            with gzip.open(p, "rb") as f:
+                while chunk := f.read(1 << 22):
+                    ndjson += len(chunk)
+                    rows += chunk.count(b"\n")
+                    last = chunk[-1:]
+            if last != b"\n":
+                rows += 1
+        meta = {"files": stats, "ndjson_bytes": ndjson, "rows": rows,
+                "format": sniff_format(files[0])}
+        meta_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = meta_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta))
+        tmp.replace(meta_file)
+    return Archive(path=path.resolve(), files=len(files), gz_bytes=sum(s[1] for s in stats),
+                   ndjson_bytes=meta["ndjson_bytes"], rows=meta["rows"], fmt=meta["format"],
+                   description=description)
+
+
+def ensure_archive(a: argparse.Namespace, *, rows: int, apps: int, hours: int) -> Archive:
+    """The generated archive for these options, generating it when it is not cached yet."""
+    cache_dir = Path(a.cache_dir)
+    name = f"bench-{rows}r-{a.files}f-{apps}a-{a.format}-{hours}h-s{a.seed}"
+    path = cache_dir / name
+    gen_args = ["--rows", str(rows), "--files", str(a.files), "--apps", str(apps),
+                "--format", a.format, "--hours", str(hours), "--seed", str(a.seed)]
+    if not path.is_dir():
+        partial = cache_dir / (name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        cmd = shlex.split(a.cargo) + ["run", "--release", "--quiet", "--example", "generate",
+                                      "--", "--out", str(partial)] + gen_args
+        log(f"generating {path} (cached for later runs):\n  {shlex.join(cmd)}")
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, check=False)
+        if proc.returncode != 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise BenchError(f"the generator failed (exit {proc.returncode})")
+        partial.rename(path)
+        log(f"  generated in {time.perf_counter() - t:.1f} s")
+    desc = f"generated: `generate {shlex.join(gen_args)}`"
+    return measure_archive(path, cache_dir, desc)
+
+
+def warm(archive: Archive) -> None:
+    """Read every input file once so that no run pays for a cold disk."""
+    for p in archive_files(archive.path):
+        with open(p, "rb") as f:
+            while f.read(1 << 22):
+                pass
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+
+
+@dataclass
+class Variant:
+    """One command to measure: a tool on an archive with some options."""
+
+    key: str  # "ours" or "duckdb"
+    label: str
+    archive: Archive
+    argv_for: object  # callable(out_dir: Path) -> list[str]
+    partition_by: str = "date,hour"
+
+
+@dataclass
+class Run:
+    variant: str
+    tool: str
+    round: int
+    wall: float
+    user: float
+    sys: float
+    maxrss_bytes: int
+    out_bytes: int
+    out_files: int
+    partitions: int
+    rows: int
+    ndjson_bytes: int
+    other_load: float  # cores kept busy by other processes during the run
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.sys
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.ndjson_bytes / MB / self.wall
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.wall
+
+
+def tree_size(path: Path) -> tuple[int, int, int]:
+    """(bytes of all files, number of .parquet files, folders holding .parquet files)."""
+    total = files = 0
+    dirs = set()
+    for root, _, names in os.walk(path):
+        for n in names:
+            p = os.path.join(root, n)
+            if os.path.isfile(p) and not os.path.islink(p):
+                total += os.path.getsize(p)
+                if n.endswith(".parquet"):
+                    files += 1
+                    dirs.add(root)
+    return total, files, len(dirs)
+
+
+def count_rows(out: Path) -> int:
+    import duckdb  # noqa: PLC0415
+
+    con = duckdb.connect()
+    try:
+        glob = str(out) + "/**/*.parquet"
+        return int(con.execute("SELECT count(*) FROM read_parquet(?, hive_partitioning = false)",
+                               [glob]).fetchone()[0])
+    finally:
+        con.close()
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all processes), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return float("nan")
+    # cpu user nice system idle iowait irq softirq steal ...
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def run_child(argv: list[str], log_path: Path,
+              timeout: float) -> tuple[int, float, object, float]:
+    """Run ``argv`` as a child; (exit code, wall seconds, its own rusage, machine busy seconds)."""
+    with open(log_path, "wb") as logf:
+        busy0 = busy_cpu_seconds()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                cwd=ROOT)
+        timer = None
+        if timeout > 0:
+            timer = threading.Timer(timeout, proc.kill)
+            timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # Ctrl-C: do not leave the child running
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            if timer:
+                timer.cancel()
+        wall = time.perf_counter() - t0
+        busy = busy_cpu_seconds() - busy0
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code  # already reaped: keep Popen from waiting again
+    return code, wall, usage, busy
+
+
+def tail(path: Path, n: int = 30) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join("    " + line for line in lines[-n:])
+
+
+def measure(v: Variant, rnd: int, work: Path, a: argparse.Namespace, keep: bool) -> Run:
+    out = work / f"out-{v.key}"
+    shutil.rmtree(out, ignore_errors=True)
+    if out.exists():
+        raise BenchError(f"cannot empty {out}")
+    argv = v.argv_for(out)
+    log_path = work / f"{v.key}.log"
+    code, wall, ru, busy = run_child(argv, log_path, a.timeout)
+    if code != 0:
+        raise BenchError(f"{v.label} failed (exit {code}) in round {rnd}:\n  {shlex.join(argv)}\n"
+                         f"  last lines of its output ({log_path}):\n{tail(log_path)}")
+    extra = {}
+    if v.key == "duckdb":
+        try:
+            extra = json.loads(log_path.read_text().strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError):
+            raise BenchError(f"{v.label}: no result line in {log_path}:\n{tail(log_path)}")
+    out_bytes, out_files, partitions = tree_size(out)
+    rows = count_rows(out) if out_files else 0
+    if rows != v.archive.rows:
+        raise BenchError(
+            f"{v.label} wrote {rows:,} rows in round {rnd}, the archive has {v.archive.rows:,} "
+            f"lines: the tools do not agree (output kept in {out})")
+    if v.key == "duckdb" and extra.get("rows") not in (None, rows):
+        raise BenchError(f"DuckDB reported {extra['rows']:,} rows, its Parquet holds {rows:,}")
+    if not keep:
+        shutil.rmtree(out, ignore_errors=True)
+    return Run(variant=v.label, tool=v.key, round=rnd, wall=wall, user=ru.ru_utime,
+               sys=ru.ru_stime, maxrss_bytes=ru.ru_maxrss * 1024, out_bytes=out_bytes,
+               out_files=out_files, partitions=partitions, rows=rows,
+               ndjson_bytes=v.archive.ndjson_bytes,
+               other_load=max(0.0, busy - ru.ru_utime - ru.ru_stime) / wall, extra=extra)
+
+
+def fmt_run(r: Run) -> str:
+    s = (f"{r.wall:7.2f} s wall {r.mb_per_s:7.1f} MB/s {r.rows_per_s / 1e3:8.0f}k rows/s "
+         f"cpu {r.cpu:6.2f} s  rss {r.maxrss_bytes / MB:7.1f} MB  out {r.out_bytes / MB:7.1f} MB "
+         f"({r.out_files} files)")
+    if "copy_seconds" in r.extra:
+        s += f"  [COPY {r.extra['copy_seconds']:.2f} s]"
+    if r.other_load > OTHER_LOAD_WARN:
+        s += f"  (other processes kept {r.other_load:.2f} cores busy: figures disturbed)"
+    return s
+
+
+def run_scenario(variants: list[Variant], a: argparse.Namespace, work: Path) -> list[Run]:
+    runs: list[Run] = []
+    for rnd in range(1, a.rounds + 1):
+        order = variants if rnd % 2 == 1 else list(reversed(variants))
+        for v in order:
+            keep = a.keep_output and rnd == a.rounds
+            r = measure(v, rnd, work, a, keep)
+            log(f"  round {rnd}/{a.rounds}  {v.label:<28} {fmt_run(r)}")
+            runs.append(r)
+    return runs
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries
+
+
+METRICS = [
+    # key, header, format, function
+    ("wall", "wall s", "{:.2f}", lambda r: r.wall),
+    ("mbps", "NDJSON MB/s", "{:.0f}", lambda r: r.mb_per_s),
+    ("rowsps", "rows/s", "{:,.0f}", lambda r: r.rows_per_s),
+    ("cpu", "CPU s (user+sys)", "{:.2f}", lambda r: r.cpu),
+    ("cores", "cores busy", "{:.2f}", lambda r: r.cpu / r.wall),
+    ("rss", "peak RSS MB", "{:.0f}", lambda r: r.maxrss_bytes / MB),
+    ("out", "output MB", "{:.1f}", lambda r: r.out_bytes / MB),
+    ("files", "files", "{:.0f}", lambda r: r.out_files),
+]
+
+
+def medians(runs: list[Run], label: str) -> dict:
+    mine = [r for r in runs if r.variant == label]
+    m = {key: statistics.median(fn(r) for r in mine) for key, _, _, fn in METRICS}
+    m["out_bytes"] = statistics.median(r.out_bytes for r in mine)
+    m["partitions"] = statistics.median(r.partitions for r in mine)
+    copies = [r.extra["copy_seconds"] for r in mine if "copy_seconds" in r.extra]
+    if copies:
+        m["copy_seconds"] = statistics.median(copies)
+        m["copy_mbps"] = mine[0].ndjson_bytes / MB / m["copy_seconds"]
+    return m
+
+
+def table(headers: list[str], rows: list[list[str]], markdown: bool, left: int = 1) -> str:
+    """A table; the first ``left`` columns are text, the others numbers (right-aligned)."""
+    if markdown:
+        out = ["| " + " | ".join(headers) + " |",
+               "|" + "|".join("---" if i < left else "---:" for i in range(len(headers))) + "|"]
+        out += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(out)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(  # noqa: E731
+        c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def median_table(runs: list[Run], labels: list[str], markdown: bool) -> str:
+    headers = ["tool (median)"] + [h for _, h, _, _ in METRICS]
+    rows = []
+    for label in labels:
+        m = medians(runs, label)
+        rows.append([label] + [f.format(m[k]) for k, _, f, _ in METRICS])
+    return table(headers, rows, markdown)
+
+
+def runs_table(runs: list[Run], markdown: bool) -> str:
+    headers = (["round", "tool"] + [h for _, h, _, _ in METRICS]
+               + ["DuckDB COPY s", "other load (cores)"])
+    rows = []
+    for r in runs:
+        rows.append([str(r.round), r.variant] + [f.format(fn(r)) for _, _, f, fn in METRICS]
+                    + [f"{r.extra['copy_seconds']:.2f}" if "copy_seconds" in r.extra else "",
+                       f"{r.other_load:.2f}"])
+    return table(headers, rows, markdown, left=2)
+
+
+def ratio_rows(ours: dict, duck: dict, with_targets: bool) -> list[list[str]]:
+    def mark(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    thr = ours["mbps"] / duck["mbps"]
+    mem = ours["rss"] / duck["rss"]
+    size = ours["out_bytes"] / duck["out_bytes"]
+    cpu = ours["cpu"] / duck["cpu"]
+    rows = [
+        ["throughput (wall), ours / DuckDB", f"{thr:.2f}x",
+         f">= 3x: {mark(thr >= 3)}" if with_targets else ""],
+        ["peak resident memory, ours / DuckDB", f"{mem:.3f} (1/{1 / mem:.1f})",
+         f"<= 1/8: {mark(mem <= 1 / 8)}" if with_targets else ""],
+        ["output size, ours / DuckDB", f"{size:.3f}",
+         f"<= 1: {mark(size <= 1)}" if with_targets else ""],
+        ["CPU time, ours / DuckDB", f"{cpu:.3f}", ""],
+    ]
+    if "copy_mbps" in duck:
+        c = ours["mbps"] / duck["copy_mbps"]
+        rows.insert(1, ["throughput vs DuckDB's COPY alone (no Python start, no import)",
+                        f"{c:.2f}x", f">= 3x: {mark(c >= 3)}" if with_targets else ""])
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Machine and versions
+
+
+def machine() -> dict:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        nproc = subprocess.run(["nproc"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        nproc = str(len(os.sched_getaffinity(0)))
+    return {"nproc": nproc, "cpu_model": model, "memory_bytes": mem,
+            "kernel": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version()}
+
+
+def git_commit() -> str:
+    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0")  # read-only: never refresh the index
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, env=env, capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" + uncommitted changes" if dirty else "")
+
+
+def tool_version(binary: Path) -> str:
+    try:
+        return subprocess.run([str(binary), "--version"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def duckdb_version(python: str) -> str:
+    try:
+        return subprocess.run([python, "-c", "import duckdb; print(duckdb.__version__)"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise BenchError(f"{python} cannot import duckdb (run `make venv`?): {e}")
+
+
+def check_flags(binary: Path, args: list[str]) -> None:
+    """Fail before any run when our tool's ``convert --help`` does not list a flag we will pass."""
+    flags = {t.split("=", 1)[0] for t in args if t.startswith("--")}
+    if not flags:
+        return
+    help_text = subprocess.run([str(binary), "convert", "--help"], capture_output=True,
+                               text=True, check=False).stdout
+    known = set(re.findall(r"--[A-Za-z0-9][A-Za-z0-9-]*", help_text))
+    missing = sorted(flags - known)
+    if missing:
+        raise BenchError(
+            f"`logpush-parquet convert` has no {', '.join(missing)} option (see `convert "
+            f"--help`): change --ours-args / --one-thread-args, or leave out that scenario")
+
+
+def stale_binary_warning(binary: Path) -> str | None:
+    try:
+        built = binary.stat().st_mtime
+    except OSError:
+        return None
+    newer = [p for d in ("src",) for p in (ROOT / d).rglob("*.rs") if p.stat().st_mtime > built]
+    newer += [p for p in (ROOT / "Cargo.toml", ROOT / "Cargo.lock")
+              if p.exists() and p.stat().st_mtime > built]
+    if newer:
+        return (f"warning: {binary} is older than {len(newer)} source file(s) "
+                f"(e.g. {newer[0].relative_to(ROOT)}): run `cargo build --release` first")
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description="Benchmark logpush-parquet convert against DuckDB (see bench/README.md).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = ap.add_argument_group("input (generated with examples/generate.rs, cached)")
+    g.add_argument("--rows", type=int, default=1_200_000, help="rows (~835 bytes of NDJSON each)")
+    g.add_argument("--files", type=int, default=20, help="gzip files")
+    g.add_argument("--apps", type=int, default=40, help="applications")
+    g.add_argument("--format", default="unixnano", choices=duckdb_convert.FORMATS,
+                   help="timestamp format")
+    g.add_argument("--hours", type=int, default=4, help="hours the archive spans")
+    g.add_argument("--seed", type=int, default=1, help="generator seed")
+    g.add_argument("--archive", help="use this existing archive folder instead of generating "
+                   "(its timestamp format is sniffed)")
+    g.add_argument("--cache-dir", default=str(ROOT / ".cache"), help="where archives are cached")
+    g.add_argument("--cargo", default=os.environ.get("CARGO", "cargo"),
+                   help="cargo command (runs the generator)")
+
+    g = ap.add_argument_group("runs")
+    g.add_argument("--rounds", type=int, default=3, help="runs of each tool, alternating")
+    g.add_argument("--bin", default=str(ROOT / "target/release/logpush-parquet"),
+                   help="our binary (copied once, so a rebuild during the run changes nothing)")
+    g.add_argument("--ours-args", default="",
+                   help="extra arguments for every `logpush-parquet convert` run, e.g. "
+                   "\"--memory-limit 256MiB\"")
+    g.add_argument("--python", default=sys.executable,
+                   help="Python with duckdb for the DuckDB runs (the project's .venv)")
+    g.add_argument("--work-dir", default=str(ROOT / ".cache/bench-work"),
+                   help="where outputs are written (emptied before every run)")
+    g.add_argument("--keep-output", action="store_true",
+                   help="keep the outputs of the last round in --work-dir")
+    g.add_argument("--timeout", type=float, default=0,
+                   help="kill a run after this many seconds (0: never)")
+
+    g = ap.add_argument_group("extra scenarios")
+    g.add_argument("--extra", nargs="?", const="all", default="",
+                   help="also run scenarios: comma list of threads, partitions; or all")
+    g.add_argument("--one-thread-args", default="--threads 1",
+                   help="arguments that make our tool use one thread (threads scenario)")
+    g.add_argument("--partitions-apps", type=int, default=10_000,
+                   help="applications in the partitions scenario's archive")
+    g.add_argument("--partitions-hours", type=int, default=1,
+                   help="hours in the partitions scenario's archive")
+    g.add_argument("--partitions-rows", type=int, default=0,
+                   help="rows in the partitions scenario's archive (0: same as --rows)")
+
+    g = ap.add_argument_group("reports")
+    g.add_argument("--markdown", help="write the report as Markdown to this file")
+    g.add_argument("--json", help="write every measurement as JSON to this file")
+    a = ap.parse_args(argv)
+    extra = {s.strip() for s in a.extra.split(",") if s.strip()}
+    if "all" in extra:
+        extra = {"threads", "partitions"}
+    unknown = extra - {"threads", "partitions"}
+    if unknown:
+        ap.error(f"--extra: unknown scenario(s) {', '.join(sorted(unknown))}")
+    a.extra_set = extra
+    if a.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    return a
+
+
+def ours_variant(label: str, archive: Archive, binary: Path, args: list[str],
+                 partition_by: str = "date,hour") -> Variant:
+    pb = [] if partition_by == "date,hour" else ["--partition-by", partition_by]
+
+    def argv_for(out: Path) -> list[str]:
+        return [str(binary), "convert", str(archive.path), "--output", str(out)] + pb + args
+
+    return Variant("ours", label, archive, argv_for, partition_by)
+
+
+def duck_variant(label: str, archive: Archive, python: str, threads: int = 0,
+                 partition_by: str = "date,hour") -> Variant:
+    def argv_for(out: Path) -> list[str]:
+        return [python, str(HERE / "duckdb_convert.py"), str(archive.path), str(out),
+                "--format", archive.fmt, "--threads", str(threads),
+                "--partition-by", partition_by]
+
+    return Variant("duckdb", label, archive, argv_for, partition_by)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    src_bin = Path(a.bin)
+    if not src_bin.is_file():
+        raise BenchError(f"{src_bin} not found: run `cargo build --release` first")
+    if warning := stale_binary_warning(src_bin):
+        log(warning)
+    work = Path(a.work_dir).resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    binary = work / "logpush-parquet"
+    shutil.copy2(src_bin, binary)
+
+    info = machine()
+    started = dt.datetime.now(dt.timezone.utc)
+    versions = {"ours": tool_version(binary), "commit": git_commit(),
+                "duckdb": duckdb_version(a.python)}
+    ours_args = shlex.split(a.ours_args)
+    check_flags(binary, ours_args + (shlex.split(a.one_thread_args)
+                                     if "threads" in a.extra_set else []))
+
+    if a.archive:
+        archive = measure_archive(Path(a.archive), Path(a.cache_dir), "given with --archive")
+    else:
+        archive = ensure_archive(a, rows=a.rows, apps=a.apps, hours=a.hours)
+    parts_archive = None
+    if "partitions" in a.extra_set:
+        parts_archive = ensure_archive(a, rows=a.partitions_rows or a.rows,
+                                       apps=a.partitions_apps, hours=a.partitions_hours)
+
+    log(f"\nmachine: {info['nproc']} CPUs ({info['cpu_model']}), "
+        f"{info['memory_bytes'] / 2**30:.1f} GiB RAM, {info['kernel']}")
+    log(f"ours:    {versions['ours']} (commit {versions['commit']}) {shlex.join(ours_args)}")
+    log(f"duckdb:  {versions['duckdb']} via {a.python}")
+
+    # (title, archive, variants, notes)
+    scenarios = []
+    ours_all = f"logpush-parquet{' ' + shlex.join(ours_args) if ours_args else ''}"
+    main_vars = [ours_variant(ours_all, archive, binary, ours_args),
+                 duck_variant("DuckDB", archive, a.python)]
+    scenarios.append(("main", "Partitioned by date, hour (all cores)", archive, main_vars))
+    if "threads" in a.extra_set:
+        one = shlex.split(a.one_thread_args)
+        scenarios.append(("threads", "One thread", archive, [
+            ours_variant(f"logpush-parquet {shlex.join(ours_args + one)}", archive, binary,
+                         ours_args + one),
+            duck_variant("DuckDB SET threads = 1", archive, a.python, threads=1)]))
+    if parts_archive is not None:
+        pb = "date,hour,Application"
+        scenarios.append(("partitions", f"Many partitions: `--partition-by {pb}`",
+                          parts_archive, [
+                              ours_variant(f"logpush-parquet --partition-by {pb}",
+                                           parts_archive, binary, ours_args, pb),
+                              duck_variant(f"DuckDB PARTITION_BY ({pb.replace(',', ', ')})",
+                                           parts_archive, a.python, partition_by=pb)]))
+
+    results = {}
+    for key, title, arch, variants in scenarios:
+        log(f"\n== {title}: {arch.label}: {arch.rows:,} rows, {arch.files} files, "
+            f"{arch.ndjson_bytes / MB:,.1f} MB NDJSON ({arch.gz_bytes / MB:,.1f} MB gzip), "
+            f"{arch.fmt} timestamps")
+        warm(arch)
+        runs = run_scenario(variants, a, work)
+        results[key] = (title, arch, variants, runs)
+
+    if not a.keep_output:
+        shutil.rmtree(work, ignore_errors=True)
+
+    text = report(results, a, info, started, versions, markdown=False)
+    log("\n" + text)
+    if a.markdown:
+        md = report(results, a, info, started, versions, markdown=True)
+        Path(a.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.markdown).write_text(md + "\n")
+        log(f"\nMarkdown written to {a.markdown}")
+    if a.json:
+        dump = {"date": started.isoformat(timespec="seconds"), "machine": info,
+                "versions": versions, "ours_args": ours_args, "rounds": a.rounds,
+                "scenarios": {k: {"title": t, "archive": {**vars(ar), "path": str(ar.path)},
+                                  "runs": [{**vars(r), "cpu": r.cpu, "mb_per_s": r.mb_per_s,
+                                            "rows_per_s": r.rows_per_s} for r in rs],
+                                  "medians": {v.label: medians(rs, v.label) for v in vs}}
+                              for k, (t, ar, vs, rs) in results.items()}}
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(dump, indent=2) + "\n")
+        log(f"JSON written to {a.json}")
+    return 0
+
+
+def report(results: dict, a: argparse.Namespace, info: dict, started: dt.datetime,
+           versions: dict, markdown: bool) -> str:
+    h2 = "## " if markdown else ""
+    h3 = "### " if markdown else "== "
+    bullet = "- " if markdown else "  "
+    out = []
+    out.append(f"{h2}logpush-parquet vs DuckDB")
+    out.append("")
+    out.append(f"{bullet}Date: {started.strftime('%Y-%m-%d %H:%M UTC')}")
+    out.append(f"{bullet}Machine: {info['nproc']} CPUs (nproc), {info['cpu_model']}, "
+               f"{info['memory_bytes'] / 2**30:.1f} GiB RAM, {info['kernel']}")
+    out.append(f"{bullet}Tools: {versions['ours']} (commit {versions['commit']}); "
+               f"DuckDB {versions['duckdb']} (Python package, Python {info['python']})")
+    out.append(f"{bullet}Method: {a.rounds} round{'s' if a.rounds != 1 else ''} per tool, alternating (order flipped every round), each "
+               "run a fresh child process into an empty folder after the input was read once "
+               "into the page cache. Wall time from start to exit of the child; CPU time "
+               "(user+sys) and peak RSS from the child's own rusage (`wait4`). MB = 10^6 bytes; "
+               "MB/s counts uncompressed NDJSON. Both outputs are counted with DuckDB and must "
+               "hold every input line. Figures are medians. DuckDB's wall includes starting "
+               "Python and `import duckdb`; its COPY time alone is shown too.")
+    out.append(f"{bullet}Reproduce: `make bench` (`bench/compare.py`, see bench/README.md)")
+    main = results.get("main")
+    for key, (title, arch, variants, runs) in results.items():
+        out.append("")
+        out.append(f"{h3}{title}")
+        out.append("")
+        out.append(f"Input: `{arch.label}`: {arch.rows:,} rows, {arch.files} gzip files, "
+                   f"{arch.ndjson_bytes / MB:,.1f} MB of NDJSON ({arch.gz_bytes / MB:,.1f} MB "
+                   f"gzip), {arch.fmt} timestamps; {arch.description}.")
+        out.append("")
+        labels = [v.label for v in variants]
+        out.append(median_table(runs, labels, markdown))
+        ours = medians(runs, labels[0])
+        duck = medians(runs, labels[1])
+        out.append("")
+        out.append(table(["ratio", "value", "issue 3 target" if key == "main" else ""],
+                         ratio_rows(ours, duck, with_targets=(key == "main")), markdown))
+        extra_lines = []
+        if "copy_seconds" in duck:
+            extra_lines.append(f"DuckDB's COPY statement alone (median): "
+                               f"{duck['copy_seconds']:.2f} s, {duck['copy_mbps']:.0f} MB/s.")
+        extra_lines.append(f"Partition folders written (median): ours {ours['partitions']:.0f}, "
+                           f"DuckDB {duck['partitions']:.0f}.")
+        disturbed = [r for r in runs if r.other_load > OTHER_LOAD_WARN]
+        if disturbed:
+            extra_lines.append(
+                f"**Warning**: other processes kept up to "
+                f"{max(r.other_load for r in disturbed):.2f} cores busy during "
+                f"{len(disturbed)} of {len(runs)} runs (see 'other load'): these figures are "
+                f"disturbed; rerun on an idle machine.")
+        if key == "threads" and main:
+            m_labels = [v.label for v in main[2]]
+            m_ours, m_duck = medians(main[3], m_labels[0]), medians(main[3], m_labels[1])
+            extra_lines.append(
+                f"Scaling from one thread to all {info['nproc']} CPUs: ours "
+                f"{ours['mbps']:.0f} -> {m_ours['mbps']:.0f} MB/s "
+                f"({m_ours['mbps'] / ours['mbps']:.2f}x), DuckDB {duck['mbps']:.0f} -> "
+                f"{m_duck['mbps']:.0f} MB/s ({m_duck['mbps'] / duck['mbps']:.2f}x). Peak RSS: "
+                f"ours {ours['rss']:.0f} MB at one thread, {m_ours['rss']:.0f} MB at all.")
+        if key == "partitions" and main:
+            m_ours = medians(main[3], main[2][0].label)
+            m_duck = medians(main[3], main[2][1].label)
+            extra_lines.append(
+                f"Against date,hour partitions: ours {m_ours['mbps']:.0f} -> {ours['mbps']:.0f} "
+                f"MB/s, peak RSS {m_ours['rss']:.0f} -> {ours['rss']:.0f} MB; DuckDB "
+                f"{m_duck['mbps']:.0f} -> {duck['mbps']:.0f} MB/s, peak RSS "
+                f"{m_duck['rss']:.0f} -> {duck['rss']:.0f} MB.")
+        out.append("")
+        out.extend(extra_lines if markdown else ["  " + line for line in extra_lines])
+        out.append("")
+        if markdown:
+            out.append("<details><summary>Every run</summary>")
+            out.append("")
+        else:
+            out.append("every run:")
+        out.append(runs_table(runs, markdown))
+        if markdown:
+            out.append("")
+            out.append("Commands (`OUT` is an empty folder):")
+            out.append("")
+            out.append("```sh")
+            for v in variants:
+                argv = v.argv_for(Path("OUT"))
+                if v.key == "ours":
+                    argv[0] = "target/release/logpush-parquet"
+                    argv[2] = arch.label
+                else:
+                    argv[0] = "python"
+                    argv[1] = "bench/duckdb_convert.py"
+                    argv[2] = arch.label
+                out.append(shlex.join(argv))
+            out.append("```")
+            out.append("")
+            out.append("DuckDB statement:")
+            out.append("")
+            out.append("```sql")
+            out.append("SET TimeZone = 'UTC';")
+            out.append(duckdb_convert.copy_sql(f"{arch.label}/*/*.log.gz", "OUT", arch.fmt,
+                                               variants[1].partition_by.split(",")) + ";")
+            out.append("```")
+            out.append("")
+            out.append("</details>")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        print(f"\nbench: error: {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("\nbench: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,311 @@
+//! The fast path of line decoding: a scanner for the flat JSON objects Logpush writes.
+//!
+//! It handles what real archives hold (one object per line; string, integer, boolean and null
+//! values; keys in the same order line after line) and goes straight from the bytes to the
+//! row's typed slots. It never rejects: anything it does not handle with certainty (nested
+//! values, fractions, surrogate escapes, duplicate keys, a value of the wrong type, invalid
+//! JSON) makes it give up, and the line goes through the general serde path, which owns every
+//! reject reason. So the scanner may only ever accept what the serde path accepts, with the
+//! same values; a property test (`decode::tests`) holds the two to that.
+
+use arrow_schema::TimeUnit;
+
+use super::columns::Slot;
+use super::timestamp::{self, Instant};
+use super::{RowScratch, parse_int_text};
+use crate::schema::{EventSchema, FieldType};
+
+/// The scanner gave up on this line: decode it with the general path.
+pub(crate) struct GiveUp;
+
+type Scan<T> = Result<T, GiveUp>;
+
+/// What the scanner needs besides the line: the schema, options and the key order it
+/// predicts from the previous line.
+pub(crate) struct Scanner {
+    /// Field index of the key seen at each position of the previous line (`u16::MAX`: unknown).
+    predicted: Vec<u16>,
+}
+
+impl Scanner {
+    pub(crate) fn new() -> Self {
+        Scanner {
+            predicted: Vec::new(),
+        }
+    }
+
+    /// Scans `line` into `row`; `row` must be cleared by the caller.
+    pub(crate) fn scan(
+        &mut self,
+        line: &[u8],
+        schema: &EventSchema,
+        unit: TimeUnit,
+        strict: bool,
+        row: &mut RowScratch,
+    ) -> Scan<()> {
+        // One UTF-8 check for the whole line: every slice cut at an ASCII delimiter is then text.
+        let text = std::str::from_utf8(line).map_err(|_| GiveUp)?;
+        let b = text.as_bytes();
+        let mut pos = skip_ws(b, 0);
+        expect(b, pos, b'{')?;
+        pos = skip_ws(b, pos + 1);
+        if b.get(pos) == Some(&b'}') {
+            return end(b, pos + 1);
+        }
+        let mut position = 0;
+        loop {
+            expect(b, pos, b'"')?;
+            let (key_end, escaped) = string_end(b, pos + 1)?;
+            if escaped {
+                return Err(GiveUp);
+            }
+            let key = &text[pos + 1..key_end];
+            pos = skip_ws(b, key_end + 1);
+            expect(b, pos, b':')?;
+            pos = skip_ws(b, pos + 1);
+            match self.field_of(key, position, schema) {
+                Some(i) => {
+                    if row.slots[i] != Slot::Absent {
+                        return Err(GiveUp);
+                    }
+                    let (slot, next) = value(text, pos, schema, i, unit, row)?;
+                    row.slots[i] = slot;
+                    pos = next;
+                }
+                None => {
+                    if strict {
+                        return Err(GiveUp);
+                    }
+                    let start = row.text.len() as u32;
+                    row.text.push_str(key);
+                    row.unknown.push((start, row.text.len() as u32));
+                    pos = skip_scalar(b, pos)?;
+                }
+            }
+            position += 1;
+            pos = skip_ws(b, pos);
+            match b.get(pos) {
+                Some(b',') => pos = skip_ws(b, pos + 1),
+                Some(b'}') => return end(b, pos + 1),
+                _ => return Err(GiveUp),
+            }
+        }
+    }
+
+    /// The field index of `key`, trying the key seen at this position on the previous line first.
+    fn field_of(&mut self, key: &str, position: usize, schema: &EventSchema) -> Option<usize> {
+        if let Some(&i) = self.predicted.get(position)
+            && i != u16::MAX
+            && schema.fields()[i as usize].name == key
+        {
+            return Some(i as usize);
+        }
+        let found = schema.index_of(key);
+        let code = found.map_or(u16::MAX, |i| i as u16);
+        if position < self.predicted.len() {
+            self.predicted[position] = code;
+        } else if position == self.predicted.len() && position < 4096 {
+            self.predicted.push(code);
+        }
+        found
+    }
+}
+
+fn skip_ws(b: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\r' | b'\n') = b.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+fn expect(b: &[u8], pos: usize, c: u8) -> Scan<()> {
+    if b.get(pos) == Some(&c) {
+        Ok(())
+    } else {
+        Err(GiveUp)
+    }
+}
+
+/// Only white space may follow the object.
+fn end(b: &[u8], pos: usize) -> Scan<()> {
+    if skip_ws(b, pos) == b.len() {
+        Ok(())
+    } else {
+        Err(GiveUp)
+    }
+}
+
+/// The index of the closing quote of a string whose content starts at `start`, and whether the
+/// string holds escapes. Raw control characters are invalid JSON.
+fn string_end(b: &[u8], start: usize) -> Scan<(usize, bool)> {
+    let mut pos = start;
+    let mut escaped = false;
+    loop {
+        let i = memchr::memchr2(b'"', b'\\', &b[pos..]).ok_or(GiveUp)? + pos;
+        if b[pos..i].iter().any(|&c| c < 0x20) {
+            return Err(GiveUp);
+        }
+        if b[i] == b'"' {
+            return Ok((i, escaped));
+        }
+        escaped = true;
+        // Skip the escaped character; `\u` takes four more, checked when decoding.
+        pos = i + 2;
+        if pos > b.len() {
+            return Err(GiveUp);
+        }
+    }
+}
+
+/// Appends the unescaped content of `raw` (a string body with escapes) to `out`.
+fn unescape(raw: &str, out: &mut String) -> Scan<()> {
+    let mut rest = raw;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let tail = &rest.as_bytes()[i + 1..];
+        let (c, used) = match tail.first() {
+            Some(b'"') => ('"', 1),
+            Some(b'\\') => ('\\', 1),
+            Some(b'/') => ('/', 1),
+            Some(b'b') => ('\u{8}', 1),
+            Some(b'f') => ('\u{c}', 1),
+            Some(b'n') => ('\n', 1),
+            Some(b'r') => ('\r', 1),
+            Some(b't') => ('\t', 1),
+            Some(b'u') => {
+                let hex = rest.get(i + 2..i + 6).ok_or(GiveUp)?;
+                if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                    return Err(GiveUp);
+                }
+                let code = u32::from_str_radix(hex, 16).map_err(|_| GiveUp)?;
+                // Surrogates (pairs or lone) are left to the general path.
+                (char::from_u32(code).ok_or(GiveUp)?, 5)
+            }
+            _ => return Err(GiveUp),
+        };
+        out.push(c);
+        rest = &rest[i + 1 + used..];
+    }
+    out.push_str(rest);
+    Ok(())
+}
+
+/// Parses the value at `pos` for field `i`; returns its slot and the position after it.
+fn value(
+    text: &str,
+    pos: usize,
+    schema: &EventSchema,
+    i: usize,
+    unit: TimeUnit,
+    row: &mut RowScratch,
+) -> Scan<(Slot, usize)> {
+    let b = text.as_bytes();
+    let spec = &schema.fields()[i];
+    match b.get(pos) {
+        Some(b'"') => {
+            let (close, escaped) = string_end(b, pos + 1)?;
+            let start = row.text.len();
+            if escaped {
+                unescape(&text[pos + 1..close], &mut row.text)?;
+            } else {
+                row.text.push_str(&text[pos + 1..close]);
+            }
+            let content = &row.text[start..];
+            let slot = match spec.field_type {
+                FieldType::String => Slot::Str(start as u32, row.text.len() as u32),
+                FieldType::Int => Slot::Int(parse_int_text(content).ok_or(GiveUp)?),
+                FieldType::Bool => match content {
+                    "true" => Slot::Bool(true),
+                    "false" => Slot::Bool(false),
+                    _ => return Err(GiveUp),
+                },
+                FieldType::Timestamp => {
+                    let instant = timestamp::parse_timestamp_str(content).map_err(|_| GiveUp)?;
+                    timestamp_slot(spec.zero_is_null, instant, unit)?
+                }
+            };
+            if !matches!(slot, Slot::Str(..)) {
+                row.text.truncate(start);
+            }
+            Ok((slot, close + 1))
+        }
+        Some(b'-' | b'0'..=b'9') => {
+            let (n, next) = integer(b, pos)?;
+            let slot = match spec.field_type {
+                FieldType::Int => Slot::Int(n),
+                FieldType::Timestamp => {
+                    timestamp_slot(spec.zero_is_null, Instant::from_epoch_int(n), unit)?
+                }
+                _ => return Err(GiveUp),
+            };
+            Ok((slot, next))
+        }
+        Some(b't') if b[pos..].starts_with(b"true") && spec.field_type == FieldType::Bool => {
+            Ok((Slot::Bool(true), pos + 4))
+        }
+        Some(b'f') if b[pos..].starts_with(b"false") && spec.field_type == FieldType::Bool => {
+            Ok((Slot::Bool(false), pos + 5))
+        }
+        Some(b'n') if b[pos..].starts_with(b"null") => Ok((Slot::Null, pos + 4)),
+        _ => Err(GiveUp),
+    }
+}
+
+fn timestamp_slot(zero_is_null: bool, instant: Instant, unit: TimeUnit) -> Scan<Slot> {
+    if zero_is_null && instant == Instant::EPOCH {
+        return Ok(Slot::Null);
+    }
+    instant.to_unit(unit).map(Slot::Int).ok_or(GiveUp)
+}
+
+/// A JSON integer `-?(0|[1-9][0-9]*)` in the i64 range, not followed by a fraction or exponent.
+fn integer(b: &[u8], pos: usize) -> Scan<(i64, usize)> {
+    let negative = b[pos] == b'-';
+    let digits_start = pos + usize::from(negative);
+    let mut end = digits_start;
+    while end < b.len() && b[end].is_ascii_digit() {
+        end += 1;
+    }
+    let digits = &b[digits_start..end];
+    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') || digits.len() > 19 {
+        return Err(GiveUp);
+    }
+    if matches!(b.get(end), Some(b'.' | b'e' | b'E')) {
+        return Err(GiveUp);
+    }
+    let mut value: i64 = 0;
+    for &d in digits {
+        // Accumulate negatively so i64::MIN parses too.
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_sub(i64::from(d - b'0')))
+            .ok_or(GiveUp)?;
+    }
+    let value = if negative {
+        value
+    } else {
+        value.checked_neg().ok_or(GiveUp)?
+    };
+    Ok((value, end))
+}
+
+/// Skips the value of an unknown key: a string, number or literal (anything else gives up).
+fn skip_scalar(b: &[u8], pos: usize) -> Scan<usize> {
+    match b.get(pos) {
+        Some(b'"') => {
+            let (close, escaped) = string_end(b, pos + 1)?;
+            if escaped {
+                // Escapes must be valid JSON even in values we ignore.
+                let mut scratch = String::new();
+                let text = std::str::from_utf8(&b[pos + 1..close]).map_err(|_| GiveUp)?;
+                unescape(text, &mut scratch)?;
+            }
+            Ok(close + 1)
+        }
+        Some(b'-' | b'0'..=b'9') => integer(b, pos).map(|(_, end)| end),
+        Some(b't') if b[pos..].starts_with(b"true") => Ok(pos + 4),
+        Some(b'f') if b[pos..].starts_with(b"false") => Ok(pos + 5),
+        Some(b'n') if b[pos..].starts_with(b"null") => Ok(pos + 4),
+        _ => Err(GiveUp),
+    }
+}
