@@ -84,7 +84,7 @@ fn stages(c: &mut Criterion) {
     let batches = decode_all(&ndjson);
     let schema = batches[0].schema();
     let properties = ParquetOptions::default()
-        .writer_properties(Vec::new())
+        .writer_properties(&EventSchema::spectrum_events(), Vec::new())
         .expect("properties");
     group.bench_function("parquet_encode_zstd", |b| {
         b.iter(|| {

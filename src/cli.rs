@@ -117,6 +117,9 @@ pub struct ConvertArgs {
     /// (accepts KiB, MiB, GiB suffixes).
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size, help_heading = "Decoding")]
     pub max_line_bytes: u64,
+    /// Threads that read and decode inputs (default: one per core).
+    #[arg(long, value_name = "N", help_heading = "Decoding")]
+    pub threads: Option<usize>,
     /// Rows decoded per batch.
     #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_BATCH_SIZE, help_heading = "Decoding")]
     pub batch_size: usize,
@@ -168,7 +171,7 @@ impl ConvertArgs {
             ..ParquetOptions::default()
         };
         // Fails early on a bad level or size, before any input is read.
-        parquet.writer_properties(Vec::new())?;
+        parquet.writer_properties(&schema, Vec::new())?;
         let mut options = ConvertOptions::new(self.inputs.clone(), self.output.clone(), schema)?;
         options.decode = DecodeOptions {
             timestamp_unit: self.shape.timestamp_unit.into(),
@@ -178,6 +181,15 @@ impl ConvertArgs {
         options.partition = partition;
         options.parquet = parquet;
         options.max_reject_ratio = self.max_reject_ratio;
+        if let Some(threads) = self.threads {
+            if threads == 0 {
+                return Err(Error::InvalidOption {
+                    option: "--threads",
+                    message: "must be at least 1".into(),
+                });
+            }
+            options.threads = threads;
+        }
         options.max_line_bytes =
             usize::try_from(self.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
         crate::decode::Decoder::try_new(options.schema.clone(), options.decode)?;

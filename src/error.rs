@@ -70,6 +70,10 @@ pub enum Error {
         source: parquet::errors::ParquetError,
     },
 
+    /// The conversion pipeline broke down (a thread stopped unexpectedly).
+    #[error("run the conversion pipeline: {0}")]
+    Pipeline(String),
+
     /// Building Arrow arrays failed (a bug or a limit, never bad input).
     #[error("build arrow batch: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

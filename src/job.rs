@@ -2,9 +2,10 @@
 //! partition and write, and commits the result.
 //!
 //! Every row is accounted for: a line is either written or kept in the rejects file, and
-//! `rows_read = rows_written + rows_rejected`. An input that cannot be read to its end
-//! (truncated gzip, I/O error) contributes no rows at all: its batches and rejects are held
-//! until its last line has been read, and dropped if that never happens. The run then ends with
+//! `rows_read = rows_written + rows_rejected`. Reading and decoding run in parallel
+//! ([`crate::pipeline`]), which hands over each input only once it has been read to its end, in
+//! input order; this thread partitions and encodes. An input that cannot be read to its end
+//! (truncated gzip, I/O error) contributes no rows at all; the run then ends with
 //! [`Status::PartialFailure`] and the input is named in the summary.
 //!
 //! Nothing is visible before the commit: data files are written as temporaries under
@@ -17,18 +18,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use arrow_array::RecordBatch;
 use parquet::file::metadata::KeyValue;
 use sha2::{Digest, Sha256};
 
-use crate::decode::lines::{Line, LineReader};
-use crate::decode::{DecodeOptions, DecodeStats, Decoder};
+use crate::decode::{DecodeOptions, DecodeStats};
 use crate::error::{Error, Result};
 use crate::input::{self, Input, Source};
 use crate::partition::{self, PartitionSpec};
-use crate::report::{FailedInput, Progress, Status, Summary};
+use crate::pipeline::{self, InputResult, PipelineOptions};
+use crate::report::{Progress, Status, Summary};
 use crate::schema::EventSchema;
-use crate::write::rejects::{RejectRecord, RejectWriter};
+use crate::write::rejects::RejectWriter;
 use crate::write::{self, ParquetOptions, PartitionedWriter, STAGING_DIR};
 
 /// The default of `--max-reject-ratio`: more than 1 line in 100 rejected fails the run.
@@ -55,6 +55,8 @@ pub struct ConvertOptions {
     pub max_reject_ratio: f64,
     /// Lines longer than this are rejected without being held in memory.
     pub max_line_bytes: usize,
+    /// Threads that read and decode (the calling thread encodes).
+    pub threads: usize,
 }
 
 impl ConvertOptions {
@@ -70,6 +72,7 @@ impl ConvertOptions {
             parquet: ParquetOptions::default(),
             max_reject_ratio: DEFAULT_MAX_REJECT_RATIO,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            threads: default_threads(),
         })
     }
 
@@ -104,20 +107,6 @@ impl Drop for Staging {
     }
 }
 
-/// What reading one input produced.
-enum InputOutcome {
-    /// Read to the end: its rows and rejects, ready to be written.
-    Complete {
-        batches: Vec<RecordBatch>,
-        rejects: Vec<RejectRecord>,
-        stats: DecodeStats,
-        blank_lines: u64,
-        content_digest: Option<String>,
-    },
-    /// Failed part-way: nothing of it is written.
-    Failed(FailedInput),
-}
-
 /// Converts the inputs of `options` into partitioned Parquet under `options.output`.
 pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary> {
     let started = Instant::now();
@@ -133,9 +122,12 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let staging = Staging(root.join(STAGING_DIR).join(staging_name()));
     std::fs::create_dir_all(&staging.0).map_err(|e| Error::output(&staging.0, e))?;
 
-    let mut decoder = Decoder::try_new(options.schema.clone(), options.decode)?;
-    let file_schema = options.partition.file_schema(decoder.arrow_schema());
-    let properties = options.parquet.writer_properties(file_metadata(options))?;
+    let file_schema = options
+        .partition
+        .file_schema(&options.schema.arrow_schema(options.decode.timestamp_unit));
+    let properties = options
+        .parquet
+        .writer_properties(&options.schema, file_metadata(options))?;
     let mut writer = PartitionedWriter::new(
         staging.0.clone(),
         file_schema,
@@ -154,40 +146,43 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     identity.update(format!("schema {}\n", options.schema.fingerprint()));
     identity.update(format!("options {}\n", options.output_shape()));
 
-    for input in &listed.inputs {
-        let outcome = read_input(input, &mut decoder, options, &bytes_in, progress);
-        match outcome {
-            InputOutcome::Complete {
-                batches,
-                rejects: input_rejects,
-                stats: input_stats,
-                blank_lines: blanks,
-                content_digest,
-            } => {
-                for batch in &batches {
+    let pipeline = PipelineOptions {
+        schema: options.schema.clone(),
+        decode: options.decode,
+        max_line_bytes: options.max_line_bytes,
+        threads: options.threads,
+    };
+    pipeline::run(&listed.inputs, &pipeline, &bytes_in, |i, result| {
+        let input = &listed.inputs[i];
+        let name = input.source.display_name();
+        match result {
+            InputResult::Decoded(decoded) => {
+                for batch in &decoded.batches {
                     for (folder, piece) in partition::split(batch, &options.partition)? {
                         writer.write(&folder, &piece)?;
                     }
                 }
-                rejects.write_all(&input_rejects)?;
+                rejects.write_all(&decoded.rejects)?;
                 tracing::info!(
-                    input = %input.source.display_name(),
-                    rows = input_stats.rows,
-                    rejected = input_rejects.len(),
+                    input = %name,
+                    rows = decoded.stats.rows,
+                    rejected = decoded.rejects.len(),
                     "converted"
                 );
-                stats.merge(input_stats);
-                blank_lines += blanks;
+                stats.merge(decoded.stats);
+                blank_lines += decoded.blank_lines;
                 inputs_read += 1;
-                identity.update(input_identity(input, content_digest.as_deref()));
+                identity.update(input_identity(input, decoded.content_digest.as_deref()));
             }
-            InputOutcome::Failed(f) => {
+            InputResult::Failed(f) => {
                 tracing::warn!(input = %f.input, "input failed: {}", f.error);
                 identity.update(input_identity(input, None));
                 failed.push(f);
             }
         }
-    }
+        progress.update(bytes_in.load(Ordering::Relaxed), &name);
+        Ok(())
+    })?;
     progress.finish();
     let staged = writer.finish()?;
     let run_id = crate::hex(&identity.finalize()[..8]);
@@ -230,107 +225,6 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     })
 }
 
-/// Reads one input to its end, or fails without leaving anything behind in the decoder.
-fn read_input(
-    input: &Input,
-    decoder: &mut Decoder,
-    options: &ConvertOptions,
-    bytes_in: &Arc<AtomicU64>,
-    progress: &Progress,
-) -> InputOutcome {
-    let name = input.source.display_name();
-    let failed = |line: u64, source: std::io::Error| {
-        InputOutcome::Failed(FailedInput {
-            input: name.clone(),
-            error: Error::InputRead {
-                path: name.clone(),
-                line,
-                source,
-            }
-            .to_string(),
-            lines_discarded: line,
-        })
-    };
-    let reader = match input::open(input, bytes_in.clone()) {
-        Ok(r) => r,
-        Err(e) => return failed(0, e),
-    };
-    let mut lines = LineReader::new(reader, options.max_line_bytes);
-    let mut digest = matches!(input.source, Source::Stdin).then(Sha256::new);
-    let mut batches = Vec::new();
-    let mut rejects = Vec::new();
-    let mut blank_lines = 0;
-    loop {
-        let (number, line) = match lines.next_line() {
-            Ok(Some(next)) => next,
-            Ok(None) => break,
-            Err(e) => {
-                let line = lines.line_no();
-                decoder.discard();
-                return failed(line, e);
-            }
-        };
-        match line {
-            Line::Complete(bytes) => {
-                if let Some(d) = digest.as_mut() {
-                    d.update(bytes);
-                    d.update(b"\n");
-                }
-                if bytes.iter().all(u8::is_ascii_whitespace) {
-                    blank_lines += 1;
-                    continue;
-                }
-                if decoder.is_full() {
-                    match decoder.flush() {
-                        Ok(batch) => batches.extend(batch),
-                        Err(e) => return failed(number, std::io::Error::other(e)),
-                    }
-                    progress.update(bytes_in.load(Ordering::Relaxed), &name);
-                }
-                if let Err(reject) = decoder.decode_line(bytes) {
-                    rejects.push(RejectRecord::new(
-                        &name,
-                        number,
-                        reject.field,
-                        reject.reason,
-                        bytes,
-                        bytes.len() as u64,
-                    ));
-                }
-            }
-            Line::TooLong { len, head } => {
-                if let Some(d) = digest.as_mut() {
-                    d.update(format!("too long {len}\n"));
-                    d.update(head);
-                }
-                rejects.push(RejectRecord::new(
-                    &name,
-                    number,
-                    None,
-                    format!(
-                        "line is {len} bytes, over the limit of {} (--max-line-bytes)",
-                        options.max_line_bytes
-                    ),
-                    head,
-                    len,
-                ));
-            }
-        }
-    }
-    match decoder.flush() {
-        Ok(batch) => batches.extend(batch),
-        Err(e) => return failed(lines.line_no(), std::io::Error::other(e)),
-    }
-    progress.update(bytes_in.load(Ordering::Relaxed), &name);
-    InputOutcome::Complete {
-        batches,
-        rejects,
-        stats: decoder.take_stats(),
-        blank_lines,
-        content_digest: digest.map(|d| crate::hex(&d.finalize())),
-    }
-}
-
 /// The part of the run id one input contributes.
 fn input_identity(input: &Input, content_digest: Option<&str>) -> String {
     match &input.source {
@@ -340,6 +234,11 @@ fn input_identity(input: &Input, content_digest: Option<&str>) -> String {
             format!("input {} {}\n", canonical.display(), input.size)
         }
     }
+}
+
+/// One thread per core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Key-value metadata of every data file.

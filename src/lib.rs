@@ -18,6 +18,7 @@ pub mod exit_code;
 pub mod input;
 pub mod job;
 pub mod partition;
+pub mod pipeline;
 pub mod report;
 pub mod schema;
 pub mod write;

@@ -50,6 +50,20 @@ pub enum FieldType {
     Timestamp,
 }
 
+/// How a field's column is encoded in Parquet (before compression).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnEncoding {
+    /// Dictionary encoding, falling back to plain when the dictionary grows large (default):
+    /// best for columns with few distinct values.
+    Dictionary,
+    /// Plain values, no dictionary: for columns of mostly distinct values (addresses, byte
+    /// counts), where a dictionary only costs time and space.
+    Plain,
+    /// DELTA_BINARY_PACKED, for integers and timestamps that arrive nearly sorted.
+    Delta,
+}
+
 /// One field of a dataset.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +79,9 @@ pub struct FieldSpec {
     /// For timestamps: epoch zero means "not set" and becomes NULL.
     #[serde(default)]
     pub zero_is_null: bool,
+    /// Parquet encoding of the column (default: dictionary).
+    #[serde(default)]
+    pub encoding: Option<ColumnEncoding>,
     /// Human description, copied into the field metadata.
     #[serde(default)]
     pub description: String,
@@ -178,6 +195,14 @@ impl EventSchema {
                         f.name
                     )));
                 }
+            }
+            if f.encoding == Some(ColumnEncoding::Delta)
+                && !matches!(f.field_type, FieldType::Int | FieldType::Timestamp)
+            {
+                return Err(fail(format!(
+                    "field {}: delta encoding is for ints and timestamps",
+                    f.name
+                )));
             }
             if f.zero_is_null && f.field_type != FieldType::Timestamp {
                 return Err(fail(format!(

@@ -24,11 +24,13 @@ use std::path::{Path, PathBuf};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::basic::{Compression, Encoding, GzipLevel, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
+use crate::schema::{ColumnEncoding, EventSchema};
 
 /// Folder (under the output root) of staged temporaries.
 pub const STAGING_DIR: &str = "_staging";
@@ -77,8 +79,13 @@ impl Default for ParquetOptions {
 }
 
 impl ParquetOptions {
-    /// The parquet writer properties for these options, with `metadata` as key-value metadata.
-    pub fn writer_properties(&self, metadata: Vec<KeyValue>) -> Result<WriterProperties> {
+    /// The parquet writer properties for these options, with `metadata` as key-value metadata
+    /// and each field's column encoding from the field list.
+    pub fn writer_properties(
+        &self,
+        schema: &EventSchema,
+        metadata: Vec<KeyValue>,
+    ) -> Result<WriterProperties> {
         let level_error = |e: parquet::errors::ParquetError| Error::InvalidOption {
             option: "--compression-level",
             message: e.to_string(),
@@ -113,7 +120,22 @@ impl ParquetOptions {
                 message: "must be greater than zero".into(),
             });
         }
-        Ok(WriterProperties::builder()
+        let mut builder = WriterProperties::builder();
+        for field in schema.fields() {
+            let column = ColumnPath::from(field.name.as_str());
+            match field.encoding {
+                None | Some(ColumnEncoding::Dictionary) => {}
+                Some(ColumnEncoding::Plain) => {
+                    builder = builder.set_column_dictionary_enabled(column, false);
+                }
+                Some(ColumnEncoding::Delta) => {
+                    builder = builder
+                        .set_column_dictionary_enabled(column.clone(), false)
+                        .set_column_encoding(column, Encoding::DELTA_BINARY_PACKED);
+                }
+            }
+        }
+        Ok(builder
             .set_compression(compression)
             .set_max_row_group_row_count(Some(self.row_group_rows))
             .set_max_row_group_bytes(Some(self.row_group_bytes))
