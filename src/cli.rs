@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::decode::{DEFAULT_BATCH_SIZE, DecodeOptions};
 use crate::error::{Error, Result};
-use crate::job::{ConvertOptions, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_REJECT_RATIO};
+use crate::job::{ConvertOptions, DEFAULT_MAX_REJECT_RATIO};
+
+/// The largest `--max-line-bytes`: a line's text offsets are 32-bit.
+const MAX_LINE_BYTES_LIMIT: u64 = 1 << 30;
 use crate::partition::PartitionSpec;
 use crate::schema::EventSchema;
 use crate::schema::ddl::SchemaFormat;
@@ -24,8 +27,8 @@ use crate::write::{Codec, ParquetOptions};
     term_width = 100
 )]
 #[command(
-    after_help = "Exit codes: 0 success, 1 failure (nothing committed), 2 usage error, \
-3 some inputs failed (the rest committed), 4 reject threshold exceeded (no data committed)."
+    after_help = "Exit codes: 0 success, 1 error, 2 usage error, 3 an input could not be read \
+(nothing committed), 4 reject threshold exceeded (no data committed, rejects kept)."
 )]
 pub struct Cli {
     /// Print only errors.
@@ -156,10 +159,10 @@ impl ConvertArgs {
                 message: "must be between 0 and 1".into(),
             });
         }
-        if self.max_line_bytes == 0 {
+        if !(1..=MAX_LINE_BYTES_LIMIT).contains(&self.max_line_bytes) {
             return Err(Error::InvalidOption {
                 option: "--max-line-bytes",
-                message: "must be greater than zero".into(),
+                message: "must be between 1 byte and 1GiB".into(),
             });
         }
         let partition = PartitionSpec::parse(&self.shape.partition_by, &schema)?;
@@ -190,8 +193,8 @@ impl ConvertArgs {
             }
             options.threads = threads;
         }
-        options.max_line_bytes =
-            usize::try_from(self.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
+        // Checked above to be at most 1 GiB.
+        options.max_line_bytes = self.max_line_bytes as usize;
         crate::decode::Decoder::try_new(options.schema.clone(), options.decode)?;
         Ok(options)
     }

@@ -39,7 +39,7 @@ pub enum Error {
     },
 
     /// Reading or decompressing an input failed part-way.
-    #[error("read {path} (after line {line}): {source}")]
+    #[error("read {path} (after line {line})")]
     InputRead {
         /// The input.
         path: String,
@@ -51,7 +51,7 @@ pub enum Error {
     },
 
     /// Writing to the output failed.
-    #[error("write {path}: {source}")]
+    #[error("write {path}")]
     Output {
         /// The file or folder being written.
         path: PathBuf,
@@ -61,7 +61,7 @@ pub enum Error {
     },
 
     /// Encoding Parquet failed.
-    #[error("encode parquet {path}: {source}")]
+    #[error("encode parquet {path}")]
     Parquet {
         /// The file being written.
         path: PathBuf,
@@ -77,6 +77,18 @@ pub enum Error {
     /// Building Arrow arrays failed (a bug or a limit, never bad input).
     #[error("build arrow batch: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+}
+
+/// An error and its causes on one line, `outer: inner: innermost`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// The library's result type.

@@ -117,7 +117,9 @@ pub fn expand(args: &[String]) -> Result<InputList> {
         }
     }
     files.sort();
-    files.dedup();
+    // One file named twice (`a`, `./a`, a symlink, overlapping globs) is read once.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     let mut list = InputList::default();
     for path in files {
         if is_ownership_challenge(&path) {
@@ -300,8 +302,17 @@ mod tests {
         assert_eq!(list.skipped.len(), 2);
 
         let pattern = format!("{}/*/b.*", dir.path().display());
-        let list = expand(&[pattern, day.join("b.log.gz").display().to_string()]).unwrap();
-        assert_eq!(list.inputs.len(), 1, "duplicates are listed once");
+        let aliases = [
+            pattern,
+            day.join("b.log.gz").display().to_string(),
+            day.join("../20261123/./b.log.gz").display().to_string(),
+        ];
+        let list = expand(&aliases).unwrap();
+        assert_eq!(
+            list.inputs.len(),
+            1,
+            "one file under several spellings is listed once"
+        );
 
         let err = expand(&[format!("{}/nothing*", dir.path().display())]).unwrap_err();
         assert!(err.to_string().contains("matches no files"), "{err}");

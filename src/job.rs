@@ -5,8 +5,8 @@
 //! `rows_read = rows_written + rows_rejected`. Reading and decoding run in parallel
 //! ([`crate::pipeline`]), which hands over each input only once it has been read to its end, in
 //! input order; this thread partitions and encodes. An input that cannot be read to its end
-//! (truncated gzip, I/O error) contributes no rows at all; the run then ends with
-//! [`Status::PartialFailure`] and the input is named in the summary.
+//! (truncated gzip, I/O error) makes the run commit nothing ([`Status::InputFailed`]): the
+//! summary names it, and once it is mended or removed the same command converts everything.
 //!
 //! Nothing is visible before the commit: data files are written as temporaries under
 //! `<output>/_staging/` and renamed to `part-<run id>-<n>.parquet` at the end. The run id is a
@@ -151,6 +151,7 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         decode: options.decode,
         max_line_bytes: options.max_line_bytes,
         threads: options.threads,
+        partition_fields: options.partition.moved_fields(),
     };
     pipeline::run(&listed.inputs, &pipeline, &bytes_in, |i, result| {
         let input = &listed.inputs[i];
@@ -187,28 +188,35 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let staged = writer.finish()?;
     let run_id = crate::hex(&identity.finalize()[..8]);
 
-    let rows_rejected = rejects.count();
-    let rows_read = stats.rows + rows_rejected;
-    let too_many_rejects = rows_rejected as f64 > options.max_reject_ratio * rows_read as f64;
-    let rejects_file = rejects.commit(root, &run_id)?;
-    let (files, status) = if too_many_rejects {
-        (Vec::new(), Status::RejectThresholdExceeded)
+    // Lines of inputs that were read to their end: each is either converted or rejected.
+    let rows_read = stats.rows + rejects.count();
+    let too_many_rejects = rejects.count() as f64 > options.max_reject_ratio * rows_read as f64;
+    // Without a record of which inputs were converted, a run that skipped a failed input could
+    // not be retried without writing the others twice: so it commits nothing at all.
+    let status = if !failed.is_empty() {
+        Status::InputFailed
+    } else if too_many_rejects {
+        Status::RejectThresholdExceeded
     } else {
-        let files = write::commit(root, &run_id, staged)?;
-        let status = if failed.is_empty() {
-            Status::Ok
-        } else {
-            Status::PartialFailure
-        };
-        (files, status)
+        Status::Ok
     };
+    let (rows_rejected, rejects_file) = match status {
+        Status::InputFailed => (0, None),
+        _ => (rejects.count(), rejects.commit(root, &run_id)?),
+    };
+    let files = match status {
+        Status::Ok => write::commit(root, &run_id, staged)?,
+        _ => Vec::new(),
+    };
+    let rows_written = if status == Status::Ok { stats.rows } else { 0 };
     Ok(Summary {
         status,
-        committed: !too_many_rejects,
+        committed: status == Status::Ok,
         output: root.display().to_string(),
         rows_read,
-        rows_written: stats.rows,
+        rows_written,
         rows_rejected,
+        rows_discarded: rows_read - rows_written - rows_rejected,
         blank_lines,
         files_written: files.len() as u64,
         bytes_in: bytes_in.load(Ordering::Relaxed),

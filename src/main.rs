@@ -78,7 +78,7 @@ fn convert(args: &ConvertArgs, quiet: bool) -> anyhow::Result<u8> {
     }
     Ok(match summary.status {
         Status::Ok => exit_code::SUCCESS,
-        Status::PartialFailure => exit_code::PARTIAL_FAILURE,
+        Status::InputFailed => exit_code::INPUT_FAILED,
         Status::RejectThresholdExceeded => exit_code::REJECT_THRESHOLD_EXCEEDED,
     })
 }

@@ -14,13 +14,13 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int16Type, Int64Type};
+use arrow_array::types::Int64Type;
 use arrow_array::{Array, ArrayRef, PrimitiveArray, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
 
 use crate::decode::timestamp::civil_from_days;
 use crate::error::{Error, Result};
-use crate::schema::{EventSchema, FieldType};
+use crate::schema::{EnumKey, EventSchema, FieldType};
 
 /// The folder name Hive-style readers read back as NULL.
 pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
@@ -123,12 +123,15 @@ impl PartitionSpec {
             .collect()
     }
 
+    /// Indices of the fields (of `field_count`) that stay in the data files.
+    pub fn kept_fields(&self, field_count: usize) -> Vec<usize> {
+        let moved = self.moved_fields();
+        (0..field_count).filter(|i| !moved.contains(i)).collect()
+    }
+
     /// The schema of the data files: the batch schema without the moved fields.
     pub fn file_schema(&self, batch_schema: &SchemaRef) -> SchemaRef {
-        let moved = self.moved_fields();
-        let keep: Vec<usize> = (0..batch_schema.fields().len())
-            .filter(|i| !moved.contains(i))
-            .collect();
+        let keep = self.kept_fields(batch_schema.fields().len());
         std::sync::Arc::new(
             batch_schema
                 .project(&keep)
@@ -146,36 +149,53 @@ impl PartitionSpec {
     }
 }
 
+/// The longest partition folder name, `field=escaped value`, in bytes: the usual file-name
+/// limit of local file systems. Lines whose value would make a longer name are rejected.
+pub const MAX_FOLDER_NAME_BYTES: usize = 255;
+
+/// The length of `name=value` as a folder name once the value is escaped.
+pub fn folder_name_len(name: &str, value: &str) -> usize {
+    let escaped: usize = value
+        .chars()
+        .map(|c| if needs_escape(c) { 3 } else { c.len_utf8() })
+        .sum();
+    name.len() + 1 + escaped
+}
+
 /// Escapes a partition value as Hive's `FileUtils.escapePathName` does (plus NUL).
 pub fn escape_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
-        let escape = matches!(
-            c,
-            '\0'..='\x1f'
-                | '"'
-                | '#'
-                | '%'
-                | '\''
-                | '*'
-                | '/'
-                | ':'
-                | '='
-                | '?'
-                | '\\'
-                | '\x7f'
-                | '{'
-                | '['
-                | ']'
-                | '^'
-        );
-        if escape {
+        if needs_escape(c) {
             let _ = write!(out, "%{:02X}", c as u32);
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// The characters Hive escapes in partition values (and NUL).
+fn needs_escape(c: char) -> bool {
+    matches!(
+        c,
+        '\0'..='\x1f'
+            | '"'
+            | '#'
+            | '%'
+            | '\''
+            | '*'
+            | '/'
+            | ':'
+            | '='
+            | '?'
+            | '\\'
+            | '\x7f'
+            | '{'
+            | '['
+            | ']'
+            | '^'
+    )
 }
 
 /// Reverses [`escape_value`] (as readers do when they read a partition folder back).
@@ -266,7 +286,7 @@ impl ValueSource<'_> {
                 let text = match column.data_type() {
                     DataType::Utf8 => column.as_string::<i32>().value(row).to_string(),
                     DataType::Dictionary(_, _) => {
-                        let dict = column.as_dictionary::<Int16Type>();
+                        let dict = column.as_dictionary::<EnumKey>();
                         let key = dict.keys().value(row) as usize;
                         dict.values().as_string::<i32>().value(key).to_string()
                     }
@@ -288,11 +308,7 @@ impl ValueSource<'_> {
 /// sorted by folder; rows keep their order within a piece. With no partition columns the
 /// folder is empty and the whole batch is one piece.
 pub fn split(batch: &RecordBatch, spec: &PartitionSpec) -> Result<Vec<(String, RecordBatch)>> {
-    let file_schema = spec.file_schema(&batch.schema());
-    let moved = spec.moved_fields();
-    let keep: Vec<usize> = (0..batch.num_columns())
-        .filter(|i| !moved.contains(i))
-        .collect();
+    let keep = spec.kept_fields(batch.num_columns());
     if spec.is_none() {
         return Ok(vec![(String::new(), batch.project(&keep)?)]);
     }
@@ -346,7 +362,6 @@ pub fn split(batch: &RecordBatch, spec: &PartitionSpec) -> Result<Vec<(String, R
                 let indices = UInt32Array::from(rows);
                 arrow_select::take::take_record_batch(&projected, &indices)?
             };
-            debug_assert_eq!(piece.schema(), file_schema);
             Ok((folder, piece))
         })
         .collect()
@@ -369,6 +384,12 @@ mod tests {
 
     fn spec(text: &str) -> PartitionSpec {
         PartitionSpec::parse(text, &EventSchema::spectrum_events()).unwrap()
+    }
+
+    #[test]
+    fn folder_name_length_counts_escapes() {
+        assert_eq!(folder_name_len("App", "a/b"), "App=a%2Fb".len());
+        assert_eq!(folder_name_len("App", "東京"), "App=東京".len());
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct PipelineOptions {
     pub max_line_bytes: usize,
     /// Decoder threads (and readers: at most this many inputs are read at once).
     pub threads: usize,
+    /// Fields that become partition folder names (see [`Decoder::with_partition_fields`]).
+    pub partition_fields: Vec<usize>,
 }
 
 /// One input, read to its end and decoded.
@@ -152,7 +154,10 @@ pub fn run(
     let threads = options.threads.max(1);
     // Every decoder is created up front so a bad option fails before any thread starts.
     let decoders: Vec<Decoder> = (0..threads)
-        .map(|_| Decoder::try_new(options.schema.clone(), options.decode))
+        .map(|_| {
+            Decoder::try_new(options.schema.clone(), options.decode)
+                .map(|d| d.with_partition_fields(options.partition_fields.clone()))
+        })
         .collect::<Result<_>>()?;
     let readers = threads.min(inputs.len());
     let window = Window {
@@ -298,12 +303,11 @@ fn read_input(
         input: i,
         failure: FailedInput {
             input: source.to_string(),
-            error: Error::InputRead {
+            error: crate::error::error_chain(&Error::InputRead {
                 path: source.to_string(),
                 line,
                 source: e,
-            }
-            .to_string(),
+            }),
             lines_discarded: line,
         },
     };

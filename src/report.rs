@@ -15,9 +15,10 @@ use crate::write::WrittenFile;
 pub enum Status {
     /// Every input was converted and committed.
     Ok,
-    /// Some inputs could not be read; the others were converted and committed.
-    PartialFailure,
-    /// More lines were rejected than `--max-reject-ratio` allows; no data file was committed.
+    /// Some inputs could not be read to their end: nothing was committed.
+    InputFailed,
+    /// More lines were rejected than `--max-reject-ratio` allows: no data file was committed,
+    /// the rejects file was.
     RejectThresholdExceeded,
 }
 
@@ -32,7 +33,8 @@ pub struct FailedInput {
     pub lines_discarded: u64,
 }
 
-/// The figures of one run. Invariant: `rows_read = rows_written + rows_rejected`.
+/// The figures of one run. Invariant: `rows_read = rows_written + rows_rejected +
+/// rows_discarded`, where `rows_discarded` is 0 whenever the run commits.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     /// How the run ended.
@@ -43,10 +45,12 @@ pub struct Summary {
     pub output: String,
     /// Non-blank lines read from inputs that were read to their end.
     pub rows_read: u64,
-    /// Rows converted into data files.
+    /// Rows in the data files committed.
     pub rows_written: u64,
-    /// Lines kept in the rejects file instead.
+    /// Lines kept in the committed rejects file instead.
     pub rows_rejected: u64,
+    /// Lines read whose rows or rejects were not committed (the run failed).
+    pub rows_discarded: u64,
     /// Blank lines, which hold no row.
     pub blank_lines: u64,
     /// Data files written.
@@ -102,7 +106,10 @@ impl Summary {
             self.elapsed_s,
         );
         if !self.committed {
-            out.push_str("nothing committed: the data files of this run were discarded\n");
+            out.push_str(&format!(
+                "nothing committed: {} converted rows discarded\n",
+                self.rows_discarded
+            ));
         }
         if let Some(path) = &self.rejects_file {
             out.push_str(&format!("rejected lines kept in {}/{path}\n", self.output));

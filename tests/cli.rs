@@ -226,6 +226,13 @@ fn too_many_rejects_fail_the_run_and_commit_no_data() {
     let s = r.summary();
     assert_eq!(s["status"], "reject_threshold_exceeded");
     assert_eq!(s["committed"], false);
+    assert_eq!(s["rows_read"], 8);
+    assert_eq!(s["rows_rejected"], 2);
+    assert_eq!(
+        s["rows_written"], 0,
+        "no row is counted as written when nothing is committed"
+    );
+    assert_eq!(s["rows_discarded"], 6);
     assert!(parquet_files(&out).is_empty());
     assert_eq!(
         tree(&out).len(),
@@ -237,16 +244,15 @@ fn too_many_rejects_fail_the_run_and_commit_no_data() {
 }
 
 #[test]
-fn an_unreadable_input_contributes_no_rows_and_is_reported() {
+fn an_unreadable_input_fails_the_run_and_a_retry_writes_every_row_once() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     std::fs::create_dir(&input).unwrap();
     let lines: String = (0..2000)
         .map(|i| format!("{{\"Timestamp\":{},\"Status\":{i}}}\n", 1_795_474_800 + i))
         .collect();
-    let mut truncated = gzip(lines.as_bytes());
-    truncated.truncate(truncated.len() - 10);
-    std::fs::write(input.join("a-truncated.log.gz"), truncated).unwrap();
+    let whole = gzip(lines.as_bytes());
+    std::fs::write(input.join("a-truncated.log.gz"), &whole[..whole.len() - 10]).unwrap();
     std::fs::write(
         input.join("b-good.log.gz"),
         gzip(b"{\"Timestamp\":1795474800,\"Status\":7}\n"),
@@ -256,9 +262,14 @@ fn an_unreadable_input_contributes_no_rows_and_is_reported() {
     let r = convert(&[&input], &out, &[]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     let s = r.summary();
-    assert_eq!(s["status"], "partial_failure");
-    assert_eq!(s["rows_read"], 1);
-    assert_eq!(s["rows_written"], 1);
+    assert_eq!(s["status"], "input_failed");
+    assert_eq!(s["committed"], false);
+    assert_eq!(
+        s["rows_read"], 1,
+        "lines of the failed input are not counted as read"
+    );
+    assert_eq!(s["rows_written"], 0);
+    assert_eq!(s["rows_discarded"], 1);
     let failed = &s["inputs_failed"][0];
     assert!(
         failed["input"]
@@ -266,14 +277,72 @@ fn an_unreadable_input_contributes_no_rows_and_is_reported() {
             .unwrap()
             .ends_with("a-truncated.log.gz")
     );
+    let error = failed["error"].as_str().unwrap();
     assert!(
-        failed["error"]
-            .as_str()
-            .unwrap()
-            .contains("a-truncated.log.gz")
+        error.contains("a-truncated.log.gz") && error.contains("after line"),
+        "{error}"
     );
-    assert_eq!(total_rows(&out), 1);
+    assert!(
+        parquet_files(&out).is_empty(),
+        "nothing is visible after a failed input"
+    );
     assert!(r.stderr.contains("failed"), "{}", r.stderr);
+
+    // Regression: committing the good inputs made the retry (a new run id) write them twice.
+    std::fs::write(input.join("a-truncated.log.gz"), &whole).unwrap();
+    let r = convert(&[&input], &out, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(total_rows(&out), 2001);
+}
+
+#[test]
+fn one_file_named_twice_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mixed = fixture("mixed.ndjson");
+    let alias = fixture("../fixtures/./mixed.ndjson");
+    let r = convert(&[&mixed, &alias], &out, &["--max-reject-ratio", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.summary()["inputs_read"], 1);
+    assert_eq!(total_rows(&out), 6);
+}
+
+#[test]
+fn a_value_too_long_for_a_folder_name_rejects_its_line_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let long = "/".repeat(100); // 300 bytes once escaped
+    let input = format!(
+        "{{\"Application\":\"short\",\"Timestamp\":1795474800}}\n{{\"Application\":\"{long}\",\"Timestamp\":1795474800}}\n"
+    );
+    let r = run(
+        &[
+            "convert",
+            "-",
+            "-o",
+            out.to_str().unwrap(),
+            "--partition-by",
+            "Application",
+            "--max-reject-ratio",
+            "1",
+            "--summary-json",
+            "-",
+        ],
+        Some(input.as_bytes()),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = r.summary();
+    assert_eq!(
+        (s["rows_written"].as_u64(), s["rows_rejected"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let rejects = std::fs::read_to_string(out.join(s["rejects_file"].as_str().unwrap())).unwrap();
+    assert!(
+        rejects.contains("\"field\":\"Application\"")
+            && rejects.contains("too long for a partition folder"),
+        "{rejects}"
+    );
+    assert_eq!(parquet_files(&out).len(), 1);
 }
 
 #[test]
@@ -486,6 +555,22 @@ fn usage_errors_exit_2_with_a_message_naming_the_problem() {
             &["convert", "-o", out, "--batch-size", "0", "-"],
             "--batch-size",
         ),
+        (
+            &[
+                "convert",
+                "-o",
+                out,
+                "--max-line-bytes",
+                "18446744073709551615",
+                "-",
+            ],
+            "--max-line-bytes",
+        ),
+        (
+            &["convert", "-o", out, "--max-line-bytes", "2GiB", "-"],
+            "--max-line-bytes",
+        ),
+        (&["convert", "-o", out, "--threads", "0", "-"], "--threads"),
         (
             &["convert", "-o", out, "--schema", "/no/such.toml", "-"],
             "/no/such.toml",

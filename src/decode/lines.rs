@@ -72,7 +72,13 @@ impl<R: BufRead> LineReader<R> {
                 Some(i) => (&available[..i], i + 1, true),
                 None => (available, available.len(), false),
             };
-            let room = (self.max_line_bytes + 1).saturating_sub(self.buf.len());
+            // Keep one byte past the limit (to tell "too long" apart), plus a byte-order mark
+            // that will be dropped from the first line.
+            let bom = if self.at_start { 3 } else { 0 };
+            let room = self
+                .max_line_bytes
+                .saturating_add(1 + bom)
+                .saturating_sub(self.buf.len());
             self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
             len += chunk.len() as u64;
             if let Some(&b) = chunk.last() {
@@ -159,5 +165,20 @@ mod tests {
         }
         // A CR at the limit is part of the line ending, not of the line.
         assert_eq!(frame(b"12345\r\n", 5, 3), [(1, "12345".to_string())]);
+        // A byte-order mark does not count towards the first line's length.
+        for cap in [1, 2, 8192] {
+            assert_eq!(
+                frame(b"\xEF\xBB\xBF12345\n", 5, cap),
+                [(1, "12345".to_string())]
+            );
+            assert_eq!(
+                frame(b"\xEF\xBB\xBF1234\r\n", 5, cap),
+                [(1, "1234".to_string())]
+            );
+            assert_eq!(
+                frame(b"\xEF\xBB\xBF123456\n", 5, cap),
+                [(1, "TOO LONG 6: 123456".to_string())]
+            );
+        }
     }
 }

@@ -29,18 +29,20 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use arrow_array::types::ArrowPrimitiveType;
 use arrow_schema::{SchemaRef, TimeUnit};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::error::{Error, Result};
-use crate::schema::{EventSchema, FieldType};
+use crate::partition::{MAX_FOLDER_NAME_BYTES, folder_name_len};
+use crate::schema::{EnumKey, EventSchema, FieldType};
 use columns::{ColumnBuilder, Slot};
 use timestamp::Instant;
 
 /// Rows per batch unless the caller says otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
 /// The largest batch size: enum dictionaries of one batch must fit their 16-bit keys.
-pub const MAX_BATCH_SIZE: usize = i16::MAX as usize;
+pub const MAX_BATCH_SIZE: usize = <EnumKey as ArrowPrimitiveType>::Native::MAX as usize;
 
 /// Why a line was not converted. `Display` is the reason written to the rejects file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +134,8 @@ pub struct Decoder {
     scanner: scan::Scanner,
     /// Whether to try the fast scanner first (tests turn it off to compare the two parsers).
     fast_path: bool,
+    /// Fields whose values become partition folder names, which have a length limit.
+    folder_fields: Vec<usize>,
 }
 
 /// Per-line scratch space, reused from line to line.
@@ -170,7 +174,15 @@ impl Decoder {
             stats: DecodeStats::default(),
             scanner: scan::Scanner::new(),
             fast_path: true,
+            folder_fields: Vec::new(),
         })
+    }
+
+    /// Rejects lines whose value of one of `fields` is too long to be a partition folder name
+    /// ([`crate::partition::MAX_FOLDER_NAME_BYTES`]).
+    pub fn with_partition_fields(mut self, fields: Vec<usize>) -> Self {
+        self.folder_fields = fields;
+        self
     }
 
     /// The Arrow schema of the batches this decoder yields.
@@ -198,9 +210,18 @@ impl Decoder {
         std::mem::take(&mut self.stats)
     }
 
-    /// Decodes one line (without its line ending) into the current batch.
+    /// Decodes one line (without its line ending) into the current batch. Call
+    /// [`Decoder::flush`] when [`Decoder::is_full`] says so; past [`MAX_BATCH_SIZE`] buffered
+    /// rows every line is refused.
     pub fn decode_line(&mut self, line: &[u8]) -> Result<(), LineReject> {
+        if self.rows >= MAX_BATCH_SIZE {
+            return Err(LineReject {
+                field: None,
+                reason: "the decoder's batch is full: flush it before decoding more lines".into(),
+            });
+        }
         self.parse_row(line)?;
+        self.check_folder_names()?;
         let row = &self.row;
         for (i, (column, slot)) in self.columns.iter_mut().zip(&row.slots).enumerate() {
             if column.append(*slot, &row.text) {
@@ -216,6 +237,25 @@ impl Decoder {
         }
         self.stats.rows += 1;
         self.rows += 1;
+        Ok(())
+    }
+
+    fn check_folder_names(&self) -> Result<(), LineReject> {
+        for &i in &self.folder_fields {
+            if let Slot::Str(s, e) = self.row.slots[i] {
+                let name = &self.schema.fields()[i].name;
+                let len = folder_name_len(name, &self.row.text[s as usize..e as usize]);
+                if len > MAX_FOLDER_NAME_BYTES {
+                    return Err(LineReject {
+                        field: Some(name.clone()),
+                        reason: format!(
+                            "value too long for a partition folder name: {len} bytes once \
+                             escaped, the limit is {MAX_FOLDER_NAME_BYTES}"
+                        ),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 
@@ -503,7 +543,8 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
         // serde_json also lands here for integers beyond u64.
         match self.field_type() {
             FieldType::Int | FieldType::Timestamp => {
-                Err(self.refuse("a number with a fraction or exponent, or beyond the int64 range"))
+                Err(self
+                    .refuse("a number with a fraction or exponent, -0, or beyond the int64 range"))
             }
             _ => Err(self.refuse("a number")),
         }

@@ -270,6 +270,10 @@ fn integer(b: &[u8], pos: usize) -> Scan<(i64, usize)> {
     if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') || digits.len() > 19 {
         return Err(GiveUp);
     }
+    // serde_json reads `-0` as the float -0.0, which the general path refuses for ints.
+    if negative && digits == b"0" {
+        return Err(GiveUp);
+    }
     if matches!(b.get(end), Some(b'.' | b'e' | b'E')) {
         return Err(GiveUp);
     }

@@ -269,6 +269,12 @@ fn lossy_or_malformed_lines_are_rejected_with_field_and_reason() {
         ),
         (b"{\"Status\":200,\"Status\":200}", Some("Status"), "twice"),
         (b"{\"Status\":tru}", Some("Status"), "invalid JSON"),
+        (b"{\"Status\":-0}", Some("Status"), "-0"),
+        (
+            b"{\"Timestamp\":-99999999999}",
+            Some("Timestamp"),
+            "0001-01-01",
+        ),
     ];
     for (line, field, reason) in cases {
         let mut d = decoder(false, 10);
@@ -417,7 +423,7 @@ mod fast_path_agrees_with_general_path {
             3 => (".{0,12}", any::<bool>()).prop_map(|(s, e)| json_string(&s, e)),
             2 => prop_oneof![
                 Just("\"true\""), Just("\"false\""), Just("\"443\""), Just("\"-7\""),
-                Just("\"0\""), Just("\"1795474800\""), Just("\"1795474800123\""),
+                Just("\"0\""), Just("-0"), Just("\"-0\""), Just("-99999999999"), Just("\"1795474800\""), Just("\"1795474800123\""),
                 Just("\"2026-11-23T05:00:00Z\""), Just("\"2026-11-23T05:00:00.123456789+02:00\""),
                 Just("\"1970-01-01T00:00:00Z\""), Just("\"2026-02-30T00:00:00Z\""),
                 Just("\"connect\""), Just("\"TLSv1.3\""), Just("\"\\ud83d\\ude00\""), Just("\"\\ud800\""),

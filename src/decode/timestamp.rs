@@ -32,12 +32,17 @@ pub enum TimestampError {
     /// The date or time fields are out of their ranges (month 13, February 30, hour 24...).
     #[error("date or time out of range")]
     Field,
-    /// The instant does not fit the output unit's 64-bit range.
-    #[error("outside the range of a 64-bit timestamp in the output unit")]
+    /// The instant is outside the years 0001 to 9999, or does not fit the output unit's 64-bit
+    /// range (nanoseconds end in 2262).
+    #[error("outside 0001-01-01 to 9999-12-31, or beyond the output unit's range")]
     Range,
 }
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the span every reader's DATE and TIMESTAMP
+/// types hold, so partition folders always read back as dates.
+const MIN_SECS: i64 = -62_135_596_800;
+const MAX_SECS: i64 = 253_402_300_799;
 
 impl Instant {
     /// The Unix epoch.
@@ -63,8 +68,12 @@ impl Instant {
         }
     }
 
-    /// The instant as a count of `unit` since the epoch, floored; `None` if out of range.
+    /// The instant as a count of `unit` since the epoch, floored; `None` outside the years 0001
+    /// to 9999 or the unit's range.
     pub fn to_unit(self, unit: TimeUnit) -> Option<i64> {
+        if !(MIN_SECS..=MAX_SECS).contains(&self.secs) {
+            return None;
+        }
         let (per_sec, nanos_per_tick) = match unit {
             TimeUnit::Second => (1, NANOS_PER_SEC),
             TimeUnit::Millisecond => (1_000, 1_000_000),
@@ -311,6 +320,18 @@ mod tests {
         assert_eq!(
             parse_timestamp_str("1900-02-29T00:00:00Z"),
             Err(TimestampError::Field)
+        );
+        assert_eq!(days_from_civil(1, 1, 1) * 86_400, MIN_SECS);
+        assert_eq!(days_from_civil(10_000, 1, 1) * 86_400 - 1, MAX_SECS);
+        // Seconds before year 1 read as seconds but fit no reader's types.
+        assert_eq!(
+            Instant::from_epoch_int(-99_999_999_999).to_unit(TimeUnit::Second),
+            None
+        );
+        assert!(
+            Instant::from_epoch_int(-62_135_596_800)
+                .to_unit(TimeUnit::Second)
+                .is_some()
         );
         // Year 9999 fits microseconds but not nanoseconds.
         let far = parse_timestamp_str("9999-12-31T23:59:59Z").unwrap();

@@ -105,13 +105,11 @@ impl TableDefinition<'_> {
     }
 
     fn data_fields(&self) -> impl Iterator<Item = &super::FieldSpec> {
-        let moved = self.partition.moved_fields();
-        self.schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| !moved.contains(i))
-            .map(|(_, f)| f)
+        let fields = self.schema.fields();
+        self.partition
+            .kept_fields(fields.len())
+            .into_iter()
+            .map(move |i| &fields[i])
     }
 
     fn arrow(&self) -> String {

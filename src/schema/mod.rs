@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use arrow_array::types::ArrowPrimitiveType;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
 
@@ -97,7 +98,7 @@ impl FieldSpec {
     pub fn arrow_type(&self, unit: TimeUnit) -> DataType {
         match self.field_type {
             FieldType::String if self.is_enum() => {
-                DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8))
+                DataType::Dictionary(Box::new(EnumKey::DATA_TYPE), Box::new(DataType::Utf8))
             }
             FieldType::String => DataType::Utf8,
             FieldType::Int => DataType::Int64,

@@ -321,13 +321,15 @@ pub fn data_file_name(partition: &str, run_id: &str, seq: u32) -> String {
 /// Makes staged files visible: renames each into its partition folder under its final name.
 /// A file of the same name from an earlier run of the same command is replaced.
 pub fn commit(root: &Path, run_id: &str, staged: Vec<StagedFile>) -> Result<Vec<WrittenFile>> {
+    // Every folder first: a failure here leaves nothing visible (an empty folder is no data).
+    for file in &staged {
+        let folder = root.join(&file.partition);
+        std::fs::create_dir_all(&folder).map_err(|e| Error::output(&folder, e))?;
+    }
     let mut written = Vec::with_capacity(staged.len());
     for file in staged {
         let relative = data_file_name(&file.partition, run_id, file.seq);
         let target = root.join(&relative);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::output(parent, e))?;
-        }
         std::fs::rename(&file.temp, &target).map_err(|e| Error::output(&target, e))?;
         written.push(WrittenFile {
             path: relative,

@@ -19,18 +19,18 @@ def convert(out: Path, *args: str):
 
 
 class Converted:
-    """One conversion and the rows it must hold."""
+    """One conversion, and what an independent reading of its inputs says it must hold."""
 
-    def __init__(self, out: Path, summary: dict, inputs, extra_rejected=()):
+    def __init__(self, out: Path, summary: dict, inputs):
         self.out = out
         self.summary = summary
+        self.expected, must_reject = reference.expected(inputs)
         rejected = set()
         if summary["rejects_file"]:
             for line in (out / summary["rejects_file"]).read_text().splitlines():
                 r = json.loads(line)
                 rejected.add((r["source"], r["line"]))
-        assert len(rejected) == summary["rows_rejected"]
-        self.expected = reference.expected_rows(inputs, rejected)
+        assert rejected == must_reject, "the converter and the reference disagree on rejects"
         assert len(self.expected) == summary["rows_written"]
 
 
@@ -41,8 +41,7 @@ def converted(tmp_path_factory):
     sample = ROOT / "examples" / "data"
     mixed = ROOT / "tests" / "fixtures" / "mixed.ndjson"
     summary = convert(out, str(sample), str(mixed), "--max-reject-ratio", "0.5")
-    inputs = reference.input_files(sample, mixed)
-    return Converted(out, summary, [Path(p) for p in inputs])
+    return Converted(out, summary, reference.input_files(sample, mixed))
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ ENUMS = [f["name"] for f in FIELDS if "enum" in f]
 DUCKDB_TYPES = {"string": "VARCHAR", "int": "BIGINT", "bool": "BOOLEAN", "timestamp": "TIMESTAMP WITH TIME ZONE"}
 
 
-def duckdb_rows(out, columns, **hive_types):
+def duckdb_rows(out, columns):
     con = duckdb.connect()
     select = ", ".join(f'epoch_us("{c}") AS "{c}"' if c in TIMESTAMPS else f'"{c}"' for c in columns)
     relation = con.sql(f"SELECT {select} FROM read_parquet('{out}/**/*.parquet', hive_partitioning = true)")
