@@ -35,6 +35,16 @@ test: venv java ## The whole suite (what CI runs): fmt, clippy, docs, Rust tests
 .PHONY: check
 check: test ## Same as `make test`
 
+BENCH_ARGS ?=
+BENCH_OUT ?= target/bench
+
+.PHONY: bench
+bench: venv ## Benchmark against DuckDB on ~1 GB of generated NDJSON (BENCH_ARGS="--rounds 5 --extra")
+	$(CARGO) build --release --quiet
+	$(VENV)/bin/python bench/compare.py --bin $(BIN_RELEASE) --cargo "$(CARGO)" \
+	  --markdown $(BENCH_OUT)/latest.md --json $(BENCH_OUT)/latest.json $(BENCH_ARGS)
+	$(CARGO) bench --bench pipeline
+
 .PHONY: venv
 venv: $(VENV)/.installed ## Install the Python readers used by the interop tests into .venv
 

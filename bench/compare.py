@@ -10,9 +10,11 @@ What ``make bench`` runs. Steps:
    (``--rounds``, default 3; the order flips every round: A B, B A, A B, ...). Every run is its
    own child process writing into an empty folder; its CPU time and peak resident memory come from
    ``os.wait4`` (the rusage of that one child, nothing else).
-3. After each run: sum the sizes of the files written, count the rows of the Parquet output with
-   DuckDB (``read_parquet('<out>/**/*.parquet')``) and fail unless that equals the number of
-   NDJSON lines in the archive (so both tools wrote the same rows). The folder is then deleted.
+3. After each run: ``sync`` (untimed, so the next run does not pay for this one's writeback),
+   sum the sizes of the files written, read the Parquet output back with DuckDB
+   (``read_parquet('<out>/**/*.parquet')``) and fail unless it holds as many rows as the archive
+   has lines and the same aggregates (``CONTENT_CHECK``) as every other run. The folder is then
+   deleted. The CPU used meanwhile by other processes is recorded; a busy machine is flagged.
 4. Print every run, the medians, and the ratios (ours / DuckDB); with ``--markdown FILE`` write the
    same as Markdown, with the machine and date, ready to paste into BENCHMARKS.md.
 
@@ -48,6 +50,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True  # no __pycache__ in bench/
 import duckdb_convert  # noqa: E402  (stdlib-only at import time)
 
 MB = 1_000_000
@@ -201,7 +204,10 @@ class Run:
     partitions: int
     rows: int
     ndjson_bytes: int
-    other_load: float  # cores kept busy by other processes during the run
+    other_load: float  # cores kept busy by other (user-space) processes during the run
+    kernel_cpu: float  # CPU seconds of kernel threads during the run (writeback, reclaim)
+    sync_seconds: float  # the untimed sync after the run (writing back its output)
+    check: dict  # row count and aggregates of the output (CONTENT_CHECK)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -232,14 +238,44 @@ def tree_size(path: Path) -> tuple[int, int, int]:
     return total, files, len(dirs)
 
 
-def count_rows(out: Path) -> int:
+# Aggregates that must match between the two outputs. Null and epoch-0 timestamps count alike
+# (our tool writes a zero DisconnectTimestamp as null, DuckDB's make_timestamp as 1970-01-01);
+# timestamps are truncated to microseconds whatever their unit, as the DuckDB side does.
+CONTENT_CHECK = {
+    "rows": "count(*)",
+    "sum(ClientBytes)": "sum(\"ClientBytes\")",
+    "sum(OriginBytes)": "sum(\"OriginBytes\")",
+    "sum(Status)": "sum(\"Status\")",
+    "sum(IpFirewall)": "sum(\"IpFirewall\"::INTEGER)",
+    "sum(epoch_us(Timestamp))": "sum(epoch_ns(\"Timestamp\") // 1000)",
+    "sum(epoch_us(ConnectTimestamp))": "sum(epoch_ns(\"ConnectTimestamp\") // 1000)",
+    "sum(epoch_us(DisconnectTimestamp))": "sum(epoch_ns(\"DisconnectTimestamp\") // 1000)",
+    "count(DISTINCT Application)": "count(DISTINCT \"Application\")",
+}
+
+
+def check_output(out: Path, content: bool) -> dict:
+    """Row count (and with ``content``, a few aggregates) of the Parquet files under ``out``.
+
+    Hive partitioning is on, as partition columns (`--partition-by ...,Application`) are only in
+    the paths; without type guessing, so `Application` stays a string.
+    """
     import duckdb  # noqa: PLC0415
 
     con = duckdb.connect()
     try:
+        con.execute("SET TimeZone = 'UTC'")
+        checks = CONTENT_CHECK if content else {"rows": "count(*)"}
         glob = str(out) + "/**/*.parquet"
-        return int(con.execute("SELECT count(*) FROM read_parquet(?, hive_partitioning = false)",
-                               [glob]).fetchone()[0])
+        try:
+            values = con.execute(
+                f"SELECT {', '.join(checks.values())} "
+                "FROM read_parquet(?, hive_partitioning = true, hive_types_autocast = false)",
+                [glob]).fetchone()
+        except duckdb.Error as e:
+            raise BenchError(f"cannot check {out} with DuckDB ({e}); --no-content-check "
+                             "checks the row count only")
+        return {k: (int(v) if v is not None else None) for k, v in zip(checks, values)}
     finally:
         con.close()
 
@@ -259,10 +295,39 @@ def busy_cpu_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
-def run_child(argv: list[str], log_path: Path,
-              timeout: float) -> tuple[int, float, object, float]:
-    """Run ``argv`` as a child; (exit code, wall seconds, its own rusage, machine busy seconds)."""
+PF_KTHREAD = 0x00200000
+
+
+def kernel_thread_cpu_seconds() -> float:
+    """CPU seconds spent so far by kernel threads (writeback, reclaim, ...), from /proc/*/stat."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                rest = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # rest[0] is field 3 (state): flags is field 9, utime 14, stime 15
+        if int(rest[6]) & PF_KTHREAD:
+            total += int(rest[11]) + int(rest[12])
+    return total / CLK_TCK
+
+
+@dataclass
+class ChildResult:
+    code: int
+    wall: float
+    usage: object  # resource.struct_rusage of the child alone
+    busy: float  # CPU seconds the whole machine was busy meanwhile
+    kernel: float  # ... of which kernel threads
+
+
+def run_child(argv: list[str], log_path: Path, timeout: float) -> ChildResult:
+    """Run ``argv`` as a child, measuring wall time and its own rusage (``wait4``)."""
     with open(log_path, "wb") as logf:
+        kernel0 = kernel_thread_cpu_seconds()
         busy0 = busy_cpu_seconds()
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
@@ -282,9 +347,10 @@ def run_child(argv: list[str], log_path: Path,
                 timer.cancel()
         wall = time.perf_counter() - t0
         busy = busy_cpu_seconds() - busy0
+        kernel = kernel_thread_cpu_seconds() - kernel0
     code = os.waitstatus_to_exitcode(status)
     proc.returncode = code  # already reaped: keep Popen from waiting again
-    return code, wall, usage, busy
+    return ChildResult(code, wall, usage, busy, kernel)
 
 
 def tail(path: Path, n: int = 30) -> str:
@@ -302,9 +368,17 @@ def measure(v: Variant, rnd: int, work: Path, a: argparse.Namespace, keep: bool)
         raise BenchError(f"cannot empty {out}")
     argv = v.argv_for(out)
     log_path = work / f"{v.key}.log"
-    code, wall, ru, busy = run_child(argv, log_path, a.timeout)
+    res = run_child(argv, log_path, a.timeout)
+    code, wall, ru = res.code, res.wall, res.usage
+    # Write back what the run left dirty now, untimed, so that the next run does not pay for it.
+    t = time.perf_counter()
+    os.sync()
+    sync_s = time.perf_counter() - t
     if code != 0:
-        raise BenchError(f"{v.label} failed (exit {code}) in round {rnd}:\n  {shlex.join(argv)}\n"
+        why = f"exit {code}" if code > 0 else f"killed by signal {-code}"
+        if a.timeout > 0 and code == -9 and wall >= a.timeout:
+            why = f"killed after the --timeout of {a.timeout:g} s"
+        raise BenchError(f"{v.label} failed ({why}) in round {rnd}:\n  {shlex.join(argv)}\n"
                          f"  last lines of its output ({log_path}):\n{tail(log_path)}")
     extra = {}
     if v.key == "duckdb":
@@ -313,7 +387,8 @@ def measure(v: Variant, rnd: int, work: Path, a: argparse.Namespace, keep: bool)
         except (OSError, ValueError, IndexError):
             raise BenchError(f"{v.label}: no result line in {log_path}:\n{tail(log_path)}")
     out_bytes, out_files, partitions = tree_size(out)
-    rows = count_rows(out) if out_files else 0
+    check = check_output(out, a.content_check) if out_files else {"rows": 0}
+    rows = check["rows"]
     if rows != v.archive.rows:
         raise BenchError(
             f"{v.label} wrote {rows:,} rows in round {rnd}, the archive has {v.archive.rows:,} "
@@ -326,7 +401,8 @@ def measure(v: Variant, rnd: int, work: Path, a: argparse.Namespace, keep: bool)
                sys=ru.ru_stime, maxrss_bytes=ru.ru_maxrss * 1024, out_bytes=out_bytes,
                out_files=out_files, partitions=partitions, rows=rows,
                ndjson_bytes=v.archive.ndjson_bytes,
-               other_load=max(0.0, busy - ru.ru_utime - ru.ru_stime) / wall, extra=extra)
+               other_load=max(0.0, res.busy - res.kernel - ru.ru_utime - ru.ru_stime) / wall,
+               kernel_cpu=res.kernel, sync_seconds=sync_s, check=check, extra=extra)
 
 
 def fmt_run(r: Run) -> str:
@@ -342,12 +418,19 @@ def fmt_run(r: Run) -> str:
 
 def run_scenario(variants: list[Variant], a: argparse.Namespace, work: Path) -> list[Run]:
     runs: list[Run] = []
+    width = max(len(v.label) for v in variants)
     for rnd in range(1, a.rounds + 1):
         order = variants if rnd % 2 == 1 else list(reversed(variants))
         for v in order:
             keep = a.keep_output and rnd == a.rounds
             r = measure(v, rnd, work, a, keep)
-            log(f"  round {rnd}/{a.rounds}  {v.label:<28} {fmt_run(r)}")
+            log(f"  round {rnd}/{a.rounds}  {v.label:<{width}} {fmt_run(r)}")
+            if runs and r.check != runs[0].check:
+                first = runs[0]
+                diff = "\n".join(f"    {k}: {first.check.get(k)} vs {r.check.get(k)}"
+                                 for k in r.check if r.check.get(k) != first.check.get(k))
+                raise BenchError(f"the outputs differ: {first.variant} (round {first.round}) "
+                                 f"vs {r.variant} (round {r.round}):\n{diff}")
             runs.append(r)
     return runs
 
@@ -405,12 +488,13 @@ def median_table(runs: list[Run], labels: list[str], markdown: bool) -> str:
 
 def runs_table(runs: list[Run], markdown: bool) -> str:
     headers = (["round", "tool"] + [h for _, h, _, _ in METRICS]
-               + ["DuckDB COPY s", "other load (cores)"])
+               + ["DuckDB COPY s", "other load (cores)", "kernel threads CPU s",
+                  "sync after s"])
     rows = []
     for r in runs:
         rows.append([str(r.round), r.variant] + [f.format(fn(r)) for _, _, f, fn in METRICS]
                     + [f"{r.extra['copy_seconds']:.2f}" if "copy_seconds" in r.extra else "",
-                       f"{r.other_load:.2f}"])
+                       f"{r.other_load:.2f}", f"{r.kernel_cpu:.2f}", f"{r.sync_seconds:.2f}"])
     return table(headers, rows, markdown, left=2)
 
 
@@ -425,7 +509,8 @@ def ratio_rows(ours: dict, duck: dict, with_targets: bool) -> list[list[str]]:
     rows = [
         ["throughput (wall), ours / DuckDB", f"{thr:.2f}x",
          f">= 3x: {mark(thr >= 3)}" if with_targets else ""],
-        ["peak resident memory, ours / DuckDB", f"{mem:.3f} (1/{1 / mem:.1f})",
+        ["peak resident memory, ours / DuckDB",
+         f"{mem:.3f} (1/{1 / mem:.1f})" if mem < 1 else f"{mem:.2f}x",
          f"<= 1/8: {mark(mem <= 1 / 8)}" if with_targets else ""],
         ["output size, ours / DuckDB", f"{size:.3f}",
          f"<= 1: {mark(size <= 1)}" if with_targets else ""],
@@ -561,6 +646,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="where outputs are written (emptied before every run)")
     g.add_argument("--keep-output", action="store_true",
                    help="keep the outputs of the last round in --work-dir")
+    g.add_argument("--no-content-check", dest="content_check", action="store_false",
+                   help="compare only row counts, not the aggregates of a few columns")
     g.add_argument("--timeout", type=float, default=0,
                    help="kill a run after this many seconds (0: never)")
 
@@ -614,6 +701,11 @@ def duck_variant(label: str, archive: Archive, python: str, threads: int = 0,
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    try:
+        import duckdb  # noqa: F401, PLC0415  (the outputs are checked in this process)
+    except ImportError:
+        raise BenchError(f"{sys.executable} cannot import duckdb: run this with the project's "
+                         ".venv/bin/python (`make venv`)") from None
     src_bin = Path(a.bin)
     if not src_bin.is_file():
         raise BenchError(f"{src_bin} not found: run `cargo build --release` first")
@@ -674,6 +766,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{arch.ndjson_bytes / MB:,.1f} MB NDJSON ({arch.gz_bytes / MB:,.1f} MB gzip), "
             f"{arch.fmt} timestamps")
         warm(arch)
+        os.sync()
         runs = run_scenario(variants, a, work)
         results[key] = (title, arch, variants, runs)
 
@@ -714,13 +807,19 @@ def report(results: dict, a: argparse.Namespace, info: dict, started: dt.datetim
                f"{info['memory_bytes'] / 2**30:.1f} GiB RAM, {info['kernel']}")
     out.append(f"{bullet}Tools: {versions['ours']} (commit {versions['commit']}); "
                f"DuckDB {versions['duckdb']} (Python package, Python {info['python']})")
-    out.append(f"{bullet}Method: {a.rounds} round{'s' if a.rounds != 1 else ''} per tool, alternating (order flipped every round), each "
-               "run a fresh child process into an empty folder after the input was read once "
-               "into the page cache. Wall time from start to exit of the child; CPU time "
-               "(user+sys) and peak RSS from the child's own rusage (`wait4`). MB = 10^6 bytes; "
-               "MB/s counts uncompressed NDJSON. Both outputs are counted with DuckDB and must "
-               "hold every input line. Figures are medians. DuckDB's wall includes starting "
-               "Python and `import duckdb`; its COPY time alone is shown too.")
+    rounds = f"{a.rounds} round{'s' if a.rounds != 1 else ''} per tool"
+    agree = (" and agree on sums of the numeric and timestamp columns" if a.content_check
+             else "")
+    out.append(
+        f"{bullet}Method: {rounds}, alternating (order flipped every round), each run a fresh "
+        "child process into an empty folder, after the input was read once into the page "
+        "cache. Wall time from start to exit of the child; CPU time (user+sys) and peak RSS "
+        "from the child's own rusage (`wait4`). MB = 10^6 bytes; MB/s counts uncompressed "
+        f"NDJSON. Both outputs are read back with DuckDB: they must hold every input line{agree}. "
+        "After each run the harness calls sync (untimed) so that no run pays for the previous "
+        "one's writeback. 'Other load' is the CPU other user-space processes used during a run "
+        "(/proc/stat minus the child and kernel threads). Figures are medians. DuckDB's wall "
+        "includes starting Python and `import duckdb`; its COPY time alone is shown too.")
     out.append(f"{bullet}Reproduce: `make bench` (`bench/compare.py`, see bench/README.md)")
     main = results.get("main")
     for key, (title, arch, variants, runs) in results.items():

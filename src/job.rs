@@ -3,8 +3,8 @@
 //!
 //! Every row is accounted for: a line is either written or kept in the rejects file, and
 //! `rows_read = rows_written + rows_rejected`. Reading and decoding run in parallel
-//! ([`crate::pipeline`]), which hands over each input only once it has been read to its end, in
-//! input order; this thread partitions and encodes. An input that cannot be read to its end
+//! ([`crate::pipeline`]), which hands decoded chunks over in input and line order; this thread
+//! partitions and encodes them. An input that cannot be read to its end
 //! (truncated gzip, I/O error) makes the run commit nothing ([`Status::InputFailed`]): the
 //! summary names it, and once it is mended or removed the same command converts everything.
 //!
@@ -25,7 +25,7 @@ use crate::decode::{DecodeOptions, DecodeStats};
 use crate::error::{Error, Result};
 use crate::input::{self, Input, Source};
 use crate::partition::{self, PartitionSpec};
-use crate::pipeline::{self, InputResult, PipelineOptions};
+use crate::pipeline::{self, Delivery, PipelineOptions};
 use crate::report::{Progress, Status, Summary};
 use crate::schema::EventSchema;
 use crate::write::rejects::RejectWriter;
@@ -152,36 +152,48 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         max_line_bytes: options.max_line_bytes,
         threads: options.threads,
         partition_fields: options.partition.moved_fields(),
+        chunk_bytes: pipeline::CHUNK_BYTES,
     };
-    pipeline::run(&listed.inputs, &pipeline, &bytes_in, |i, result| {
-        let input = &listed.inputs[i];
-        let name = input.source.display_name();
-        match result {
-            InputResult::Decoded(decoded) => {
+    // Counts of the input being delivered, added to the run's once it has been read to its end.
+    let mut input_stats = DecodeStats::default();
+    let mut input_rejects = 0;
+    let mut rejected = 0;
+    pipeline::run(&listed.inputs, &pipeline, &bytes_in, |delivery| {
+        match delivery {
+            Delivery::Chunk { decoded, .. } => {
                 for batch in &decoded.batches {
                     for (folder, piece) in partition::split(batch, &options.partition)? {
                         writer.write(&folder, &piece)?;
                     }
                 }
                 rejects.write_all(&decoded.rejects)?;
-                tracing::info!(
-                    input = %name,
-                    rows = decoded.stats.rows,
-                    rejected = decoded.rejects.len(),
-                    "converted"
-                );
-                stats.merge(decoded.stats);
+                input_rejects += decoded.rejects.len();
+                input_stats.merge(decoded.stats);
                 blank_lines += decoded.blank_lines;
-                inputs_read += 1;
-                identity.update(input_identity(input, decoded.content_digest.as_deref()));
             }
-            InputResult::Failed(f) => {
-                tracing::warn!(input = %f.input, "input failed: {}", f.error);
-                identity.update(input_identity(input, None));
-                failed.push(f);
+            Delivery::InputDone {
+                input,
+                content_digest,
+            } => {
+                let input = &listed.inputs[input];
+                let name = input.source.display_name();
+                tracing::info!(input = %name, rows = input_stats.rows, rejected = input_rejects, "converted");
+                stats.merge(std::mem::take(&mut input_stats));
+                rejected += input_rejects as u64;
+                input_rejects = 0;
+                inputs_read += 1;
+                identity.update(input_identity(input, content_digest.as_deref()));
+                progress.update(bytes_in.load(Ordering::Relaxed), &name);
+            }
+            Delivery::InputFailed { input, failure } => {
+                tracing::warn!(input = %failure.input, "input failed: {}", failure.error);
+                // Its first rows may be in the staged files: the run will commit nothing.
+                input_stats = DecodeStats::default();
+                input_rejects = 0;
+                identity.update(input_identity(&listed.inputs[input], None));
+                failed.push(failure);
             }
         }
-        progress.update(bytes_in.load(Ordering::Relaxed), &name);
         Ok(())
     })?;
     progress.finish();
@@ -189,8 +201,10 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let run_id = crate::hex(&identity.finalize()[..8]);
 
     // Lines of inputs that were read to their end: each is either converted or rejected.
-    let rows_read = stats.rows + rejects.count();
-    let too_many_rejects = rejects.count() as f64 > options.max_reject_ratio * rows_read as f64;
+    // Lines of the inputs read to their end. (When an input failed, the rejects file may also
+    // hold some of its lines; it is then not committed.)
+    let rows_read = stats.rows + rejected;
+    let too_many_rejects = rejected as f64 > options.max_reject_ratio * rows_read as f64;
     // Without a record of which inputs were converted, a run that skipped a failed input could
     // not be retried without writing the others twice: so it commits nothing at all.
     let status = if !failed.is_empty() {
@@ -202,7 +216,7 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     };
     let (rows_rejected, rejects_file) = match status {
         Status::InputFailed => (0, None),
-        _ => (rejects.count(), rejects.commit(root, &run_id)?),
+        _ => (rejected, rejects.commit(root, &run_id)?),
     };
     let files = match status {
         Status::Ok => write::commit(root, &run_id, staged)?,

@@ -1,18 +1,20 @@
-//! The parallel read → decode pipeline. It hands each input's result, in input order, to the
-//! caller's thread, which partitions and encodes it.
+//! The parallel read → decode pipeline. It hands decoded chunks to the caller's thread, which
+//! partitions and encodes them, in input and line order.
 //!
 //! ```text
-//! reader threads (one per input in flight): open, decompress, frame lines into ~2 MiB chunks
+//! reader threads (one per open input): open, decompress, frame lines into ~2 MiB chunks
 //!     └─ chunks ─→ decoder threads: lines → record batches + rejects
-//!                      └─ decoded chunks ─→ caller: reassembles each input, in input order
+//!                      └─ decoded chunks ─→ caller, in order: rows, then "input done" or "failed"
 //! ```
 //!
 //! A single large input still keeps every core busy: its reader decompresses while decoders
-//! parse its earlier chunks and the caller encodes earlier inputs. An input is delivered only
-//! once all of it has been read and decoded, so an input that fails part-way is delivered as a
-//! failure with none of its rows. Delivery in input order keeps the output byte-identical from
-//! run to run whatever the thread timing. At most `window` inputs are in flight, which bounds
-//! what waits in memory.
+//! parse its earlier chunks and the caller encodes the ones before. Delivery in order keeps the
+//! output byte-identical from run to run whatever the thread timing.
+//!
+//! Memory is bounded whatever the size of the inputs: at most `threads` inputs are open, and the
+//! reader of an input other than the one being delivered may run only [`LOOKAHEAD`] chunks
+//! ahead before it waits. The reader of the input being delivered never waits for that, so the
+//! pipeline always moves.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,14 +26,16 @@ use sha2::{Digest, Sha256};
 
 use crate::decode::lines::{Line, LineReader};
 use crate::decode::{DecodeOptions, DecodeStats, Decoder};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, error_chain};
 use crate::input::{self, Input, Source};
 use crate::report::FailedInput;
 use crate::schema::EventSchema;
 use crate::write::rejects::RejectRecord;
 
 /// Bytes of line text per chunk handed to a decoder.
-const CHUNK_BYTES: usize = 2 << 20;
+pub const CHUNK_BYTES: usize = 2 << 20;
+/// Chunks a reader may produce of an input before the inputs ahead of it have been delivered.
+pub const LOOKAHEAD: u64 = 4;
 
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
@@ -42,34 +46,51 @@ pub struct PipelineOptions {
     pub decode: DecodeOptions,
     /// Lines longer than this are rejected unread.
     pub max_line_bytes: usize,
-    /// Decoder threads (and readers: at most this many inputs are read at once).
+    /// Decoder threads, and the most inputs open at once.
     pub threads: usize,
     /// Fields that become partition folder names (see [`Decoder::with_partition_fields`]).
     pub partition_fields: Vec<usize>,
+    /// Bytes of line text per chunk (tests make it tiny to move chunk boundaries).
+    pub chunk_bytes: usize,
 }
 
-/// One input, read to its end and decoded.
+/// Consecutive lines of one input, decoded.
 #[derive(Debug)]
-pub struct DecodedInput {
-    /// Its record batches, in line order.
+pub struct DecodedChunk {
+    /// Record batches, in line order.
     pub batches: Vec<RecordBatch>,
-    /// Its rejected lines, in line order.
+    /// Rejected lines, in line order.
     pub rejects: Vec<RejectRecord>,
     /// Decoder counts.
     pub stats: DecodeStats,
     /// Blank lines.
     pub blank_lines: u64,
-    /// SHA-256 of the content, for standard input (its identity in the run id).
-    pub content_digest: Option<String>,
 }
 
-/// What the pipeline delivers for each input.
+/// What the pipeline hands over, in input order and, within an input, in line order.
 #[derive(Debug)]
-pub enum InputResult {
-    /// Read and decoded to the end.
-    Decoded(DecodedInput),
-    /// Could not be read to its end: nothing of it is delivered.
-    Failed(FailedInput),
+pub enum Delivery {
+    /// The next lines of input `input`.
+    Chunk {
+        /// Index of the input.
+        input: usize,
+        /// Its decoded lines.
+        decoded: DecodedChunk,
+    },
+    /// Input `input` was read to its end: all its chunks have been delivered.
+    InputDone {
+        /// Index of the input.
+        input: usize,
+        /// SHA-256 of the content, for standard input (its identity in the run id).
+        content_digest: Option<String>,
+    },
+    /// Input `input` could not be read to its end; some of its chunks may have been delivered.
+    InputFailed {
+        /// Index of the input.
+        input: usize,
+        /// What went wrong.
+        failure: FailedInput,
+    },
 }
 
 /// Lines of one input, framed by its reader.
@@ -85,12 +106,12 @@ struct Chunk {
     blank_lines: u64,
 }
 
-/// Messages to the caller's thread.
+/// Messages to the caller's thread, in any order.
 enum Event {
     Chunk {
         input: usize,
         seq: u64,
-        decoded: DecodedInput,
+        decoded: DecodedChunk,
     },
     /// The reader of `input` is done: it produced `chunks` chunks.
     ReadDone {
@@ -104,49 +125,43 @@ enum Event {
     },
 }
 
-/// Gates readers so that at most `window` inputs are in flight past the last delivered one.
-struct Window {
-    delivered: Mutex<usize>,
+/// Tells readers which input is being delivered, and whether the run was cancelled.
+struct Progress {
+    current: Mutex<usize>,
     moved: Condvar,
-    window: usize,
     cancelled: AtomicBool,
 }
 
-impl Window {
-    /// Waits until input `i` may be read; `false` when the run is cancelled.
-    fn wait_for(&self, i: usize) -> bool {
-        let mut delivered = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
-        while i >= *delivered + self.window {
-            if self.cancelled.load(Ordering::Relaxed) {
-                return false;
-            }
-            delivered = self
-                .moved
-                .wait(delivered)
-                .unwrap_or_else(|e| e.into_inner());
+impl Progress {
+    /// Waits until `ready(input being delivered)` holds; `false` when the run is cancelled.
+    fn wait_until(&self, ready: impl Fn(usize) -> bool) -> bool {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        while !ready(*current) && !self.cancelled.load(Ordering::Relaxed) {
+            current = self.moved.wait(current).unwrap_or_else(|e| e.into_inner());
         }
         !self.cancelled.load(Ordering::Relaxed)
     }
 
-    fn advance(&self, delivered: usize) {
-        *self.delivered.lock().unwrap_or_else(|e| e.into_inner()) = delivered;
+    fn advance(&self, current: usize) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = current;
         self.moved.notify_all();
     }
 
     fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
-        let _guard = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
         self.moved.notify_all();
     }
 }
 
-/// Runs the pipeline over `inputs`, calling `deliver` on this thread with each input's result,
-/// in input order. `bytes_in` counts raw bytes read. An error from `deliver` stops the run.
+/// Runs the pipeline over `inputs`, calling `deliver` on this thread with each decoded chunk and
+/// the end of each input, in order. `bytes_in` counts raw bytes read. An error from `deliver`
+/// stops the run.
 pub fn run(
     inputs: &[Input],
     options: &PipelineOptions,
     bytes_in: &Arc<AtomicU64>,
-    mut deliver: impl FnMut(usize, InputResult) -> Result<()>,
+    mut deliver: impl FnMut(Delivery) -> Result<()>,
 ) -> Result<()> {
     if inputs.is_empty() {
         return Ok(());
@@ -159,11 +174,9 @@ pub fn run(
                 .map(|d| d.with_partition_fields(options.partition_fields.clone()))
         })
         .collect::<Result<_>>()?;
-    let readers = threads.min(inputs.len());
-    let window = Window {
-        delivered: Mutex::new(0),
+    let progress = Progress {
+        current: Mutex::new(0),
         moved: Condvar::new(),
-        window: threads + 1,
         cancelled: AtomicBool::new(false),
     };
     let next_input = AtomicU64::new(0);
@@ -171,17 +184,17 @@ pub fn run(
     let (event_tx, event_rx) = bounded::<Event>(threads * 4);
 
     std::thread::scope(|scope| {
-        for _ in 0..readers {
+        for _ in 0..threads.min(inputs.len()) {
             let chunk_tx = chunk_tx.clone();
             let event_tx = event_tx.clone();
-            let (window, next_input) = (&window, &next_input);
+            let (progress, next_input) = (&progress, &next_input);
             scope.spawn(move || {
                 loop {
                     let i = next_input.fetch_add(1, Ordering::Relaxed) as usize;
-                    if i >= inputs.len() || !window.wait_for(i) {
+                    if i >= inputs.len() || !progress.wait_until(|current| i < current + threads) {
                         return;
                     }
-                    let event = read_input(i, &inputs[i], options, bytes_in, &chunk_tx);
+                    let event = read_input(i, &inputs[i], options, bytes_in, &chunk_tx, progress);
                     if event_tx.send(event).is_err() {
                         return;
                     }
@@ -197,9 +210,9 @@ pub fn run(
         drop(chunk_rx);
         drop(event_tx);
 
-        let result = collect(inputs.len(), &event_rx, &window, &mut deliver);
+        let result = collect(inputs.len(), &event_rx, &progress, &mut deliver);
         if result.is_err() {
-            window.cancel();
+            progress.cancel();
         }
         // Dropping the receiver unblocks any thread still sending, so the scope can end.
         drop(event_rx);
@@ -207,16 +220,17 @@ pub fn run(
     })
 }
 
-/// Reassembles inputs from events and delivers them in order.
+/// Puts events back in order and delivers them.
 fn collect(
     count: usize,
     events: &Receiver<Event>,
-    window: &Window,
-    deliver: &mut impl FnMut(usize, InputResult) -> Result<()>,
+    progress: &Progress,
+    deliver: &mut impl FnMut(Delivery) -> Result<()>,
 ) -> Result<()> {
     #[derive(Default)]
     struct Pending {
-        chunks: BTreeMap<u64, DecodedInput>,
+        chunks: BTreeMap<u64, DecodedChunk>,
+        delivered: u64,
         total: Option<u64>,
         digest: Option<String>,
         failure: Option<FailedInput>,
@@ -228,6 +242,8 @@ fn collect(
             .recv()
             .map_err(|_| Error::Pipeline("a pipeline thread stopped early".into()))?;
         match event {
+            // Late chunks of an input already delivered as failed.
+            Event::Chunk { input, .. } if input < next => {}
             Event::Chunk {
                 input,
                 seq,
@@ -252,42 +268,35 @@ fn collect(
                 pending.entry(input).or_default().failure = Some(failure);
             }
         }
-        while let Some(p) = pending.get(&next) {
-            let complete = p.total.is_some_and(|t| p.chunks.len() as u64 == t);
-            if p.failure.is_none() && !complete {
-                break;
+        while let Some(p) = pending.get_mut(&next) {
+            if let Some(decoded) = p.chunks.remove(&p.delivered) {
+                p.delivered += 1;
+                deliver(Delivery::Chunk {
+                    input: next,
+                    decoded,
+                })?;
+                continue;
             }
-            let p = pending.remove(&next).expect("present");
-            let result = match p.failure {
-                Some(failure) => InputResult::Failed(failure),
-                None => InputResult::Decoded(merge(p.chunks.into_values(), p.digest)),
+            let end = if let Some(failure) = p.failure.take() {
+                Delivery::InputFailed {
+                    input: next,
+                    failure,
+                }
+            } else if p.total == Some(p.delivered) {
+                Delivery::InputDone {
+                    input: next,
+                    content_digest: p.digest.take(),
+                }
+            } else {
+                break;
             };
-            deliver(next, result)?;
+            pending.remove(&next);
+            deliver(end)?;
             next += 1;
-            window.advance(next);
+            progress.advance(next);
         }
     }
     Ok(())
-}
-
-fn merge(
-    chunks: impl Iterator<Item = DecodedInput>,
-    content_digest: Option<String>,
-) -> DecodedInput {
-    let mut all = DecodedInput {
-        batches: Vec::new(),
-        rejects: Vec::new(),
-        stats: DecodeStats::default(),
-        blank_lines: 0,
-        content_digest,
-    };
-    for c in chunks {
-        all.batches.extend(c.batches);
-        all.rejects.extend(c.rejects);
-        all.stats.merge(c.stats);
-        all.blank_lines += c.blank_lines;
-    }
-    all
 }
 
 /// Reads input `i` into chunks; returns the event that ends it.
@@ -297,13 +306,14 @@ fn read_input(
     options: &PipelineOptions,
     bytes_in: &Arc<AtomicU64>,
     chunks: &Sender<Chunk>,
+    progress: &Progress,
 ) -> Event {
     let source: Arc<str> = input.source.display_name().into();
     let failed = |line: u64, e: std::io::Error| Event::ReadFailed {
         input: i,
         failure: FailedInput {
             input: source.to_string(),
-            error: crate::error::error_chain(&Error::InputRead {
+            error: error_chain(&Error::InputRead {
                 path: source.to_string(),
                 line,
                 source: e,
@@ -311,6 +321,7 @@ fn read_input(
             lines_discarded: line,
         },
     };
+    let stopped = || std::io::Error::other("the run was stopped");
     let reader = match input::open(input, bytes_in.clone()) {
         Ok(r) => r,
         Err(e) => return failed(0, e),
@@ -322,7 +333,7 @@ fn read_input(
         input: i,
         seq,
         source: source.clone(),
-        text: Vec::with_capacity(CHUNK_BYTES + 64 * 1024),
+        text: Vec::with_capacity(options.chunk_bytes + 4096),
         lines: Vec::new(),
         rejects: Vec::new(),
         blank_lines: 0,
@@ -365,32 +376,29 @@ fn read_input(
                 ));
             }
         }
-        if chunk.text.len() >= CHUNK_BYTES {
+        if chunk.text.len() >= options.chunk_bytes {
+            // Past the lookahead, wait until this input is the one being delivered.
+            let may_send = progress.wait_until(|current| i == current || seq < LOOKAHEAD);
             seq += 1;
             let full = std::mem::replace(&mut chunk, new_chunk(seq));
-            if chunks.send(full).is_err() {
-                return failed(
-                    lines.line_no(),
-                    std::io::Error::other("the run was stopped"),
-                );
+            if !may_send || chunks.send(full).is_err() {
+                return failed(lines.line_no(), stopped());
             }
         }
     }
-    let count = seq + 1;
-    if chunks.send(chunk).is_err() {
-        return failed(
-            lines.line_no(),
-            std::io::Error::other("the run was stopped"),
-        );
+    if !progress.wait_until(|current| i == current || seq < LOOKAHEAD)
+        || chunks.send(chunk).is_err()
+    {
+        return failed(lines.line_no(), stopped());
     }
     Event::ReadDone {
         input: i,
-        chunks: count,
+        chunks: seq + 1,
         content_digest: digest.map(|d| crate::hex(&d.finalize())),
     }
 }
 
-/// A decoder thread: turns chunks into decoded pieces until the chunk channel closes.
+/// A decoder thread: turns chunks into decoded chunks until the chunk channel closes.
 fn decode_chunks(mut decoder: Decoder, chunks: &Receiver<Chunk>, events: &Sender<Event>) {
     for chunk in chunks {
         let mut batches = Vec::new();
@@ -427,12 +435,11 @@ fn decode_chunks(mut decoder: Decoder, chunks: &Receiver<Chunk>, events: &Sender
             }
         }
         rejects.sort_by_key(|r| r.line);
-        let decoded = DecodedInput {
+        let decoded = DecodedChunk {
             batches,
             rejects,
             stats: decoder.take_stats(),
             blank_lines: chunk.blank_lines,
-            content_digest: None,
         };
         let event = Event::Chunk {
             input: chunk.input,
