@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::decode::{DEFAULT_BATCH_SIZE, DecodeOptions};
 use crate::error::{Error, Result};
-use crate::job::{ConvertOptions, DEFAULT_MAX_REJECT_RATIO};
+use crate::job::{ConvertOptions, DEFAULT_MAX_REJECT_RATIO, MIN_MEMORY_LIMIT};
 
 /// The largest `--max-line-bytes`: a line's text offsets are 32-bit.
 const MAX_LINE_BYTES_LIMIT: u64 = 1 << 30;
@@ -120,6 +120,10 @@ pub struct ConvertArgs {
     /// (accepts KiB, MiB, GiB suffixes).
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size, help_heading = "Decoding")]
     pub max_line_bytes: u64,
+    /// Memory budget: buffers and row groups stay within it however large the input and however
+    /// many partitions (accepts KiB, MiB, GiB suffixes).
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size, help_heading = "Decoding")]
+    pub memory_limit: u64,
     /// Threads that read and decode inputs (default: one per core).
     #[arg(long, value_name = "N", help_heading = "Decoding")]
     pub threads: Option<usize>,
@@ -184,6 +188,13 @@ impl ConvertArgs {
         options.partition = partition;
         options.parquet = parquet;
         options.max_reject_ratio = self.max_reject_ratio;
+        options.memory_limit = usize::try_from(self.memory_limit).unwrap_or(usize::MAX);
+        if options.memory_limit < MIN_MEMORY_LIMIT {
+            return Err(Error::InvalidOption {
+                option: "--memory-limit",
+                message: "must be at least 16MiB".into(),
+            });
+        }
         if let Some(threads) = self.threads {
             if threads == 0 {
                 return Err(Error::InvalidOption {

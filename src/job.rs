@@ -29,10 +29,55 @@ use crate::pipeline::{self, Delivery, PipelineOptions};
 use crate::report::{Progress, Status, Summary};
 use crate::schema::EventSchema;
 use crate::write::rejects::RejectWriter;
-use crate::write::{self, ParquetOptions, PartitionedWriter, STAGING_DIR};
+use crate::write::{self, ParquetOptions, PartitionedWriter, STAGING_DIR, WriterLimits};
 
 /// The default of `--max-reject-ratio`: more than 1 line in 100 rejected fails the run.
 pub const DEFAULT_MAX_REJECT_RATIO: f64 = 0.01;
+/// The default of `--memory-limit`.
+pub const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
+/// What one open data file costs in memory, measured: 128 open files took 156 MB more than 32
+/// (parquet-rs gives each column its own zstd compressor and decompressor).
+pub const OPEN_FILE_BYTES: usize = 2 << 20;
+/// The smallest `--memory-limit`.
+pub const MIN_MEMORY_LIMIT: usize = 16 << 20;
+
+/// How the memory budget is shared between the stages.
+///
+/// A quarter goes to the read/decode pipeline, whose chunks are sized so that all of them in
+/// flight fit; a quarter to the row groups being built (the largest are written out early when
+/// they outgrow it); a quarter to open files, which caps how many are open at once (an open
+/// Parquet writer costs about [`OPEN_FILE_BYTES`], mostly its 31 columns' zstd contexts); an
+/// eighth to rows of partitions beyond that (spilled to disk in partition order when they outgrow
+/// it, then merged into one file per partition). The rest is headroom for the allocator, the
+/// rejects and the binary. Lines up to `--max-line-bytes` come on top: one such line can be in
+/// memory per reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryPlan {
+    /// Bytes of line text per pipeline chunk.
+    pub chunk_bytes: usize,
+    /// Memory for row groups being built.
+    pub row_group_buffers: usize,
+    /// Most files open at once.
+    pub max_open_files: usize,
+    /// Memory for rows of partitions without an open file.
+    pub overflow_bytes: usize,
+}
+
+impl MemoryPlan {
+    /// The plan for `limit` bytes and `threads` pipeline threads.
+    pub fn new(limit: usize, threads: usize) -> Self {
+        // In flight per thread: 2 queued, 1 being decoded, 1 being framed and up to
+        // `LOOKAHEAD` read ahead, each also held once decoded (about half the size).
+        let chunks_in_flight = threads.max(1) * (4 + pipeline::LOOKAHEAD as usize) * 3 / 2;
+        MemoryPlan {
+            chunk_bytes: (limit / 4 / chunks_in_flight).clamp(64 << 10, pipeline::CHUNK_BYTES),
+            row_group_buffers: limit / 4,
+            max_open_files: (limit / 4 / OPEN_FILE_BYTES).clamp(2, 4096),
+            overflow_bytes: limit / 8,
+        }
+    }
+}
+
 /// The default of `--max-line-bytes`.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
 
@@ -57,6 +102,8 @@ pub struct ConvertOptions {
     pub max_line_bytes: usize,
     /// Threads that read and decode (the calling thread encodes).
     pub threads: usize,
+    /// The memory budget, in bytes (see [`MemoryPlan`]).
+    pub memory_limit: usize,
 }
 
 impl ConvertOptions {
@@ -73,6 +120,7 @@ impl ConvertOptions {
             max_reject_ratio: DEFAULT_MAX_REJECT_RATIO,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             threads: default_threads(),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
         })
     }
 
@@ -81,7 +129,7 @@ impl ConvertOptions {
         let p = &self.parquet;
         format!(
             "unit={:?} strict={} partition={} codec={:?} level={:?} row_group_rows={} \
-             row_group_bytes={} max_file_bytes={} max_line_bytes={}",
+             row_group_bytes={} max_file_bytes={} max_line_bytes={} memory_limit={}",
             self.decode.timestamp_unit,
             self.decode.strict,
             self.partition.to_option_text(),
@@ -91,6 +139,7 @@ impl ConvertOptions {
             p.row_group_bytes,
             p.max_file_bytes,
             self.max_line_bytes,
+            self.memory_limit,
         )
     }
 }
@@ -128,11 +177,18 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let properties = options
         .parquet
         .writer_properties(&options.schema, file_metadata(options))?;
+    let memory = MemoryPlan::new(options.memory_limit, options.threads);
+    tracing::debug!(?memory, "memory plan");
     let mut writer = PartitionedWriter::new(
         staging.0.clone(),
         file_schema,
         properties,
-        options.parquet.max_file_bytes,
+        WriterLimits {
+            max_file_bytes: options.parquet.max_file_bytes,
+            buffer_bytes: memory.row_group_buffers,
+            max_open_files: memory.max_open_files,
+            overflow_bytes: memory.overflow_bytes,
+        },
     );
     let mut rejects = RejectWriter::new(&staging.0);
 
@@ -152,7 +208,7 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         max_line_bytes: options.max_line_bytes,
         threads: options.threads,
         partition_fields: options.partition.moved_fields(),
-        chunk_bytes: pipeline::CHUNK_BYTES,
+        chunk_bytes: memory.chunk_bytes,
     };
     // Counts of the input being delivered, added to the run's once it has been read to its end.
     let mut input_stats = DecodeStats::default();

@@ -296,6 +296,69 @@ fn an_unreadable_input_fails_the_run_and_a_retry_writes_every_row_once() {
 }
 
 #[test]
+fn partitions_beyond_the_open_file_cap_overflow_and_still_get_one_file_each() {
+    // 16 MiB allows 2 open files: 60 applications go through the spill-and-merge path.
+    let input: String = (0..3000)
+        .map(|i| {
+            format!(
+                "{{\"Application\":\"app{:02}\",\"Status\":{i},\"Timestamp\":1795474800}}\n",
+                (i * 7) % 60
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut per_partition = Vec::new();
+    for limit in ["16MiB", "64MiB"] {
+        let out = dir.path().join(limit);
+        let r = run(
+            &[
+                "convert",
+                "-",
+                "-o",
+                out.to_str().unwrap(),
+                "--partition-by",
+                "Application",
+                "--memory-limit",
+                limit,
+                "--batch-size",
+                "7",
+                "--summary-json",
+                "-",
+            ],
+            Some(input.as_bytes()),
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let files = parquet_files(&out);
+        assert_eq!(
+            files.len(),
+            60,
+            "one file per partition with a {limit} budget"
+        );
+        let rows = rows(&out);
+        assert_eq!(rows.len(), 3000);
+        let mut statuses: Vec<(String, Vec<i64>)> = Vec::new();
+        for (partition, row) in rows {
+            let status: i64 = row["Status"].parse().unwrap();
+            match statuses.last_mut() {
+                Some((p, v)) if *p == partition => v.push(status),
+                _ => statuses.push((partition, vec![status])),
+            }
+        }
+        for (partition, v) in &statuses {
+            assert!(
+                v.windows(2).all(|w| w[0] < w[1]),
+                "{partition}: rows out of input order"
+            );
+        }
+        per_partition.push(statuses);
+    }
+    assert_eq!(
+        per_partition[0], per_partition[1],
+        "the budget changes no row's place"
+    );
+}
+
+#[test]
 fn one_file_named_twice_is_read_once() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");

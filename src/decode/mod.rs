@@ -1,7 +1,7 @@
 //! Decoding: NDJSON lines into Arrow record batches, driven by an [`EventSchema`].
 //!
 //! Each line is parsed straight from its bytes into one typed slot per field; no
-//! `serde_json::Value` tree is built. Two parsers share that job: [`scan`], a fast scanner for
+//! `serde_json::Value` tree is built. Two parsers share that job: `scan`, a fast scanner for
 //! the flat objects Logpush writes, which gives up on anything unusual, and a serde visitor over
 //! `serde_json`, which handles every line the scanner gives up on and owns every reject reason.
 //! Only when the whole line has parsed are its slots appended to the column builders, so a

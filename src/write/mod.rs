@@ -16,12 +16,14 @@
 
 pub mod rejects;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, GzipLevel, ZstdLevel};
@@ -31,6 +33,9 @@ use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 use crate::schema::{ColumnEncoding, EventSchema};
+
+/// Write buffer of each open data file.
+pub const FILE_BUFFER_BYTES: usize = 64 << 10;
 
 /// Folder (under the output root) of staged temporaries.
 pub const STAGING_DIR: &str = "_staging";
@@ -183,6 +188,80 @@ struct OpenFile {
     temp: PathBuf,
     seq: u32,
     rows: u64,
+    /// Memory of the buffered row group when last measured.
+    buffered: usize,
+}
+
+/// Rows of partitions that found no open file.
+#[derive(Default)]
+struct Overflow {
+    /// Every partition that went here.
+    partitions: HashSet<String>,
+    /// Pieces not yet spilled, by partition (sorted, as runs are written in that order).
+    buffered: BTreeMap<String, Vec<RecordBatch>>,
+    bytes: usize,
+    runs: Vec<Run>,
+    plain: Option<SchemaRef>,
+}
+
+impl Overflow {
+    /// The file schema with dictionary columns as plain strings: pieces from many batches then
+    /// concatenate without merging dictionaries, and spill without resending them.
+    fn plain_schema(&mut self, schema: &SchemaRef) -> SchemaRef {
+        self.plain
+            .get_or_insert_with(|| {
+                let fields: Vec<arrow_schema::Field> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| match f.data_type() {
+                        arrow_schema::DataType::Dictionary(_, value) => {
+                            f.as_ref().clone().with_data_type(value.as_ref().clone())
+                        }
+                        _ => f.as_ref().clone(),
+                    })
+                    .collect();
+                std::sync::Arc::new(arrow_schema::Schema::new_with_metadata(
+                    fields,
+                    schema.metadata().clone(),
+                ))
+            })
+            .clone()
+    }
+}
+
+/// `batch` with its columns cast to the types of `schema` (same names, same order).
+fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema() == *schema {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| arrow_cast::cast(c, f.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// A spilled run: an Arrow IPC stream of pieces in partition order, and how many per partition.
+struct Run {
+    path: PathBuf,
+    index: Vec<(String, usize)>,
+}
+
+/// Limits that keep the writer's memory flat however many partitions a run touches.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterLimits {
+    /// A file is closed and the next one started once it reaches this many bytes.
+    pub max_file_bytes: u64,
+    /// Most memory for row groups being built, over all open files: past it, the largest are
+    /// written out early (as smaller row groups).
+    pub buffer_bytes: usize,
+    /// Most files open at once. Rows of partitions beyond it wait in the overflow buffer.
+    pub max_open_files: usize,
+    /// Memory for rows of partitions without an open file: past it, they are spilled to disk in
+    /// partition order, to be merged into one file per partition at the end.
+    pub overflow_bytes: usize,
 }
 
 /// Writes record batches into one rolling Parquet file per partition, in a staging folder.
@@ -190,11 +269,13 @@ pub struct PartitionedWriter {
     staging: PathBuf,
     schema: SchemaRef,
     properties: WriterProperties,
-    max_file_bytes: u64,
-    open: BTreeMap<String, OpenFile>,
-    next_seq: BTreeMap<String, u32>,
+    limits: WriterLimits,
+    open: HashMap<String, OpenFile>,
+    next_seq: HashMap<String, u32>,
     staged: Vec<StagedFile>,
     temp_counter: u64,
+    buffered: usize,
+    overflow: Overflow,
 }
 
 impl PartitionedWriter {
@@ -203,41 +284,185 @@ impl PartitionedWriter {
         staging: PathBuf,
         schema: SchemaRef,
         properties: WriterProperties,
-        max_file_bytes: u64,
+        limits: WriterLimits,
     ) -> Self {
         PartitionedWriter {
             staging,
             schema,
             properties,
-            max_file_bytes,
-            open: BTreeMap::new(),
-            next_seq: BTreeMap::new(),
+            limits,
+            open: HashMap::new(),
+            next_seq: HashMap::new(),
             staged: Vec::new(),
             temp_counter: 0,
+            buffered: 0,
+            overflow: Overflow::default(),
         }
     }
 
-    /// Appends `batch` to the current file of `partition`, rolling it at the size limit.
+    /// Appends `batch` to `partition`: to its open file (rolling it at the size limit), or, when
+    /// as many files as allowed are open, to the overflow.
     pub fn write(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
         if !self.open.contains_key(partition) {
+            // A partition that overflowed once stays there, so its rows keep their order.
+            if self.open.len() >= self.limits.max_open_files
+                || self.overflow.partitions.contains(partition)
+            {
+                return self.overflow_write(partition, batch);
+            }
             let file = self.open_file(partition)?;
             self.open.insert(partition.to_string(), file);
         }
-        let file = self.open.get_mut(partition).expect("inserted above");
+        self.write_open(partition, batch)
+    }
+
+    fn write_open(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
+        let file = self.open.get_mut(partition).expect("opened by the caller");
         file.writer.write(batch).map_err(|source| Error::Parquet {
             path: file.temp.clone(),
             source,
         })?;
         file.rows += batch.num_rows() as u64;
+        let buffered = file.writer.memory_size();
+        self.buffered = self.buffered + buffered - file.buffered;
+        file.buffered = buffered;
         let size = (file.writer.bytes_written() + file.writer.in_progress_size()) as u64;
-        if size >= self.max_file_bytes {
+        if size >= self.limits.max_file_bytes {
             let file = self.open.remove(partition).expect("present");
             self.close_file(partition.to_string(), file)?;
         }
+        if self.buffered > self.limits.buffer_bytes {
+            self.flush_largest()?;
+        }
         Ok(())
+    }
+
+    /// Writes out the largest row groups being built until half the buffer budget is free.
+    fn flush_largest(&mut self) -> Result<()> {
+        let mut by_size: Vec<(usize, String)> = self
+            .open
+            .iter()
+            .filter(|(_, f)| f.buffered > 0)
+            .map(|(p, f)| (f.buffered, p.clone()))
+            .collect();
+        by_size.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, partition) in by_size {
+            if self.buffered <= self.limits.buffer_bytes / 2 {
+                break;
+            }
+            let file = self.open.get_mut(&partition).expect("listed above");
+            file.writer.flush().map_err(|source| Error::Parquet {
+                path: file.temp.clone(),
+                source,
+            })?;
+            self.buffered -= file.buffered;
+            file.buffered = 0;
+        }
+        Ok(())
+    }
+
+    fn overflow_write(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
+        let plain = self.overflow.plain_schema(&self.schema);
+        let batch = cast_batch(batch, &plain)?;
+        let overflow = &mut self.overflow;
+        if !overflow.partitions.contains(partition) {
+            overflow.partitions.insert(partition.to_string());
+        }
+        let pieces = overflow.buffered.entry(partition.to_string()).or_default();
+        overflow.bytes += batch.get_array_memory_size();
+        pieces.push(batch);
+        // Many small pieces cost more than their rows: coalesce them as they come.
+        if pieces.len() >= 64 {
+            let before: usize = pieces.iter().map(RecordBatch::get_array_memory_size).sum();
+            let whole = arrow_select::concat::concat_batches(&plain, pieces.iter())?;
+            overflow.bytes = overflow.bytes + whole.get_array_memory_size() - before;
+            *pieces = vec![whole];
+        }
+        if overflow.bytes > self.limits.overflow_bytes {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the overflow buffer to a run file in partition order, and empties it.
+    fn spill(&mut self) -> Result<()> {
+        let path = self
+            .staging
+            .join(format!("run-{:05}.arrows", self.overflow.runs.len()));
+        let file = File::create(&path).map_err(|e| Error::output(&path, e))?;
+        let ipc_error =
+            |e: arrow_schema::ArrowError| Error::output(&path, std::io::Error::other(e));
+        let plain = self.overflow.plain_schema(&self.schema);
+        let mut writer =
+            StreamWriter::try_new(BufWriter::with_capacity(FILE_BUFFER_BYTES, file), &plain)
+                .map_err(ipc_error)?;
+        let mut index = Vec::new();
+        for (partition, batches) in std::mem::take(&mut self.overflow.buffered) {
+            let whole = arrow_select::concat::concat_batches(&plain, batches.iter())?;
+            writer.write(&whole).map_err(ipc_error)?;
+            index.push((partition, 1));
+        }
+        writer.finish().map_err(ipc_error)?;
+        self.overflow.bytes = 0;
+        self.overflow.runs.push(Run { path, index });
+        Ok(())
+    }
+
+    /// Writes each overflowed partition into its own file: the runs' pieces of it in run
+    /// order, then what is still buffered. One file is open at a time.
+    fn merge_overflow(&mut self) -> Result<()> {
+        let overflow = std::mem::take(&mut self.overflow);
+        let mut readers = Vec::with_capacity(overflow.runs.len());
+        for run in &overflow.runs {
+            let file = File::open(&run.path).map_err(|e| Error::output(&run.path, e))?;
+            let reader = StreamReader::try_new(
+                std::io::BufReader::with_capacity(FILE_BUFFER_BYTES, file),
+                None,
+            )
+            .map_err(|e| Error::output(&run.path, std::io::Error::other(e)))?;
+            readers.push((reader, run.index.iter().peekable(), &run.path));
+        }
+        let mut buffered = overflow.buffered;
+        let mut partitions: Vec<&String> = overflow.partitions.iter().collect();
+        partitions.sort();
+        for partition in partitions {
+            for (reader, index, path) in &mut readers {
+                let Some((_, count)) = index.next_if(|(p, _)| p == partition) else {
+                    continue;
+                };
+                for _ in 0..*count {
+                    let batch = reader
+                        .next()
+                        .ok_or_else(|| {
+                            Error::output(*path, std::io::Error::other("run ended early"))
+                        })?
+                        .map_err(|e| Error::output(*path, std::io::Error::other(e)))?;
+                    self.write_merged(partition, &batch)?;
+                }
+            }
+            for batch in buffered.remove(partition).unwrap_or_default() {
+                self.write_merged(partition, &batch)?;
+            }
+            if let Some(file) = self.open.remove(partition) {
+                self.close_file(partition.clone(), file)?;
+            }
+        }
+        for run in &overflow.runs {
+            let _ = std::fs::remove_file(&run.path);
+        }
+        Ok(())
+    }
+
+    fn write_merged(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
+        let batch = &cast_batch(batch, &self.schema)?;
+        if !self.open.contains_key(partition) {
+            let file = self.open_file(partition)?;
+            self.open.insert(partition.to_string(), file);
+        }
+        self.write_open(partition, batch)
     }
 
     fn open_file(&mut self, partition: &str) -> Result<OpenFile> {
@@ -250,7 +475,7 @@ impl PartitionedWriter {
             .join(format!("{:06}.parquet.tmp", self.temp_counter));
         let handle = File::create(&temp).map_err(|e| Error::output(&temp, e))?;
         let writer = ArrowWriter::try_new(
-            BufWriter::with_capacity(1 << 20, handle),
+            BufWriter::with_capacity(FILE_BUFFER_BYTES, handle),
             self.schema.clone(),
             Some(self.properties.clone()),
         )
@@ -263,6 +488,7 @@ impl PartitionedWriter {
             temp,
             seq: this_seq,
             rows: 0,
+            buffered: 0,
         })
     }
 
@@ -272,7 +498,10 @@ impl PartitionedWriter {
             temp,
             seq,
             rows,
+            buffered,
+            ..
         } = file;
+        self.buffered -= buffered;
         let mut inner = writer.into_inner().map_err(|source| Error::Parquet {
             path: temp.clone(),
             source,
@@ -298,12 +527,18 @@ impl PartitionedWriter {
         Ok(())
     }
 
-    /// Closes every open file and returns all staged files of the run.
+    /// Closes every open file, writes the overflowed partitions, and returns all staged files
+    /// of the run, in a stable order.
     pub fn finish(mut self) -> Result<Vec<StagedFile>> {
-        let open = std::mem::take(&mut self.open);
+        let mut open: Vec<(String, OpenFile)> =
+            std::mem::take(&mut self.open).into_iter().collect();
+        open.sort_by(|a, b| a.0.cmp(&b.0));
         for (partition, file) in open {
             self.close_file(partition, file)?;
         }
+        self.merge_overflow()?;
+        self.staged
+            .sort_by(|a, b| (&a.partition, a.seq).cmp(&(&b.partition, b.seq)));
         Ok(self.staged)
     }
 }
@@ -346,5 +581,114 @@ pub fn commit(root: &Path, run_id: &str, staged: Vec<StagedFile>) -> Result<Vec<
 pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(handle) = File::open(dir) {
         let _ = handle.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{DecodeOptions, Decoder};
+    use crate::partition::{PartitionSpec, split};
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use std::sync::Arc;
+
+    /// Writes `lines` partitioned by Application with `limits`; returns, per staged file, its
+    /// partition and the Status values it holds, in order.
+    fn write_all(lines: &[String], limits: WriterLimits) -> Vec<(String, Vec<i64>)> {
+        let schema = Arc::new(EventSchema::spectrum_events());
+        let spec = PartitionSpec::parse("Application", &schema).unwrap();
+        let mut decoder = Decoder::try_new(
+            schema.clone(),
+            DecodeOptions {
+                batch_size: 5,
+                ..DecodeOptions::default()
+            },
+        )
+        .unwrap();
+        let staging = tempfile::tempdir().unwrap();
+        let file_schema = spec.file_schema(decoder.arrow_schema());
+        let properties = ParquetOptions::default()
+            .writer_properties(&schema, Vec::new())
+            .unwrap();
+        let mut writer = PartitionedWriter::new(
+            staging.path().to_path_buf(),
+            file_schema,
+            properties,
+            limits,
+        );
+        for chunk in lines.chunks(5) {
+            for line in chunk {
+                decoder.decode_line(line.as_bytes()).unwrap();
+            }
+            let batch = decoder.flush().unwrap().unwrap();
+            for (folder, piece) in split(&batch, &spec).unwrap() {
+                writer.write(&folder, &piece).unwrap();
+            }
+        }
+        let staged = writer.finish().unwrap();
+        let leftovers: Vec<_> = std::fs::read_dir(staging.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("run-"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "spill runs are removed after the merge"
+        );
+        staged
+            .into_iter()
+            .map(|f| {
+                let file = File::open(&f.temp).unwrap();
+                let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+                let statuses = reader
+                    .flat_map(|b| {
+                        let b = b.unwrap();
+                        b.column_by_name("Status")
+                            .unwrap()
+                            .as_primitive::<Int64Type>()
+                            .values()
+                            .to_vec()
+                    })
+                    .collect();
+                (f.partition, statuses)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn spilled_partitions_are_merged_into_one_file_each_in_row_order() {
+        let lines: Vec<String> = (0..400)
+            .map(|i| {
+                format!(
+                    r#"{{"Application":"a{}","Status":{i},"Event":"connect"}}"#,
+                    (i * 13) % 37
+                )
+            })
+            .collect();
+        let roomy = WriterLimits {
+            max_file_bytes: u64::MAX,
+            buffer_bytes: usize::MAX,
+            max_open_files: 1000,
+            overflow_bytes: usize::MAX,
+        };
+        let expected = write_all(&lines, roomy);
+        assert_eq!(expected.len(), 37);
+        // Two open files, and every overflowing piece spilled at once: many runs to merge.
+        let tight = WriterLimits {
+            max_open_files: 2,
+            overflow_bytes: 1,
+            buffer_bytes: 1,
+            ..roomy
+        };
+        let got = write_all(&lines, tight);
+        assert_eq!(got, expected);
+        for (partition, statuses) in &got {
+            assert!(statuses.windows(2).all(|w| w[0] < w[1]), "{partition}");
+        }
     }
 }
