@@ -451,3 +451,101 @@ fn decode_chunks(mut decoder: Decoder, chunks: &Receiver<Chunk>, events: &Sender
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::expand;
+
+    /// Everything delivered: all rows as one batch (dictionaries as plain strings), the
+    /// rejects, and the order of input ends.
+    fn deliveries(
+        threads: usize,
+        chunk_bytes: usize,
+    ) -> (RecordBatch, Vec<(String, u64)>, Vec<String>) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let args = [
+            root.join("examples/data").display().to_string(),
+            root.join("tests/fixtures/mixed.ndjson")
+                .display()
+                .to_string(),
+        ];
+        let inputs = expand(&args).unwrap().inputs;
+        let options = PipelineOptions {
+            schema: Arc::new(EventSchema::spectrum_events()),
+            decode: DecodeOptions::default(),
+            max_line_bytes: 1 << 20,
+            threads,
+            partition_fields: Vec::new(),
+            chunk_bytes,
+        };
+        let (mut rows, mut rejects, mut events) = (Vec::new(), Vec::new(), Vec::new());
+        run(&inputs, &options, &Arc::new(AtomicU64::new(0)), |d| {
+            match d {
+                Delivery::Chunk { input, decoded } => {
+                    for batch in &decoded.batches {
+                        let columns = batch
+                            .columns()
+                            .iter()
+                            .map(|c| match c.data_type() {
+                                arrow_schema::DataType::Dictionary(_, v) => {
+                                    arrow_cast::cast(c, v).unwrap()
+                                }
+                                _ => c.clone(),
+                            })
+                            .collect::<Vec<_>>();
+                        let names = batch
+                            .schema()
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().clone())
+                            .collect::<Vec<_>>();
+                        rows.push(
+                            RecordBatch::try_from_iter_with_nullable(
+                                names.into_iter().zip(columns).map(|(n, c)| (n, c, true)),
+                            )
+                            .unwrap(),
+                        );
+                    }
+                    events.push(format!("chunk {input}"));
+                    rejects.extend(decoded.rejects.iter().map(|r| (r.source.clone(), r.line)));
+                }
+                Delivery::InputDone { input, .. } => events.push(format!("done {input}")),
+                Delivery::InputFailed { input, .. } => events.push(format!("failed {input}")),
+            }
+            Ok(())
+        })
+        .unwrap();
+        events.dedup();
+        let all = arrow_select::concat::concat_batches(&rows[0].schema(), &rows).unwrap();
+        (all, rejects, events)
+    }
+
+    #[test]
+    fn chunk_sizes_and_thread_counts_deliver_the_same_rows_in_the_same_order() {
+        let reference = deliveries(1, CHUNK_BYTES);
+        let expected_events: Vec<String> = (0..5)
+            .flat_map(|i| [format!("chunk {i}"), format!("done {i}")])
+            .collect();
+        assert_eq!(reference.2, expected_events);
+        assert_eq!(
+            reference.1.len(),
+            4,
+            "2 sample rejects and 2 fixture rejects"
+        );
+        assert_eq!(reference.0.num_rows(), 1306);
+        for (threads, chunk_bytes) in [
+            (1, 1),
+            (2, 1),
+            (4, 1),
+            (2, 100),
+            (3, 4096),
+            (2, CHUNK_BYTES),
+        ] {
+            assert!(
+                deliveries(threads, chunk_bytes) == reference,
+                "{threads} threads, {chunk_bytes}-byte chunks changed what was delivered"
+            );
+        }
+    }
+}
