@@ -36,6 +36,9 @@ pub(crate) enum ColumnBuilder {
     Enum {
         builder: StringDictionaryBuilder<EnumKey>,
         documented: Vec<String>,
+        /// Per dictionary key of the current batch: whether its value is documented. Filled
+        /// when a key first appears, so each distinct value is checked once per batch.
+        key_documented: Vec<bool>,
     },
     Int(Int64Builder),
     Bool(BooleanBuilder),
@@ -48,6 +51,7 @@ impl ColumnBuilder {
             (FieldType::String, Some(values)) => ColumnBuilder::Enum {
                 builder: StringDictionaryBuilder::with_capacity(capacity, values.len(), 64),
                 documented: values.clone(),
+                key_documented: Vec::new(),
             },
             (FieldType::String, None) => {
                 ColumnBuilder::Str(StringBuilder::with_capacity(capacity, capacity * 16))
@@ -70,14 +74,19 @@ impl ColumnBuilder {
                 ColumnBuilder::Enum {
                     builder,
                     documented,
+                    key_documented,
                 },
                 Slot::Str(s, e),
             ) => {
                 let value = &text[s as usize..e as usize];
-                builder
+                let key = builder
                     .append(value)
-                    .expect("batch size is capped below the dictionary key range");
-                return !documented.iter().any(|d| d == value);
+                    .expect("batch size is capped below the dictionary key range")
+                    as usize;
+                if key == key_documented.len() {
+                    key_documented.push(documented.iter().any(|d| d == value));
+                }
+                return !key_documented[key];
             }
             (ColumnBuilder::Int(b) | ColumnBuilder::Time(b, _), Slot::Int(v)) => b.append_value(v),
             (ColumnBuilder::Bool(b), Slot::Bool(v)) => b.append_value(v),
@@ -105,7 +114,14 @@ impl ColumnBuilder {
     pub(crate) fn finish(&mut self) -> ArrayRef {
         match self {
             ColumnBuilder::Str(b) => Arc::new(b.finish()),
-            ColumnBuilder::Enum { builder, .. } => Arc::new(builder.finish()),
+            ColumnBuilder::Enum {
+                builder,
+                key_documented,
+                ..
+            } => {
+                key_documented.clear();
+                Arc::new(builder.finish())
+            }
             ColumnBuilder::Int(b) => Arc::new(b.finish()),
             ColumnBuilder::Bool(b) => Arc::new(b.finish()),
             ColumnBuilder::Time(b, unit) => {
