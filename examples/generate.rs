@@ -15,6 +15,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use logpush_parquet::decode::timestamp::civil_from_days;
+
 const STATUS_CODES: &str = include_str!("../schema/spectrum_status_codes.tsv");
 
 /// splitmix64: small, fast, and the same everywhere.
@@ -108,21 +110,9 @@ fn parse_args() -> Result<Options, String> {
     Ok(o)
 }
 
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// `(YYYYMMDD, YYYYMMDDTHHMMSSZ)` of epoch seconds.
 fn compact(secs: i64) -> (String, String) {
-    let (y, m, d) = civil(secs.div_euclid(86_400));
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     let day = format!("{y:04}{m:02}{d:02}");
     let stamp = format!("{day}T{:02}{:02}{:02}Z", s / 3600, s / 60 % 60, s % 60);
@@ -132,7 +122,7 @@ fn compact(secs: i64) -> (String, String) {
 fn timestamp(format: &str, nanos: i64, out: &mut String) {
     let secs = nanos.div_euclid(1_000_000_000);
     let frac = nanos.rem_euclid(1_000_000_000);
-    let (y, m, d) = civil(secs.div_euclid(86_400));
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     let base = format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",

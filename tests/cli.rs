@@ -22,6 +22,14 @@ fn convert(inputs: &[&Path], out: &Path, extra: &[&str]) -> Run {
     run(&refs, None)
 }
 
+/// `convert -` fed `input` on standard input, into `out`, with the JSON summary on stdout.
+fn convert_stdin(input: &[u8], out: &Path, extra: &[&str]) -> Run {
+    let out = out.display().to_string();
+    let mut args = vec!["convert", "-", "-o", &out, "--summary-json", "-"];
+    args.extend_from_slice(extra);
+    run(&args, Some(input))
+}
+
 #[test]
 fn mixed_fixture_converts_with_every_row_accounted_for() {
     let dir = tempfile::tempdir().unwrap();
@@ -310,22 +318,17 @@ fn partitions_beyond_the_open_file_cap_overflow_and_still_get_one_file_each() {
     let mut per_partition = Vec::new();
     for limit in ["16MiB", "64MiB"] {
         let out = dir.path().join(limit);
-        let r = run(
+        let r = convert_stdin(
+            input.as_bytes(),
+            &out,
             &[
-                "convert",
-                "-",
-                "-o",
-                out.to_str().unwrap(),
                 "--partition-by",
                 "Application",
                 "--memory-limit",
                 limit,
                 "--batch-size",
                 "7",
-                "--summary-json",
-                "-",
             ],
-            Some(input.as_bytes()),
         );
         assert_eq!(r.code, 0, "{}", r.stderr);
         let files = parquet_files(&out);
@@ -378,20 +381,10 @@ fn a_value_too_long_for_a_folder_name_rejects_its_line_only() {
     let input = format!(
         "{{\"Application\":\"short\",\"Timestamp\":1795474800}}\n{{\"Application\":\"{long}\",\"Timestamp\":1795474800}}\n"
     );
-    let r = run(
-        &[
-            "convert",
-            "-",
-            "-o",
-            out.to_str().unwrap(),
-            "--partition-by",
-            "Application",
-            "--max-reject-ratio",
-            "1",
-            "--summary-json",
-            "-",
-        ],
-        Some(input.as_bytes()),
+    let r = convert_stdin(
+        input.as_bytes(),
+        &out,
+        &["--partition-by", "Application", "--max-reject-ratio", "1"],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let s = r.summary();
@@ -418,33 +411,13 @@ fn standard_input_and_compressed_inputs() {
         gzip(body),
         zstd::encode_all(&body[..], 3).unwrap(),
     ] {
-        let r = run(
-            &[
-                "convert",
-                "-",
-                "-o",
-                out.to_str().unwrap(),
-                "--summary-json",
-                "-",
-            ],
-            Some(&bytes),
-        );
+        let r = convert_stdin(&bytes, &out, &[]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert_eq!(r.summary()["rows_written"], 1);
     }
     // Identical content on stdin names the same file: three runs, one row.
     assert_eq!(total_rows(&out), 1);
-    let r = run(
-        &[
-            "convert",
-            "-",
-            "-o",
-            out.to_str().unwrap(),
-            "--summary-json",
-            "-",
-        ],
-        Some(b"{\"Timestamp\":1795474801}\n"),
-    );
+    let r = convert_stdin(b"{\"Timestamp\":1795474801}\n", &out, &[]);
     assert_eq!(r.code, 0);
     assert_eq!(total_rows(&out), 2, "other content on stdin is another run");
 }
@@ -666,18 +639,10 @@ fn another_field_list_can_be_loaded() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let r = run(
-        &[
-            "convert",
-            "-",
-            "-o",
-            out.to_str().unwrap(),
-            "--schema",
-            schema.to_str().unwrap(),
-            "--summary-json",
-            "-",
-        ],
-        Some(b"{\"When\":\"2026-11-23T05:00:00Z\",\"Kind\":\"c\"}\n"),
+    let r = convert_stdin(
+        b"{\"When\":\"2026-11-23T05:00:00Z\",\"Kind\":\"c\"}\n",
+        &out,
+        &["--schema", schema.to_str().unwrap()],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.summary()["out_of_enum"]["Kind"], 1);
