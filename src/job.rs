@@ -156,6 +156,22 @@ impl Drop for Staging {
     }
 }
 
+/// What some lines came to.
+#[derive(Default)]
+struct Counts {
+    stats: DecodeStats,
+    rejected: u64,
+    blank_lines: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.stats.merge(other.stats);
+        self.rejected += other.rejected;
+        self.blank_lines += other.blank_lines;
+    }
+}
+
 /// Converts the inputs of `options` into partitioned Parquet under `options.output`.
 pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary> {
     let started = Instant::now();
@@ -193,8 +209,6 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let mut rejects = RejectWriter::new(&staging.0);
 
     let bytes_in = Arc::new(AtomicU64::new(0));
-    let mut stats = DecodeStats::default();
-    let mut blank_lines = 0;
     let mut inputs_read = 0;
     let mut failed = Vec::new();
     let mut identity = Sha256::new();
@@ -211,9 +225,8 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         chunk_bytes: memory.chunk_bytes,
     };
     // Counts of the input being delivered, added to the run's once it has been read to its end.
-    let mut input_stats = DecodeStats::default();
-    let mut input_rejects = 0;
-    let mut rejected = 0;
+    let mut input_counts = Counts::default();
+    let mut counts = Counts::default();
     pipeline::run(&listed.inputs, &pipeline, &bytes_in, |delivery| {
         match delivery {
             Delivery::Chunk { decoded, .. } => {
@@ -223,9 +236,11 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
                     }
                 }
                 rejects.write_all(&decoded.rejects)?;
-                input_rejects += decoded.rejects.len();
-                input_stats.merge(decoded.stats);
-                blank_lines += decoded.blank_lines;
+                input_counts.add(Counts {
+                    stats: decoded.stats,
+                    rejected: decoded.rejects.len() as u64,
+                    blank_lines: decoded.blank_lines,
+                });
             }
             Delivery::InputDone {
                 input,
@@ -233,10 +248,13 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
             } => {
                 let input = &listed.inputs[input];
                 let name = input.source.display_name();
-                tracing::info!(input = %name, rows = input_stats.rows, rejected = input_rejects, "converted");
-                stats.merge(std::mem::take(&mut input_stats));
-                rejected += input_rejects as u64;
-                input_rejects = 0;
+                tracing::info!(
+                    input = %name,
+                    rows = input_counts.stats.rows,
+                    rejected = input_counts.rejected,
+                    "converted"
+                );
+                counts.add(std::mem::take(&mut input_counts));
                 inputs_read += 1;
                 identity.update(input_identity(input, content_digest.as_deref()));
                 progress.update(bytes_in.load(Ordering::Relaxed), &name);
@@ -244,8 +262,7 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
             Delivery::InputFailed { input, failure } => {
                 tracing::warn!(input = %failure.input, "input failed: {}", failure.error);
                 // Its first rows may be in the staged files: the run will commit nothing.
-                input_stats = DecodeStats::default();
-                input_rejects = 0;
+                input_counts = Counts::default();
                 identity.update(input_identity(&listed.inputs[input], None));
                 failed.push(failure);
             }
@@ -256,9 +273,13 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let staged = writer.finish()?;
     let run_id = crate::hex(&identity.finalize()[..8]);
 
-    // Lines of inputs that were read to their end: each is either converted or rejected.
     // Lines of the inputs read to their end. (When an input failed, the rejects file may also
     // hold some of its lines; it is then not committed.)
+    let Counts {
+        stats,
+        rejected,
+        blank_lines,
+    } = counts;
     let rows_read = stats.rows + rejected;
     let too_many_rejects = rejected as f64 > options.max_reject_ratio * rows_read as f64;
     // Without a record of which inputs were converted, a run that skipped a failed input could
