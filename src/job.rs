@@ -10,8 +10,9 @@
 //!
 //! Nothing is visible before the commit: data files are written as temporaries under
 //! `<output>/_staging/` and renamed to `part-<run id>-<n>.parquet` at the end. The run id is a
-//! hash of the inputs (canonical path and size, or the content of standard input) and of every
-//! option that shapes the output, so running the same command again replaces the same files.
+//! hash of the inputs (canonical path and size, or the content of standard input) and of the
+//! options that decide which rows are written where, so running the same command again (even
+//! with another codec, file size or thread count) replaces the same files.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -126,20 +127,16 @@ impl ConvertOptions {
 
     /// The options that shape the output, as text: part of the run id.
     fn output_shape(&self) -> String {
-        let p = &self.parquet;
+        // Only what decides which rows are written, where, and with which values. Options that
+        // change only the files' bytes or where they split (codec, row groups, file size,
+        // memory, threads) keep the run id, so re-running with them replaces the files (see
+        // `write::commit`) instead of adding a second copy under other names.
         format!(
-            "unit={:?} strict={} partition={} codec={:?} level={:?} row_group_rows={} \
-             row_group_bytes={} max_file_bytes={} max_line_bytes={} memory_limit={}",
+            "unit={:?} strict={} partition={} max_line_bytes={}",
             self.decode.timestamp_unit,
             self.decode.strict,
             self.partition.to_option_text(),
-            p.codec,
-            p.level,
-            p.row_group_rows,
-            p.row_group_bytes,
-            p.max_file_bytes,
             self.max_line_bytes,
-            self.memory_limit,
         )
     }
 }

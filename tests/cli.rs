@@ -170,9 +170,34 @@ fn running_the_same_command_twice_leaves_the_same_files_not_twice_the_rows() {
     assert_eq!(tree(&out), files);
     assert_eq!(total_rows(&out), rows);
     assert_eq!(first.summary()["run_id"], second.summary()["run_id"]);
-    // A different option is a different run: its files get other names.
+    // An option that changes only the files' bytes replaces them: same names, same rows.
     let third = convert(&[&data], &out, &["--compression", "snappy"]);
-    assert_ne!(first.summary()["run_id"], third.summary()["run_id"]);
+    assert_eq!(first.summary()["run_id"], third.summary()["run_id"]);
+    assert_eq!(tree(&out), files);
+    assert_eq!(total_rows(&out), rows);
+    // One that changes which rows are written is another run, under other names.
+    let fourth = convert(&[&data], &out, &["--timestamp-unit", "ms"]);
+    assert_ne!(first.summary()["run_id"], fourth.summary()["run_id"]);
+}
+
+#[test]
+fn a_rerun_that_splits_partitions_into_fewer_files_leaves_no_stale_files() {
+    // Regression: files 00001.. of the first run stayed beside the second run's single file.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let data = examples_data();
+    let many = convert(
+        &[&data],
+        &out,
+        &["--max-file-size", "1KiB", "--batch-size", "50"],
+    );
+    assert_eq!(many.code, 0, "{}", many.stderr);
+    assert!(parquet_files(&out).len() > 8);
+    let few = convert(&[&data], &out, &[]);
+    assert_eq!(few.code, 0, "{}", few.stderr);
+    assert_eq!(many.summary()["run_id"], few.summary()["run_id"]);
+    assert_eq!(parquet_files(&out).len(), 4);
+    assert_eq!(total_rows(&out), 1300);
 }
 
 #[test]

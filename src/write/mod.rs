@@ -573,8 +573,41 @@ pub fn commit(root: &Path, run_id: &str, staged: Vec<StagedFile>) -> Result<Vec<
             bytes: file.bytes,
         });
     }
+    remove_stale(root, run_id, &written)?;
     sync_dir(root);
     Ok(written)
+}
+
+/// Removes the files of an earlier run with the same run id that this run did not write again:
+/// one that split a partition into more files (another `--max-file-size`, thread count or memory
+/// limit) would otherwise leave its extra files, and their rows, behind.
+fn remove_stale(root: &Path, run_id: &str, written: &[WrittenFile]) -> Result<()> {
+    let prefix = format!("part-{run_id}-");
+    let mut partitions: Vec<&str> = written.iter().map(|f| f.partition.as_str()).collect();
+    partitions.sort_unstable();
+    partitions.dedup();
+    let kept: HashSet<&str> = written.iter().map(|f| f.path.as_str()).collect();
+    for partition in partitions {
+        let folder = root.join(partition);
+        let entries = std::fs::read_dir(&folder).map_err(|e| Error::output(&folder, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::output(&folder, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let relative = if partition.is_empty() {
+                name.to_string()
+            } else {
+                format!("{partition}/{name}")
+            };
+            if name.starts_with(&prefix)
+                && name.ends_with(".parquet")
+                && !kept.contains(relative.as_str())
+            {
+                std::fs::remove_file(entry.path()).map_err(|e| Error::output(entry.path(), e))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Best-effort fsync of a folder so renames into it survive a power cut.
