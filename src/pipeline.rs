@@ -123,6 +123,26 @@ enum Event {
         input: usize,
         failure: FailedInput,
     },
+    /// A pipeline thread could not go on (a bug): the run must stop.
+    Crashed(String),
+}
+
+/// Held by every pipeline thread: if the thread unwinds, the run is cancelled and the
+/// collector told, so no other thread waits forever for what it would have sent.
+struct CrashGuard<'a> {
+    progress: &'a Progress,
+    events: Sender<Event>,
+}
+
+impl Drop for CrashGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.progress.cancel();
+            let _ = self
+                .events
+                .send(Event::Crashed("a pipeline thread panicked".into()));
+        }
+    }
 }
 
 /// Tells readers which input is being delivered, and whether the run was cancelled.
@@ -189,6 +209,10 @@ pub fn run(
             let event_tx = event_tx.clone();
             let (progress, next_input) = (&progress, &next_input);
             scope.spawn(move || {
+                let _guard = CrashGuard {
+                    progress,
+                    events: event_tx.clone(),
+                };
                 loop {
                     let i = next_input.fetch_add(1, Ordering::Relaxed) as usize;
                     if i >= inputs.len() || !progress.wait_until(|current| i < current + threads) {
@@ -205,7 +229,14 @@ pub fn run(
         for decoder in decoders {
             let chunk_rx = chunk_rx.clone();
             let event_tx = event_tx.clone();
-            scope.spawn(move || decode_chunks(decoder, &chunk_rx, &event_tx));
+            let progress = &progress;
+            scope.spawn(move || {
+                let _guard = CrashGuard {
+                    progress,
+                    events: event_tx.clone(),
+                };
+                decode_chunks(decoder, &chunk_rx, &event_tx);
+            });
         }
         drop(chunk_rx);
         drop(event_tx);
@@ -267,6 +298,7 @@ fn collect(
             Event::ReadFailed { input, failure } => {
                 pending.entry(input).or_default().failure = Some(failure);
             }
+            Event::Crashed(reason) => return Err(Error::Pipeline(reason)),
         }
         while let Some(p) = pending.get_mut(&next) {
             if let Some(decoded) = p.chunks.remove(&p.delivered) {
@@ -407,11 +439,15 @@ fn decode_chunks(mut decoder: Decoder, chunks: &Receiver<Chunk>, events: &Sender
         for &(end, number) in &chunk.lines {
             let line = &chunk.text[start..end as usize];
             start = end as usize;
+            #[cfg(test)]
+            if line == tests::PANIC_LINE {
+                panic!("injected decoder panic");
+            }
             if decoder.is_full() {
                 match decoder.flush() {
                     Ok(batch) => batches.extend(batch),
                     Err(e) => {
-                        tracing::error!("failed to build a batch: {e}");
+                        let _ = events.send(Event::Crashed(format!("build a batch: {e}")));
                         return;
                     }
                 }
@@ -430,7 +466,7 @@ fn decode_chunks(mut decoder: Decoder, chunks: &Receiver<Chunk>, events: &Sender
         match decoder.flush() {
             Ok(batch) => batches.extend(batch),
             Err(e) => {
-                tracing::error!("failed to build a batch: {e}");
+                let _ = events.send(Event::Crashed(format!("build a batch: {e}")));
                 return;
             }
         }
@@ -519,6 +555,47 @@ mod tests {
         events.dedup();
         let all = arrow_select::concat::concat_batches(&rows[0].schema(), &rows).unwrap();
         (all, rejects, events)
+    }
+
+    /// A line that makes a decoder thread panic, in test builds only.
+    pub(super) const PANIC_LINE: &[u8] = b"{\"__test_panic_in_decoder__\":1}";
+
+    #[test]
+    fn a_decoder_that_dies_stops_the_run_instead_of_hanging_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = Vec::new();
+        for i in 0..4 {
+            let path = dir.path().join(format!("{i}.ndjson"));
+            let mut text: Vec<u8> = (0..2000)
+                .flat_map(|n| format!("{{\"Status\":{n}}}\n").into_bytes())
+                .collect();
+            if i == 1 {
+                text.extend_from_slice(PANIC_LINE);
+                text.push(b'\n');
+            }
+            std::fs::write(&path, text).unwrap();
+            args.push(path.display().to_string());
+        }
+        let inputs = expand(&args).unwrap().inputs;
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let options = PipelineOptions {
+                schema: Arc::new(EventSchema::spectrum_events()),
+                decode: DecodeOptions::default(),
+                max_line_bytes: 1 << 20,
+                threads: 2,
+                partition_fields: Vec::new(),
+                chunk_bytes: 64,
+            };
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(&inputs, &options, &Arc::new(AtomicU64::new(0)), |_| Ok(()))
+            }));
+            let _ = done_tx.send(outcome.is_err() || outcome.is_ok_and(|r| r.is_err()));
+        });
+        let stopped = done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the run hung after a decoder thread died");
+        assert!(stopped, "the run must fail when a decoder thread dies");
     }
 
     #[test]
