@@ -201,6 +201,8 @@ struct Overflow {
     buffered: BTreeMap<String, Vec<RecordBatch>>,
     bytes: usize,
     runs: Vec<Run>,
+    /// Numbers run files.
+    next_run: u64,
     plain: Option<SchemaRef>,
 }
 
@@ -243,10 +245,110 @@ fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
+/// Runs of one level merged into one of the next level once this many have piled up.
+const RUNS_PER_LEVEL: usize = 16;
+
 /// A spilled run: an Arrow IPC stream of pieces in partition order, and how many per partition.
 struct Run {
     path: PathBuf,
     index: Vec<(String, usize)>,
+    level: u32,
+}
+
+/// Writes one run.
+struct RunWriter {
+    path: PathBuf,
+    writer: StreamWriter<BufWriter<File>>,
+    index: Vec<(String, usize)>,
+    level: u32,
+}
+
+impl RunWriter {
+    fn create(staging: &Path, counter: &mut u64, schema: &SchemaRef, level: u32) -> Result<Self> {
+        *counter += 1;
+        let path = staging.join(format!("run-{counter:06}.arrows"));
+        let file = File::create(&path).map_err(|e| Error::output(&path, e))?;
+        let writer =
+            StreamWriter::try_new(BufWriter::with_capacity(FILE_BUFFER_BYTES, file), schema)
+                .map_err(|e| Error::output(&path, std::io::Error::other(e)))?;
+        Ok(RunWriter {
+            path,
+            writer,
+            index: Vec::new(),
+            level,
+        })
+    }
+
+    /// Appends a piece; pieces must come in partition order.
+    fn write(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
+        self.writer
+            .write(batch)
+            .map_err(|e| Error::output(&self.path, std::io::Error::other(e)))?;
+        match self.index.last_mut() {
+            Some((p, count)) if p == partition => *count += 1,
+            _ => self.index.push((partition.to_string(), 1)),
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Run> {
+        self.writer
+            .finish()
+            .map_err(|e| Error::output(&self.path, std::io::Error::other(e)))?;
+        Ok(Run {
+            path: self.path,
+            index: self.index,
+            level: self.level,
+        })
+    }
+}
+
+/// Calls `each` with every piece of `runs`: partition by partition (sorted), and within a
+/// partition run by run, in the order the runs were written.
+fn read_runs_in_order(
+    runs: &[Run],
+    mut each: impl FnMut(&str, RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let io = |path: &Path, e: &dyn std::fmt::Display| {
+        Error::output(path, std::io::Error::other(e.to_string()))
+    };
+    let mut readers = Vec::with_capacity(runs.len());
+    for run in runs {
+        let file = File::open(&run.path).map_err(|e| Error::output(&run.path, e))?;
+        let reader = StreamReader::try_new(
+            std::io::BufReader::with_capacity(FILE_BUFFER_BYTES, file),
+            None,
+        )
+        .map_err(|e| io(&run.path, &e))?;
+        readers.push((reader, run.index.iter().peekable(), &run.path));
+    }
+    let mut partitions: Vec<&str> = runs
+        .iter()
+        .flat_map(|r| r.index.iter().map(|(p, _)| p.as_str()))
+        .collect();
+    partitions.sort_unstable();
+    partitions.dedup();
+    for partition in partitions {
+        for (reader, index, path) in &mut readers {
+            let Some((_, count)) = index.next_if(|(p, _)| p == partition) else {
+                continue;
+            };
+            for _ in 0..*count {
+                let batch = reader
+                    .next()
+                    .ok_or_else(|| io(path, &"run ended early"))?
+                    .map_err(|e| io(path, &e))?;
+                each(partition, batch)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_runs(runs: &[Run]) {
+    for run in runs {
+        let _ = std::fs::remove_file(&run.path);
+    }
 }
 
 /// Limits that keep the writer's memory flat however many partitions a run touches.
@@ -387,72 +489,65 @@ impl PartitionedWriter {
         Ok(())
     }
 
-    /// Writes the overflow buffer to a run file in partition order, and empties it.
+    /// Writes the overflow buffer to a run file in partition order and empties it; then, when
+    /// [`RUNS_PER_LEVEL`] runs of one level have piled up at the end, merges them into one run
+    /// of the next level, so the runs stay few (logarithmic in the data) and are each rewritten
+    /// only once per level.
     fn spill(&mut self) -> Result<()> {
-        let path = self
-            .staging
-            .join(format!("run-{:05}.arrows", self.overflow.runs.len()));
-        let file = File::create(&path).map_err(|e| Error::output(&path, e))?;
-        let ipc_error =
-            |e: arrow_schema::ArrowError| Error::output(&path, std::io::Error::other(e));
         let plain = self.overflow.plain_schema(&self.schema);
-        let mut writer =
-            StreamWriter::try_new(BufWriter::with_capacity(FILE_BUFFER_BYTES, file), &plain)
-                .map_err(ipc_error)?;
-        let mut index = Vec::new();
+        let mut run = RunWriter::create(&self.staging, &mut self.overflow.next_run, &plain, 0)?;
         for (partition, batches) in std::mem::take(&mut self.overflow.buffered) {
             let whole = arrow_select::concat::concat_batches(&plain, batches.iter())?;
-            writer.write(&whole).map_err(ipc_error)?;
-            index.push((partition, 1));
+            run.write(&partition, &whole)?;
         }
-        writer.finish().map_err(ipc_error)?;
         self.overflow.bytes = 0;
-        self.overflow.runs.push(Run { path, index });
-        Ok(())
+        self.overflow.runs.push(run.finish()?);
+        loop {
+            let runs = &self.overflow.runs;
+            let level = runs.last().map_or(0, |r| r.level);
+            let same = runs.iter().rev().take_while(|r| r.level == level).count();
+            if same < RUNS_PER_LEVEL {
+                return Ok(());
+            }
+            let merged: Vec<Run> = self.overflow.runs.split_off(runs.len() - same);
+            let mut run = RunWriter::create(
+                &self.staging,
+                &mut self.overflow.next_run,
+                &plain,
+                level + 1,
+            )?;
+            read_runs_in_order(&merged, |partition, batch| run.write(partition, &batch))?;
+            self.overflow.runs.push(run.finish()?);
+            remove_runs(&merged);
+        }
     }
 
-    /// Writes each overflowed partition into its own file: the runs' pieces of it in run
-    /// order, then what is still buffered. One file is open at a time.
+    /// Writes each overflowed partition into its own file, its pieces in the order they came.
+    /// One file is open at a time.
     fn merge_overflow(&mut self) -> Result<()> {
-        let overflow = std::mem::take(&mut self.overflow);
-        let mut readers = Vec::with_capacity(overflow.runs.len());
-        for run in &overflow.runs {
-            let file = File::open(&run.path).map_err(|e| Error::output(&run.path, e))?;
-            let reader = StreamReader::try_new(
-                std::io::BufReader::with_capacity(FILE_BUFFER_BYTES, file),
-                None,
-            )
-            .map_err(|e| Error::output(&run.path, std::io::Error::other(e)))?;
-            readers.push((reader, run.index.iter().peekable(), &run.path));
+        if self.overflow.partitions.is_empty() {
+            return Ok(());
         }
-        let mut buffered = overflow.buffered;
-        let mut partitions: Vec<&String> = overflow.partitions.iter().collect();
-        partitions.sort();
-        for partition in partitions {
-            for (reader, index, path) in &mut readers {
-                let Some((_, count)) = index.next_if(|(p, _)| p == partition) else {
-                    continue;
-                };
-                for _ in 0..*count {
-                    let batch = reader
-                        .next()
-                        .ok_or_else(|| {
-                            Error::output(*path, std::io::Error::other("run ended early"))
-                        })?
-                        .map_err(|e| Error::output(*path, std::io::Error::other(e)))?;
-                    self.write_merged(partition, &batch)?;
+        self.spill()?;
+        let runs = std::mem::take(&mut self.overflow.runs);
+        let mut current: Option<String> = None;
+        read_runs_in_order(&runs, |partition, batch| {
+            if current.as_deref() != Some(partition) {
+                if let Some(done) = current.take()
+                    && let Some(file) = self.open.remove(&done)
+                {
+                    self.close_file(done, file)?;
                 }
+                current = Some(partition.to_string());
             }
-            for batch in buffered.remove(partition).unwrap_or_default() {
-                self.write_merged(partition, &batch)?;
-            }
-            if let Some(file) = self.open.remove(partition) {
-                self.close_file(partition.clone(), file)?;
-            }
+            self.write_merged(partition, &batch)
+        })?;
+        if let Some(done) = current
+            && let Some(file) = self.open.remove(&done)
+        {
+            self.close_file(done, file)?;
         }
-        for run in &overflow.runs {
-            let _ = std::fs::remove_file(&run.path);
-        }
+        remove_runs(&runs);
         Ok(())
     }
 
