@@ -198,26 +198,6 @@ fn needs_escape(c: char) -> bool {
     )
 }
 
-/// Reverses [`escape_value`] (as readers do when they read a partition folder back).
-pub fn unescape_value(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = text.get(i + 1..i + 3);
-        if bytes[i] == b'%'
-            && let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Renders one partition column's folder value for each row.
 enum ValueSource<'a> {
     /// Event-time ticks per hour, and the event-time column.
@@ -384,6 +364,26 @@ mod tests {
 
     fn spec(text: &str) -> PartitionSpec {
         PartitionSpec::parse(text, &EventSchema::spectrum_events()).unwrap()
+    }
+
+    /// Reverses [`escape_value`], as readers do when they read a partition folder back.
+    fn unescape_value(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = text.get(i + 1..i + 3);
+            if bytes[i] == b'%'
+                && let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     #[test]

@@ -178,11 +178,6 @@ impl Progress {
         Progress { bar }
     }
 
-    /// A bar that never draws.
-    pub fn hidden() -> Self {
-        Progress { bar: None }
-    }
-
     /// Sets the total number of input bytes, once the inputs are listed.
     pub fn set_total(&self, total: u64) {
         if let Some(bar) = &self.bar {

@@ -303,24 +303,17 @@ impl Decoder {
         }
     }
 
-    /// Drops the rows buffered since the last flush (their input turned out to be unreadable).
-    pub fn discard(&mut self) {
-        let _ = self.flush_unchecked();
-        self.stats = DecodeStats::default();
-    }
-
     /// The buffered rows as a batch, or `None` if there are none.
     pub fn flush(&mut self) -> Result<Option<RecordBatch>> {
         if self.rows == 0 {
             return Ok(None);
         }
-        self.flush_unchecked().map(Some)
-    }
-
-    fn flush_unchecked(&mut self) -> Result<RecordBatch> {
         let arrays = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
         self.rows = 0;
-        Ok(RecordBatch::try_new(self.arrow_schema.clone(), arrays)?)
+        Ok(Some(RecordBatch::try_new(
+            self.arrow_schema.clone(),
+            arrays,
+        )?))
     }
 }
 
