@@ -27,8 +27,12 @@ use crate::write::{Codec, ParquetOptions};
     term_width = 100
 )]
 #[command(
-    after_help = "Exit codes: 0 success, 1 error, 2 usage error, 3 an input could not be read \
-(nothing committed), 4 reject threshold exceeded (no data committed, rejects kept)."
+    after_help = "Exit codes: 0 success (also when there was nothing new), 1 error, 2 usage \
+error, 3 partial failure (some inputs could not be read; the others were committed), 4 reject \
+threshold exceeded (no data committed, rejects kept), 5 the output is locked by another run.\n\n\
+Object stores: credentials come only from the environment (AWS_ACCESS_KEY_ID, \
+AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN; GOOGLE_SERVICE_ACCOUNT; AZURE_STORAGE_ACCOUNT_NAME, \
+AZURE_STORAGE_ACCOUNT_KEY), never from flags, and are never printed."
 )]
 pub struct Cli {
     /// Print only errors.
@@ -37,16 +41,35 @@ pub struct Cli {
     /// Print more about what happens (-vv for debugging detail).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log format on stderr: `text` for people, `json` (one object per line) for log
+    /// collectors.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Convert Logpush archives into partitioned Parquet.
-    Convert(ConvertArgs),
+    Convert(Box<ConvertArgs>),
     /// Print the schema, or a statement that registers the output as a table.
     Schema(SchemaArgs),
 }
@@ -99,13 +122,15 @@ impl ShapeArgs {
 /// Arguments of `convert`.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// Inputs: files, folders (read recursively), glob patterns, or `-` for standard input.
-    /// gzip, zstd and plain NDJSON are recognised by content.
+    /// Inputs: files, folders (read recursively), glob patterns, `-` for standard input, or
+    /// object store URLs: `s3://bucket/prefix/` (listed recursively), `s3://bucket/prefix/*.gz`
+    /// (a glob over keys), `gs://`, `az://`, `file:///path`. gzip, zstd and plain NDJSON are
+    /// recognised by content.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
-    /// The output root folder.
-    #[arg(short, long, value_name = "DIR")]
-    pub output: PathBuf,
+    /// The output root: a folder, or an object store URL such as `s3://lake/spectrum_events`.
+    #[arg(short, long, value_name = "DIR|URL")]
+    pub output: String,
     /// Schema, partitioning and timestamp unit.
     #[command(flatten)]
     pub shape: ShapeArgs,
@@ -151,6 +176,70 @@ pub struct ConvertArgs {
     /// Write the run summary as JSON to this file (`-` for standard output).
     #[arg(long, value_name = "PATH", help_heading = "Reporting")]
     pub summary_json: Option<PathBuf>,
+    /// Convert inputs the ledger says were converted already, replacing their earlier output
+    /// (every input of a replaced run is converted again, so no row is lost or doubled).
+    #[arg(long, help_heading = "Scheduling")]
+    pub reprocess: bool,
+    /// Only inputs from this time on (`2026-11-23` or `2026-11-23T22:00:00Z`), by the time in
+    /// their Logpush file name or `YYYYMMDD/` folder.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = "Scheduling")]
+    pub since: Option<i64>,
+    /// Only inputs before this time (same forms as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = "Scheduling")]
+    pub until: Option<i64>,
+    /// Print the inputs that would be converted (one per line, on stdout) and write nothing.
+    #[arg(long, help_heading = "Scheduling")]
+    pub dry_run: bool,
+    /// Convert only shard INDEX of COUNT (0-based, `1/4`): inputs are split by a hash of their
+    /// name, so COUNT runs, on as many machines, convert each input once.
+    #[arg(long, value_name = "INDEX/COUNT", value_parser = crate::lock::Shard::parse, conflicts_with = "shards", help_heading = "Scheduling")]
+    pub shard: Option<crate::lock::Shard>,
+    /// Split inputs into COUNT shards and take the one in JOB_COMPLETION_INDEX (Kubernetes
+    /// Indexed Jobs).
+    #[arg(long, value_name = "COUNT", help_heading = "Scheduling")]
+    pub shards: Option<u32>,
+    /// How long the output's lock lasts unless renewed (renewed every third of it while the run
+    /// lives; a killed run's lock on the same host is taken over at once), in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::lock::DEFAULT_LEASE_S, help_heading = "Scheduling")]
+    pub lock_lease: u64,
+    /// S3-compatible endpoint, such as `https://<account>.r2.cloudflarestorage.com` (default:
+    /// AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, value_name = "URL", help_heading = "Object stores")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default: AWS_REGION; R2 takes `auto`).
+    #[arg(long, value_name = "REGION", help_heading = "Object stores")]
+    pub s3_region: Option<String>,
+    /// Allow plain-HTTP endpoints (default: AWS_ALLOW_HTTP).
+    #[arg(long, help_heading = "Object stores")]
+    pub s3_allow_http: bool,
+    /// Retries of a request that failed with a transient error (5xx, timeout, reset), with
+    /// exponential backoff.
+    #[arg(long, value_name = "N", default_value_t = crate::storage::DEFAULT_RETRIES, help_heading = "Object stores")]
+    pub retries: usize,
+    /// Stop retrying a request after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::storage::DEFAULT_RETRY_TIMEOUT_S, help_heading = "Object stores")]
+    pub retry_timeout: u64,
+    /// Part size of multipart uploads (at least 5MiB; two parts are in memory at a time).
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size, help_heading = "Object stores")]
+    pub upload_part_size: u64,
+    /// Local folder for data files before they are uploaded to an object store output
+    /// (default: the system's temporary folder).
+    #[arg(long, value_name = "DIR", help_heading = "Object stores")]
+    pub temp_dir: Option<PathBuf>,
+}
+
+/// Parses `2026-11-23` or an RFC 3339 time into Unix seconds.
+pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
+    let t = text.trim();
+    let full = if t.len() == 10 {
+        format!("{t}T00:00:00Z")
+    } else {
+        t.to_string()
+    };
+    crate::decode::timestamp::parse_rfc3339(full.as_bytes())
+        .ok()
+        .and_then(|instant| instant.to_unit(TimeUnit::Second))
+        .ok_or_else(|| format!("{text:?} is not a time like 2026-11-23 or 2026-11-23T22:00:00Z"))
 }
 
 impl ConvertArgs {
@@ -180,6 +269,57 @@ impl ConvertArgs {
         // Fails early on a bad level or size, before any input is read.
         parquet.writer_properties(&schema, Vec::new())?;
         let mut options = ConvertOptions::new(self.inputs.clone(), self.output.clone(), schema)?;
+        options.selection = crate::job::Selection {
+            reprocess: self.reprocess,
+            since: self.since,
+            until: self.until,
+        };
+        options.dry_run = self.dry_run;
+        options.shard = match (self.shard, self.shards) {
+            (Some(shard), _) => shard,
+            (None, Some(count)) => {
+                let index =
+                    std::env::var("JOB_COMPLETION_INDEX").map_err(|_| Error::InvalidOption {
+                        option: "--shards",
+                        message:
+                            "needs JOB_COMPLETION_INDEX in the environment (or use --shard I/N)"
+                                .into(),
+                    })?;
+                let index: u32 = index.trim().parse().map_err(|_| Error::InvalidOption {
+                    option: "--shards",
+                    message: format!("JOB_COMPLETION_INDEX={index:?} is not a number"),
+                })?;
+                crate::lock::Shard::new(index, count).map_err(|message| Error::InvalidOption {
+                    option: "--shards",
+                    message,
+                })?
+            }
+            (None, None) => crate::lock::Shard::default(),
+        };
+        if self.lock_lease < 3 {
+            return Err(Error::InvalidOption {
+                option: "--lock-lease",
+                message: "must be at least 3 seconds".into(),
+            });
+        }
+        options.lease = std::time::Duration::from_secs(self.lock_lease);
+        if self.upload_part_size < crate::storage::MIN_PART_SIZE as u64
+            || self.upload_part_size > 1 << 30
+        {
+            return Err(Error::InvalidOption {
+                option: "--upload-part-size",
+                message: "must be between 5MiB (the S3 minimum) and 1GiB".into(),
+            });
+        }
+        options.storage = crate::storage::StorageOptions {
+            s3_endpoint: self.s3_endpoint.clone(),
+            s3_region: self.s3_region.clone(),
+            s3_allow_http: self.s3_allow_http,
+            retries: self.retries,
+            retry_timeout: std::time::Duration::from_secs(self.retry_timeout),
+            part_size: self.upload_part_size as usize,
+        };
+        options.temp_dir = self.temp_dir.clone();
         options.decode = DecodeOptions {
             timestamp_unit: self.shape.timestamp_unit.into(),
             strict: self.strict,

@@ -60,6 +60,39 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An object store or output location refused a request (after retries, when transient).
+    #[error("access {location}: {message}")]
+    Storage {
+        /// The object or prefix, as `scheme://bucket/key` or a local path.
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// Another run holds the output's lock for this shard.
+    #[error(
+        "start: the output is locked by another run ({holder}); it expires {expires} unless renewed"
+    )]
+    Locked {
+        /// Who holds the lock: host, process and shard.
+        holder: String,
+        /// When the lease runs out.
+        expires: String,
+    },
+
+    /// The run lost its lock (it could not renew the lease in time), so it commits nothing.
+    #[error("keep the output's lock: {0}")]
+    LockLost(String),
+
+    /// The ledger under the output root could not be read.
+    #[error("read ledger {location}: {message}")]
+    Ledger {
+        /// The ledger object.
+        location: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// Encoding Parquet failed.
     #[error("encode parquet {path}")]
     Parquet {

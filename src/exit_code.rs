@@ -2,13 +2,16 @@
 
 /// Every input converted and committed.
 pub const SUCCESS: u8 = 0;
-/// The run stopped on an error (writing the output, a bug). It commits nothing, unless the
-/// error struck while its files were being renamed into place: then some may be visible.
+/// The run stopped on an error (storage unreachable, a bug). It commits nothing, unless the
+/// error struck after its commit point: then the next run finishes publishing it.
 pub const FAILURE: u8 = 1;
 /// The command line or the field list is unusable: no work was started.
 pub const USAGE: u8 = 2;
-/// Some inputs could not be read to their end: nothing was committed, the summary names them.
+/// Partial failure: some inputs could not be read to their end. The others were committed; the
+/// failed ones were not recorded, so the next run tries them again. The summary names them.
 pub const INPUT_FAILED: u8 = 3;
 /// More lines were rejected than `--max-reject-ratio` allows: no data file was committed,
 /// the rejects file was.
 pub const REJECT_THRESHOLD_EXCEEDED: u8 = 4;
+/// Another run holds the output's lock for this shard: nothing was done.
+pub const LOCKED: u8 = 5;

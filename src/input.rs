@@ -2,7 +2,8 @@
 //! each as a decompressed byte stream.
 //!
 //! An argument is `-` (standard input), a file, a folder (walked recursively, in name order) or a
-//! glob pattern. Compression is recognised by magic bytes, never by name: gzip (including
+//! glob pattern, or an object store URL: one object, a prefix (listed recursively) or a glob over
+//! keys. Compression is recognised by magic bytes, never by name: gzip (including
 //! concatenated members), zstd (including several frames), otherwise plain text. Logpush's
 //! ownership-challenge files are not log data and are skipped, and reported as skipped.
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
+use crate::storage::{self, Listed, Location, Storage};
 
 /// Read buffer size for inputs and decompressors.
 const READ_BUFFER: usize = 256 * 1024;
@@ -24,6 +26,8 @@ pub enum Source {
     Stdin,
     /// A local file.
     File(PathBuf),
+    /// An object in an object store, by URL (`s3://bucket/key`).
+    Object(String),
 }
 
 impl Source {
@@ -32,17 +36,64 @@ impl Source {
         match self {
             Source::Stdin => "-".to_string(),
             Source::File(p) => p.display().to_string(),
+            Source::Object(url) => url.clone(),
         }
     }
 }
 
 /// One input to convert.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Input {
     /// Where it is.
     pub source: Source,
     /// Its size in bytes as listed (0 for standard input, which is counted as it is read).
     pub size: u64,
+    /// What identifies this version of it: the ETag, or the modification time (empty for
+    /// standard input).
+    pub version: String,
+    /// The store and listing, for objects.
+    object: Option<(Location, Listed)>,
+}
+
+impl Input {
+    /// A local file input, with its size and modification time read from the file system.
+    pub fn file(path: PathBuf) -> io::Result<Input> {
+        let meta = std::fs::metadata(&path)?;
+        let version = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| format!("mtime:{}", d.as_nanos()))
+            .unwrap_or_default();
+        Ok(Input {
+            source: Source::File(path),
+            size: meta.len(),
+            version,
+            object: None,
+        })
+    }
+
+    /// Standard input.
+    pub fn stdin() -> Input {
+        Input {
+            source: Source::Stdin,
+            size: 0,
+            version: String::new(),
+            object: None,
+        }
+    }
+
+    /// The key the ledger records this input under: the canonical path or the URL.
+    pub fn key(&self) -> String {
+        match &self.source {
+            Source::Stdin => "-".into(),
+            Source::File(path) => std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string(),
+            Source::Object(url) => url.clone(),
+        }
+    }
 }
 
 /// An input that was listed but not converted, and why.
@@ -63,27 +114,41 @@ pub struct InputList {
     pub skipped: Vec<SkippedInput>,
 }
 
-/// Whether a file name is a Logpush ownership-challenge file (`ownership-challenge*.txt`).
-pub fn is_ownership_challenge(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("ownership-challenge") && n.ends_with(".txt"))
+/// Whether a file or object name is a Logpush ownership-challenge file
+/// (`ownership-challenge*.txt`).
+pub fn is_ownership_challenge(name: &str) -> bool {
+    let name = name.rsplit('/').next().unwrap_or(name);
+    name.starts_with("ownership-challenge") && name.ends_with(".txt")
 }
 
-/// Expands input arguments into inputs; an argument that matches nothing is an error.
-pub fn expand(args: &[String]) -> Result<InputList> {
+/// Expands input arguments into inputs; an argument that matches nothing is an error. URLs
+/// (`s3://bucket/prefix/`, `s3://bucket/prefix/*.gz`) are listed through `storage`.
+pub fn expand(args: &[String], storage: &Arc<Storage>) -> Result<InputList> {
     let mut files: Vec<PathBuf> = Vec::new();
+    let mut objects: Vec<(Location, Listed)> = Vec::new();
     let mut stdin = false;
     for arg in args {
         if arg == "-" {
             stdin = true;
             continue;
         }
-        let path = Path::new(arg);
         let not_found = |message: String| Error::InputNotFound {
             input: arg.clone(),
             message,
         };
+        if storage::is_url(arg) && !arg.starts_with("file://") {
+            let found = expand_url(arg, storage)?;
+            if found.is_empty() {
+                return Err(not_found("the prefix or pattern matches no objects".into()));
+            }
+            objects.extend(found);
+            continue;
+        }
+        let local = match arg.strip_prefix("file://") {
+            Some(path) => path,
+            None => arg.as_str(),
+        };
+        let path = Path::new(local);
         if path.is_dir() {
             let before = files.len();
             for entry in walkdir::WalkDir::new(path)
@@ -100,9 +165,9 @@ pub fn expand(args: &[String]) -> Result<InputList> {
             }
         } else if path.exists() {
             files.push(path.to_path_buf());
-        } else if arg.contains(['*', '?', '[']) {
+        } else if local.contains(['*', '?', '[']) {
             let before = files.len();
-            let paths = glob::glob(arg).map_err(|e| not_found(format!("bad pattern: {e}")))?;
+            let paths = glob::glob(local).map_err(|e| not_found(format!("bad pattern: {e}")))?;
             for p in paths {
                 let p = p.map_err(|e| not_found(e.to_string()))?;
                 if p.is_file() {
@@ -121,32 +186,96 @@ pub fn expand(args: &[String]) -> Result<InputList> {
     let mut seen = std::collections::HashSet::new();
     files.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     let mut list = InputList::default();
+    let skip = |list: &mut InputList, name: String| {
+        list.skipped.push(SkippedInput {
+            input: name,
+            reason: "Logpush ownership-challenge file".into(),
+        })
+    };
     for path in files {
-        if is_ownership_challenge(&path) {
-            list.skipped.push(SkippedInput {
-                input: path.display().to_string(),
-                reason: "Logpush ownership-challenge file".into(),
-            });
+        let name = path.display().to_string();
+        if is_ownership_challenge(&name) {
+            skip(&mut list, name);
             continue;
         }
-        let size = std::fs::metadata(&path)
-            .map_err(|e| Error::InputNotFound {
-                input: path.display().to_string(),
-                message: e.to_string(),
-            })?
-            .len();
+        let input = Input::file(path).map_err(|e| Error::InputNotFound {
+            input: name,
+            message: e.to_string(),
+        })?;
+        list.inputs.push(input);
+    }
+    objects.sort_by_key(|a| a.0.display_key(&a.1.key));
+    objects.dedup_by(|a, b| a.0.display_key(&a.1.key) == b.0.display_key(&b.1.key));
+    for (location, listed) in objects {
+        let url = location.display_key(&listed.key);
+        if is_ownership_challenge(&url) {
+            skip(&mut list, url);
+            continue;
+        }
         list.inputs.push(Input {
-            source: Source::File(path),
-            size,
+            source: Source::Object(url),
+            size: listed.size,
+            version: listed.version.clone(),
+            object: Some((location, listed)),
         });
     }
     if stdin {
-        list.inputs.push(Input {
-            source: Source::Stdin,
-            size: 0,
-        });
+        list.inputs.push(Input::stdin());
     }
     Ok(list)
+}
+
+/// The input the ledger recorded under `key` (a canonical path or a URL), as it is now.
+pub fn resolve(key: &str, storage: &Arc<Storage>) -> Result<Input> {
+    let not_found = |message: String| Error::InputNotFound {
+        input: key.to_string(),
+        message,
+    };
+    if storage::is_url(key) && !key.starts_with("file://") {
+        let mut found = expand_url(key, storage)?;
+        found.retain(|(location, listed)| location.display_key(&listed.key) == key);
+        let Some((location, listed)) = found.pop() else {
+            return Err(not_found("no such object".into()));
+        };
+        return Ok(Input {
+            source: Source::Object(key.to_string()),
+            size: listed.size,
+            version: listed.version.clone(),
+            object: Some((location, listed)),
+        });
+    }
+    Input::file(PathBuf::from(key)).map_err(|e| not_found(e.to_string()))
+}
+
+/// The objects a URL names: one object, every object below a prefix, or the objects whose keys
+/// match a glob pattern (`s3://logs/spectrum/2026112*/*.gz`; `*` also crosses `/`).
+fn expand_url(arg: &str, storage: &Arc<Storage>) -> Result<Vec<(Location, Listed)>> {
+    let (scheme, rest) = arg.split_once("://").expect("a URL");
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let bucket_root = storage.open(&format!("{scheme}://{bucket}"))?;
+    let pick = |listed: Vec<Listed>| listed.into_iter().map(|l| (bucket_root.clone(), l));
+    if let Some(first_glob) = key.find(['*', '?', '[']) {
+        let folder = key[..first_glob].rsplit_once('/').map_or("", |(f, _)| f);
+        let pattern = glob::Pattern::new(key).map_err(|e| Error::InputNotFound {
+            input: arg.to_string(),
+            message: format!("bad pattern: {e}"),
+        })?;
+        let listed = bucket_root.list(folder)?;
+        return Ok(pick(
+            listed
+                .into_iter()
+                .filter(|l| pattern.matches(&l.key))
+                .collect(),
+        )
+        .collect());
+    }
+    if !key.is_empty()
+        && !key.ends_with('/')
+        && let Some(object) = bucket_root.head(key)?
+    {
+        return Ok(vec![(bucket_root, object)]);
+    }
+    Ok(pick(bucket_root.list(key)?).collect())
 }
 
 /// The compression of a stream, from its first bytes.
@@ -189,9 +318,15 @@ impl<R: Read> Read for CountingReader<R> {
 
 /// Opens an input as a decompressed, buffered stream. `bytes_read` counts the raw bytes read.
 pub fn open(input: &Input, bytes_read: Arc<AtomicU64>) -> io::Result<Box<dyn BufRead + Send>> {
-    let raw: Box<dyn Read + Send> = match &input.source {
-        Source::Stdin => Box::new(io::stdin()),
-        Source::File(path) => Box::new(File::open(path)?),
+    let raw: Box<dyn Read + Send> = match (&input.source, &input.object) {
+        (Source::Stdin, _) => Box::new(io::stdin()),
+        (Source::File(path), _) => Box::new(File::open(path)?),
+        (Source::Object(_), Some((location, listed))) => {
+            Box::new(location.reader(&listed.key, listed))
+        }
+        (Source::Object(url), None) => {
+            return Err(io::Error::other(format!("{url}: not listed")));
+        }
     };
     decompress(CountingReader {
         inner: raw,
@@ -285,7 +420,11 @@ mod tests {
         ] {
             std::fs::write(day.join(name), b"x").unwrap();
         }
-        let list = expand(&[dir.path().display().to_string()]).unwrap();
+        let list = expand(
+            &[dir.path().display().to_string()],
+            &crate::storage::tests::storage(),
+        )
+        .unwrap();
         let names: Vec<String> = list
             .inputs
             .iter()
@@ -307,16 +446,20 @@ mod tests {
             day.join("b.log.gz").display().to_string(),
             day.join("../20261123/./b.log.gz").display().to_string(),
         ];
-        let list = expand(&aliases).unwrap();
+        let list = expand(&aliases, &crate::storage::tests::storage()).unwrap();
         assert_eq!(
             list.inputs.len(),
             1,
             "one file under several spellings is listed once"
         );
 
-        let err = expand(&[format!("{}/nothing*", dir.path().display())]).unwrap_err();
+        let err = expand(
+            &[format!("{}/nothing*", dir.path().display())],
+            &crate::storage::tests::storage(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("matches no files"), "{err}");
-        let err = expand(&["/no/such/file".into()]).unwrap_err();
+        let err = expand(&["/no/such/file".into()], &crate::storage::tests::storage()).unwrap_err();
         assert!(err.to_string().contains("/no/such/file"), "{err}");
     }
 }

@@ -1,36 +1,42 @@
-//! The conversion job: plans a run (inputs, run id), drives every input through decode,
-//! partition and write, and commits the result.
+//! The conversion job: takes the output's lock, plans a run (the inputs the ledger does not hold,
+//! in this shard and time window), drives them through decode, partition and write, and commits
+//! the result through the ledger ([`crate::ledger`] describes the commit protocol).
 //!
 //! Every row is accounted for: a line is either written or kept in the rejects file, and
 //! `rows_read = rows_written + rows_rejected`. Reading and decoding run in parallel
 //! ([`crate::pipeline`]), which hands decoded chunks over in input and line order; this thread
-//! partitions and encodes them. An input that cannot be read to its end
-//! (truncated gzip, I/O error) makes the run commit nothing ([`Status::InputFailed`]): the
-//! summary names it, and once it is mended or removed the same command converts everything.
+//! partitions and encodes them. An input that cannot be read to its end (truncated gzip, I/O
+//! error) is left out: the run converts the other inputs again without it, commits them, and
+//! reports it ([`Status::InputFailed`], exit 3); it is not in the ledger, so the next run tries
+//! it again.
 //!
-//! Nothing is visible before the commit: data files are written as temporaries under
-//! `<output>/_staging/` and renamed to `part-<run id>-<n>.parquet` at the end. The run id is a
-//! hash of the inputs (canonical path and size, or the content of standard input) and of the
-//! options that decide which rows are written where, so running the same command again (even
-//! with another codec, file size or thread count) replaces the same files.
+//! The run id is a hash of the inputs (key, size and version, or the content of standard input),
+//! of the runs it replaces and of the options that decide which rows are written where: a run
+//! interrupted before its commit point and started again writes the same names.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parquet::file::metadata::KeyValue;
 use sha2::{Digest, Sha256};
 
 use crate::decode::{DecodeOptions, DecodeStats};
 use crate::error::{Error, Result};
-use crate::input::{self, Input, Source};
+use crate::input::{self, Input, SkippedInput, Source};
+use crate::ledger::{InputRecord, Ledger, MANIFEST_FORMAT, Manifest, ManifestFile};
+use crate::lock::{self, Lease, Shard};
 use crate::partition::{self, PartitionSpec};
 use crate::pipeline::{self, Delivery, PipelineOptions};
-use crate::report::{Progress, Status, Summary};
+use crate::report::{FailedInput, Progress, Status, Summary};
 use crate::schema::EventSchema;
-use crate::write::rejects::RejectWriter;
-use crate::write::{self, ParquetOptions, PartitionedWriter, STAGING_DIR, WriterLimits};
+use crate::storage::{Location, Storage, StorageOptions};
+use crate::write::rejects::{RejectWriter, rejects_file_name};
+use crate::write::{
+    self, ParquetOptions, PartitionedWriter, STAGING_DIR, StagedFile, WriterLimits,
+};
 
 /// The default of `--max-reject-ratio`: more than 1 line in 100 rejected fails the run.
 pub const DEFAULT_MAX_REJECT_RATIO: f64 = 0.01;
@@ -85,10 +91,10 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
 /// Everything a conversion needs, validated.
 #[derive(Debug, Clone)]
 pub struct ConvertOptions {
-    /// Input arguments: paths, folders, glob patterns, `-`.
+    /// Input arguments: paths, folders, glob patterns, `-`, object store URLs.
     pub inputs: Vec<String>,
-    /// The output root folder.
-    pub output: PathBuf,
+    /// The output root: a local folder or an object store URL.
+    pub output: String,
     /// The dataset's field list.
     pub schema: Arc<EventSchema>,
     /// Decoder options.
@@ -105,11 +111,36 @@ pub struct ConvertOptions {
     pub threads: usize,
     /// The memory budget, in bytes (see [`MemoryPlan`]).
     pub memory_limit: usize,
+    /// How to reach object stores.
+    pub storage: StorageOptions,
+    /// Which inputs to take.
+    pub selection: Selection,
+    /// Only say what would be converted.
+    pub dry_run: bool,
+    /// This run's share of the inputs.
+    pub shard: Shard,
+    /// How long the lock's lease lasts without renewal.
+    pub lease: Duration,
+    /// Where data files are written before they are uploaded, for object store outputs
+    /// (default: the system's temporary folder).
+    pub temp_dir: Option<PathBuf>,
+}
+
+/// Which of the listed inputs a run converts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Convert inputs the ledger holds again, replacing their runs.
+    pub reprocess: bool,
+    /// Only inputs whose time (from their `YYYYMMDD/` folder or Logpush file name) is at or after
+    /// this Unix time, in seconds.
+    pub since: Option<i64>,
+    /// Only inputs whose time is before this Unix time, in seconds.
+    pub until: Option<i64>,
 }
 
 impl ConvertOptions {
     /// Options with defaults for everything but the inputs, output and schema.
-    pub fn new(inputs: Vec<String>, output: PathBuf, schema: Arc<EventSchema>) -> Result<Self> {
+    pub fn new(inputs: Vec<String>, output: String, schema: Arc<EventSchema>) -> Result<Self> {
         let partition = PartitionSpec::parse("date,hour", &schema)?;
         Ok(ConvertOptions {
             inputs,
@@ -122,15 +153,20 @@ impl ConvertOptions {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             threads: default_threads(),
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            storage: StorageOptions::default(),
+            selection: Selection::default(),
+            dry_run: false,
+            shard: Shard::default(),
+            lease: Duration::from_secs(lock::DEFAULT_LEASE_S),
+            temp_dir: None,
         })
     }
 
     /// The options that shape the output, as text: part of the run id.
     fn output_shape(&self) -> String {
-        // Only what decides which rows are written, where, and with which values. Options that
+        // Only what decides which rows are written, where, and with which values: options that
         // change only the files' bytes or where they split (codec, row groups, file size,
-        // memory, threads) keep the run id, so re-running with them replaces the files (see
-        // `write::commit`) instead of adding a second copy under other names.
+        // memory, threads) keep the run id.
         format!(
             "unit={:?} strict={} partition={} max_line_bytes={}",
             self.decode.timestamp_unit,
@@ -141,16 +177,83 @@ impl ConvertOptions {
     }
 }
 
-/// Removes the run's staging folder however the run ends.
-struct Staging(PathBuf);
+/// Where a run's files wait until the commit: a local folder for the Parquet writer and, for
+/// object store outputs, the prefix they are uploaded to. Both are under a `_` folder (or the
+/// system's temporary folder), so readers never see them. Removed however the run ends.
+struct Staging {
+    /// Local folder the writer writes into.
+    local: PathBuf,
+    /// The same place as a key under the output root (`_staging/<shard>/<name>`).
+    key: String,
+    /// Whether `local` is under the output root (local outputs).
+    in_root: bool,
+}
+
+impl Staging {
+    fn create(root: &Location, shard: Shard, temp_dir: Option<&Path>) -> Result<Staging> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let name = format!("{}-{nanos}", std::process::id());
+        let key = format!("{STAGING_DIR}/{shard}/{name}");
+        let (local, in_root) = match root.local_root() {
+            Some(dir) => (dir.join(&key), true),
+            None => {
+                let base = temp_dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+                (base.join(format!("logpush-parquet-{name}")), false)
+            }
+        };
+        std::fs::create_dir_all(&local).map_err(|e| Error::output(&local, e))?;
+        Ok(Staging {
+            local,
+            key,
+            in_root,
+        })
+    }
+
+    /// Stages a closed local file under the output root; returns its key there.
+    fn stage(&self, root: &Location, file: &Path) -> Result<String> {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let key = format!("{}/{name}", self.key);
+        if !self.in_root {
+            root.upload_file(file, &key)?;
+        }
+        Ok(key)
+    }
+}
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-        if let Some(parent) = self.0.parent() {
+        let _ = std::fs::remove_dir_all(&self.local);
+        if self.in_root
+            && let Some(parent) = self.local.parent()
+        {
             let _ = std::fs::remove_dir(parent); // only if empty
+            if let Some(grandparent) = parent.parent() {
+                let _ = std::fs::remove_dir(grandparent);
+            }
         }
     }
+}
+
+/// Deletes what runs of `shard` left in staging (they were killed, or failed before their
+/// commit). Called while holding the shard's lease, after unfinished runs were published.
+fn clean_staging(root: &Location, shard: Shard) -> Result<()> {
+    let prefix = format!("{STAGING_DIR}/{shard}");
+    if let Some(dir) = root.local_root() {
+        let folder = dir.join(&prefix);
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder).map_err(|e| Error::output(&folder, e))?;
+        }
+        return Ok(());
+    }
+    for leftover in root.list(&prefix)? {
+        root.delete(&leftover.key)?;
+    }
+    Ok(())
 }
 
 /// What some lines came to.
@@ -169,21 +272,159 @@ impl Counts {
     }
 }
 
-/// Converts the inputs of `options` into partitioned Parquet under `options.output`.
-pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary> {
-    let started = Instant::now();
-    let listed = input::expand(&options.inputs)?;
-    progress.set_total(listed.inputs.iter().map(|i| i.size).sum());
-    tracing::info!(
-        inputs = listed.inputs.len(),
-        skipped = listed.skipped.len(),
-        "listed inputs"
-    );
-    let root = &options.output;
-    std::fs::create_dir_all(root).map_err(|e| Error::output(root, e))?;
-    let staging = Staging(root.join(STAGING_DIR).join(staging_name()));
-    std::fs::create_dir_all(&staging.0).map_err(|e| Error::output(&staging.0, e))?;
+/// The inputs a run takes, and why it leaves the others.
+#[derive(Debug, Default)]
+struct Plan {
+    convert: Vec<Input>,
+    /// Runs whose inputs are all converted again (`--reprocess`).
+    replaces: BTreeSet<String>,
+    skipped: Vec<SkippedInput>,
+    already_converted: u64,
+    other_shards: u64,
+    outside_window: u64,
+}
 
+/// Chooses the inputs to convert: this shard's, in the time window, not in the ledger (or all
+/// of them with `--reprocess`, together with every other input of the runs they replace).
+fn plan(
+    listed: input::InputList,
+    ledger: &Ledger,
+    options: &ConvertOptions,
+    storage: &Arc<Storage>,
+) -> Result<Plan> {
+    let converted = ledger.converted();
+    let mut plan = Plan {
+        skipped: listed.skipped,
+        ..Plan::default()
+    };
+    let selection = options.selection;
+    for input in listed.inputs {
+        let key = input.key();
+        if input.source == Source::Stdin {
+            plan.convert.push(input); // identified by its content, after reading
+            continue;
+        }
+        if !options.shard.owns(&key) {
+            plan.other_shards += 1;
+            continue;
+        }
+        if (selection.since.is_some() || selection.until.is_some())
+            && !in_window(&key, selection.since, selection.until)
+        {
+            plan.outside_window += 1;
+            continue;
+        }
+        match converted.get(key.as_str()) {
+            Some(done) if selection.reprocess => {
+                plan.replaces.insert(done.run_id.clone());
+                plan.convert.push(input);
+            }
+            Some(done) => {
+                if done.record.size != input.size || done.record.version != input.version {
+                    tracing::warn!(
+                        input = %key,
+                        run = %done.run_id,
+                        "changed since it was converted (size or version differs); \
+                         --reprocess converts it again"
+                    );
+                }
+                plan.already_converted += 1;
+            }
+            None => plan.convert.push(input),
+        }
+    }
+    // A replaced run's files hold rows of all its inputs: every one is converted again.
+    let mut have: std::collections::HashSet<String> = plan.convert.iter().map(Input::key).collect();
+    for run in &plan.replaces {
+        for record in ledger.manifests.get(run).map_or(&[][..], |m| &m.inputs) {
+            if have.insert(record.key.clone()) {
+                let input =
+                    input::resolve(&record.key, storage).map_err(|e| Error::InputNotFound {
+                        input: record.key.clone(),
+                        message: format!(
+                            "--reprocess must convert every input of run {run} again, and this \
+                             one cannot be read: {e}"
+                        ),
+                    })?;
+                plan.convert.push(input);
+            }
+        }
+    }
+    plan.convert.sort_by_key(|i| i.source.clone());
+    Ok(plan)
+}
+
+/// Whether an input's time, read from its key, falls in `[since, until)`. Logpush names files
+/// `<start>_<end>_<hash>.log.gz` with `20261123T225959Z` times, in `YYYYMMDD/` folders; the
+/// file's start time is used when there is one, else the folder's whole day must overlap the
+/// window. An input with neither is outside any window.
+pub fn in_window(key: &str, since: Option<i64>, until: Option<i64>) -> bool {
+    let since = since.unwrap_or(i64::MIN);
+    let until = until.unwrap_or(i64::MAX);
+    let file = key.rsplit('/').next().unwrap_or(key);
+    if let Some(start) = logpush_file_start(file) {
+        return since <= start && start < until;
+    }
+    key.split('/')
+        .rev()
+        .skip(1)
+        .find_map(parse_yyyymmdd)
+        .is_some_and(|day| day + 86_400 > since && day < until)
+}
+
+/// Unix seconds of midnight of a `YYYYMMDD` string.
+fn parse_yyyymmdd(text: &str) -> Option<i64> {
+    if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let year: i64 = text[..4].parse().ok()?;
+    let month: u32 = text[4..6].parse().ok()?;
+    let day: u32 = text[6..8].parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(crate::decode::timestamp::days_from_civil(year, month, day) * 86_400)
+}
+
+/// The start time of a Logpush file name `20261123T225959Z_...`, in Unix seconds.
+fn logpush_file_start(name: &str) -> Option<i64> {
+    let stamp = name.get(..16)?;
+    let bytes = stamp.as_bytes();
+    if bytes[8] != b'T' || bytes[15] != b'Z' {
+        return None;
+    }
+    let day = parse_yyyymmdd(&stamp[..8])?;
+    let digits = &stamp[9..15];
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let h: i64 = digits[..2].parse().ok()?;
+    let m: i64 = digits[2..4].parse().ok()?;
+    let s: i64 = digits[4..].parse().ok()?;
+    (h < 24 && m < 60 && s < 61).then_some(day + h * 3600 + m * 60 + s)
+}
+
+/// One pass of the pipeline over some inputs, staged but not committed.
+struct Attempt {
+    staging: Staging,
+    staged: Vec<StagedFile>,
+    rejects: Option<(PathBuf, u64)>,
+    counts: Counts,
+    /// SHA-256 of standard input's content, when it was read.
+    stdin_digest: Option<String>,
+    failed: Vec<(usize, FailedInput)>,
+    inputs_read: u64,
+    bytes_in: u64,
+}
+
+/// Converts `inputs` into staged files (nothing committed).
+fn convert_inputs(
+    inputs: &[Input],
+    options: &ConvertOptions,
+    root: &Location,
+    progress: &Progress,
+) -> Result<Attempt> {
+    let staging = Staging::create(root, options.shard, options.temp_dir.as_deref())?;
     let file_schema = options
         .partition
         .file_schema(&options.schema.arrow_schema(options.decode.timestamp_unit));
@@ -193,7 +434,7 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let memory = MemoryPlan::new(options.memory_limit, options.threads);
     tracing::debug!(?memory, "memory plan");
     let mut writer = PartitionedWriter::new(
-        staging.0.clone(),
+        staging.local.clone(),
         file_schema,
         properties,
         WriterLimits {
@@ -203,16 +444,8 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
             overflow_bytes: memory.overflow_bytes,
         },
     );
-    let mut rejects = RejectWriter::new(&staging.0);
-
+    let mut rejects = RejectWriter::new(&staging.local);
     let bytes_in = Arc::new(AtomicU64::new(0));
-    let mut inputs_read = 0;
-    let mut failed = Vec::new();
-    let mut identity = Sha256::new();
-    identity.update(b"logpush-parquet run v1\n");
-    identity.update(format!("schema {}\n", options.schema.fingerprint()));
-    identity.update(format!("options {}\n", options.output_shape()));
-
     let pipeline = PipelineOptions {
         schema: options.schema.clone(),
         decode: options.decode,
@@ -224,7 +457,10 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     // Counts of the input being delivered, added to the run's once it has been read to its end.
     let mut input_counts = Counts::default();
     let mut counts = Counts::default();
-    pipeline::run(&listed.inputs, &pipeline, &bytes_in, |delivery| {
+    let mut failed = Vec::new();
+    let mut stdin_digest = None;
+    let mut inputs_read = 0;
+    pipeline::run(inputs, &pipeline, &bytes_in, |delivery| {
         match delivery {
             Delivery::Chunk { decoded, .. } => {
                 for batch in &decoded.batches {
@@ -243,8 +479,7 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
                 input,
                 content_digest,
             } => {
-                let input = &listed.inputs[input];
-                let name = input.source.display_name();
+                let name = inputs[input].source.display_name();
                 tracing::info!(
                     input = %name,
                     rows = input_counts.stats.rows,
@@ -253,83 +488,255 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
                 );
                 counts.add(std::mem::take(&mut input_counts));
                 inputs_read += 1;
-                identity.update(input_identity(input, content_digest.as_deref()));
+                if content_digest.is_some() {
+                    stdin_digest = content_digest;
+                }
                 progress.update(bytes_in.load(Ordering::Relaxed), &name);
             }
             Delivery::InputFailed { input, failure } => {
                 tracing::warn!(input = %failure.input, "input failed: {}", failure.error);
-                // Its first rows may be in the staged files: the run will commit nothing.
                 input_counts = Counts::default();
-                identity.update(input_identity(&listed.inputs[input], None));
-                failed.push(failure);
+                failed.push((input, failure));
             }
         }
         Ok(())
     })?;
-    progress.finish();
     let staged = writer.finish()?;
-    let run_id = crate::hex(&identity.finalize()[..8]);
+    let rejects = rejects.finish()?;
+    Ok(Attempt {
+        staging,
+        staged,
+        rejects,
+        counts,
+        stdin_digest,
+        failed,
+        inputs_read,
+        bytes_in: bytes_in.load(Ordering::Relaxed),
+    })
+}
 
-    // Lines of the inputs read to their end. (When an input failed, the rejects file may also
-    // hold some of its lines; it is then not committed.)
+/// Converts the inputs of `options` into partitioned Parquet under `options.output`.
+pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary> {
+    let started = Instant::now();
+    let storage = Storage::new(options.storage.clone())?;
+    let root = storage.open(&options.output)?;
+    let lease = if options.dry_run {
+        None
+    } else {
+        Some(Lease::acquire(&root, options.shard, options.lease)?)
+    };
+    let mut ledger = Ledger::load(&root)?;
+    let mut summary = Summary::new(root.display_key(""), options.dry_run);
+    if lease.is_some() {
+        summary.runs_recovered = ledger.recover(&root)?;
+        clean_staging(&root, options.shard)?;
+    }
+    let listed = input::expand(&options.inputs, &storage)?;
+    let plan = plan(listed, &ledger, options, &storage)?;
+    summary.inputs_skipped = plan.skipped.clone();
+    summary.inputs_already_converted = plan.already_converted;
+    summary.inputs_other_shards = plan.other_shards;
+    summary.inputs_outside_window = plan.outside_window;
+    tracing::info!(
+        convert = plan.convert.len(),
+        already_converted = plan.already_converted,
+        other_shards = plan.other_shards,
+        outside_window = plan.outside_window,
+        "planned"
+    );
+    if options.dry_run {
+        summary.would_convert = plan
+            .convert
+            .iter()
+            .map(|i| i.source.display_name())
+            .collect();
+        summary.elapsed_s = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+    if plan.convert.is_empty() {
+        summary.elapsed_s = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+    progress.set_total(plan.convert.iter().map(|i| i.size).sum());
+
+    // Convert; when inputs fail, convert the others again without them (their rows are mixed
+    // into the staged files). Standard input cannot be read twice: then nothing is committed.
+    let mut inputs = plan.convert;
+    let mut failed: Vec<FailedInput> = Vec::new();
+    let attempt = loop {
+        let attempt = convert_inputs(&inputs, options, &root, progress)?;
+        if attempt.failed.is_empty() {
+            break Some(attempt);
+        }
+        let bad: BTreeSet<usize> = attempt.failed.iter().map(|(i, _)| *i).collect();
+        failed.extend(attempt.failed.iter().map(|(_, f)| f.clone()));
+        let stdin = inputs.iter().any(|i| i.source == Source::Stdin);
+        let index = std::cell::Cell::new(0);
+        inputs.retain(|_| {
+            let keep = !bad.contains(&index.get());
+            index.set(index.get() + 1);
+            keep
+        });
+        if stdin || inputs.is_empty() {
+            summary.rows_discarded = attempt.counts.stats.rows + attempt.counts.rejected;
+            break None;
+        }
+        tracing::warn!(
+            failed = bad.len(),
+            remaining = inputs.len(),
+            "converting the other inputs again without the failed ones"
+        );
+    };
+    progress.finish();
+    summary.inputs_failed = failed;
+    let Some(attempt) = attempt else {
+        summary.status = Status::InputFailed;
+        summary.elapsed_s = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    };
+
     let Counts {
         stats,
         rejected,
         blank_lines,
-    } = counts;
+    } = attempt.counts;
     let rows_read = stats.rows + rejected;
-    let too_many_rejects = rejected as f64 > options.max_reject_ratio * rows_read as f64;
-    // Without a record of which inputs were converted, a run that skipped a failed input could
-    // not be retried without writing the others twice: so it commits nothing at all.
-    let status = if !failed.is_empty() {
-        Status::InputFailed
-    } else if too_many_rejects {
-        Status::RejectThresholdExceeded
-    } else {
-        Status::Ok
-    };
-    let (rows_rejected, rejects_file) = match status {
-        Status::InputFailed => (0, None),
-        _ => (rejected, rejects.commit(root, &run_id)?),
-    };
-    let files = match status {
-        Status::Ok => write::commit(root, &run_id, staged)?,
-        _ => Vec::new(),
-    };
-    let rows_written = if status == Status::Ok { stats.rows } else { 0 };
-    Ok(Summary {
-        status,
-        committed: status == Status::Ok,
-        output: root.display().to_string(),
-        rows_read,
-        rows_written,
-        rows_rejected,
-        rows_discarded: rows_read - rows_written - rows_rejected,
-        blank_lines,
-        files_written: files.len() as u64,
-        bytes_in: bytes_in.load(Ordering::Relaxed),
-        bytes_out: files.iter().map(|f| f.bytes).sum(),
-        inputs_read,
-        unknown_fields: stats.unknown_fields,
-        out_of_enum: stats.out_of_enum,
-        inputs_skipped: listed.skipped,
-        inputs_failed: failed,
-        rejects_file,
-        files,
-        run_id,
-        elapsed_s: started.elapsed().as_secs_f64(),
-    })
-}
+    summary.rows_read = rows_read;
+    summary.blank_lines = blank_lines;
+    summary.bytes_in = attempt.bytes_in;
+    summary.inputs_read = attempt.inputs_read;
+    summary.unknown_fields = stats.unknown_fields;
+    summary.out_of_enum = stats.out_of_enum;
 
-/// The part of the run id one input contributes.
-fn input_identity(input: &Input, content_digest: Option<&str>) -> String {
-    match &input.source {
-        Source::Stdin => format!("input - {}\n", content_digest.unwrap_or("unread")),
-        Source::File(path) => {
-            let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-            format!("input {} {}\n", canonical.display(), input.size)
+    let records: Vec<InputRecord> = inputs
+        .iter()
+        .map(|i| match i.source {
+            Source::Stdin => InputRecord {
+                key: format!("stdin:{}", attempt.stdin_digest.as_deref().unwrap_or("")),
+                size: attempt.bytes_in,
+                version: String::new(),
+            },
+            _ => InputRecord {
+                key: i.key(),
+                size: i.size,
+                version: i.version.clone(),
+            },
+        })
+        .collect();
+    // The same standard input converted before: this run replaces that one.
+    let converted = ledger.converted();
+    let mut replaces = plan.replaces;
+    for record in &records {
+        if record.key.starts_with("stdin:")
+            && let Some(done) = converted.get(record.key.as_str())
+        {
+            replaces.insert(done.run_id.clone());
         }
     }
+    let run_id = run_id(options, &records, &replaces);
+    summary.run_id = run_id.clone();
+
+    let too_many_rejects = rejected as f64 > options.max_reject_ratio * rows_read as f64;
+    if too_many_rejects {
+        // No data: the rejects go straight to their final name for the user to inspect.
+        summary.status = Status::RejectThresholdExceeded;
+        summary.rows_discarded = stats.rows;
+        if let Some((file, count)) = &attempt.rejects {
+            let name = rejects_file_name(&run_id);
+            root.upload_file(file, &name)?;
+            summary.rows_rejected = *count;
+            summary.rejects_file = Some(name);
+        }
+        summary.elapsed_s = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+
+    // Stage (upload, for object stores), then the commit point, then publish.
+    let mut files = Vec::with_capacity(attempt.staged.len());
+    for staged in &attempt.staged {
+        files.push(ManifestFile {
+            path: write::data_file_name(&staged.partition, &run_id, staged.seq),
+            staged: attempt.staging.stage(&root, &staged.temp)?,
+            rows: staged.rows,
+            bytes: staged.bytes,
+        });
+    }
+    let rejects = match &attempt.rejects {
+        Some((file, count)) => Some(ManifestFile {
+            path: rejects_file_name(&run_id),
+            staged: attempt.staging.stage(&root, file)?,
+            rows: *count,
+            bytes: std::fs::metadata(file).map_or(0, |m| m.len()),
+        }),
+        None => None,
+    };
+    let mut replaced: Vec<String> = replaces.into_iter().collect();
+    if ledger.manifests.contains_key(&run_id) && !replaced.contains(&run_id) {
+        replaced.push(run_id.clone());
+    }
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        run_id: run_id.clone(),
+        shard: options.shard.to_string(),
+        committed_at: lock::now_rfc3339(),
+        inputs: records,
+        removes: ledger.files_of(&replaced),
+        replaces: replaced,
+        files,
+        rejects,
+    };
+    if let Some(lease) = &lease {
+        lease.check()?;
+    }
+    ledger.commit(&root, &manifest)?;
+    ledger.publish(&root, &manifest)?;
+    drop(attempt.staging);
+    drop(lease);
+
+    summary.status = if summary.inputs_failed.is_empty() {
+        Status::Ok
+    } else {
+        Status::InputFailed
+    };
+    summary.committed = true;
+    summary.inputs_converted = manifest.inputs.len() as u64;
+    summary.rows_written = stats.rows;
+    summary.rows_rejected = rejected;
+    summary.rejects_file = manifest.rejects.as_ref().map(|r| r.path.clone());
+    summary.files = manifest
+        .files
+        .iter()
+        .zip(&attempt.staged)
+        .map(|(f, s)| write::WrittenFile {
+            path: f.path.clone(),
+            partition: s.partition.clone(),
+            rows: f.rows,
+            bytes: f.bytes,
+        })
+        .collect();
+    summary.files_written = summary.files.len() as u64;
+    summary.bytes_out = summary.files.iter().map(|f| f.bytes).sum();
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// The run id: a hash of the field list, the row-shaping options, the inputs and the runs
+/// replaced.
+fn run_id(options: &ConvertOptions, inputs: &[InputRecord], replaces: &BTreeSet<String>) -> String {
+    let mut identity = Sha256::new();
+    identity.update(b"logpush-parquet run v2\n");
+    identity.update(format!("schema {}\n", options.schema.fingerprint()));
+    identity.update(format!("options {}\n", options.output_shape()));
+    for input in inputs {
+        identity.update(format!(
+            "input {} {} {}\n",
+            input.key, input.size, input.version
+        ));
+    }
+    for run in replaces {
+        identity.update(format!("replaces {run}\n"));
+    }
+    crate::hex(&identity.finalize()[..8])
 }
 
 /// One thread per core.
@@ -357,13 +764,4 @@ fn file_metadata(options: &ConvertOptions) -> Vec<KeyValue> {
             options.partition.to_option_text(),
         ),
     ]
-}
-
-/// A staging folder name unique to this process and moment.
-fn staging_name() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{}-{nanos}", std::process::id())
 }

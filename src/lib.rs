@@ -17,10 +17,13 @@ pub mod error;
 pub mod exit_code;
 pub mod input;
 pub mod job;
+pub mod ledger;
+pub mod lock;
 pub mod partition;
 pub mod pipeline;
 pub mod report;
 pub mod schema;
+pub mod storage;
 pub mod write;
 
 pub use error::{Error, Result};

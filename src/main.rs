@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use logpush_parquet::cli::{Cli, Command, ConvertArgs};
+use logpush_parquet::cli::{Cli, Command, ConvertArgs, LogFormat};
 use logpush_parquet::exit_code;
 use logpush_parquet::report::{Progress, Status};
 
@@ -18,19 +18,26 @@ fn main() -> ExitCode {
         (false, 1) => tracing::Level::INFO,
         (false, _) => tracing::Level::DEBUG,
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match cli.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if is_broken_pipe(&err) {
                 return ExitCode::from(exit_code::SUCCESS);
             }
-            eprintln!("error: {err:#}");
+            let lib_error = err.downcast_ref::<logpush_parquet::Error>();
+            if matches!(lib_error, Some(logpush_parquet::Error::Locked { .. })) {
+                report_error(cli.log_format, &err);
+                return ExitCode::from(exit_code::LOCKED);
+            }
+            report_error(cli.log_format, &err);
             let usage = matches!(
                 err.downcast_ref::<logpush_parquet::Error>(),
                 Some(
@@ -63,7 +70,7 @@ fn convert(args: &ConvertArgs, quiet: bool) -> anyhow::Result<u8> {
     let options = args.to_options()?;
     let progress = Progress::new(!quiet);
     let summary = logpush_parquet::job::convert(&options, &progress)
-        .with_context(|| format!("convert into {}", options.output.display()))?;
+        .with_context(|| format!("convert into {}", options.output))?;
     if let Some(path) = &args.summary_json {
         let json = serde_json::to_string_pretty(&summary)? + "\n";
         if path.as_os_str() == "-" {
@@ -71,6 +78,12 @@ fn convert(args: &ConvertArgs, quiet: bool) -> anyhow::Result<u8> {
         } else {
             std::fs::write(path, json)
                 .with_context(|| format!("write summary {}", path.display()))?;
+        }
+    }
+    if summary.dry_run {
+        let mut out = std::io::stdout().lock();
+        for input in &summary.would_convert {
+            writeln!(out, "{input}")?;
         }
     }
     if !quiet {
@@ -81,6 +94,17 @@ fn convert(args: &ConvertArgs, quiet: bool) -> anyhow::Result<u8> {
         Status::InputFailed => exit_code::INPUT_FAILED,
         Status::RejectThresholdExceeded => exit_code::REJECT_THRESHOLD_EXCEEDED,
     })
+}
+
+/// The final error on stderr: a line for people, or a JSON object with `--log-format json`.
+fn report_error(format: LogFormat, err: &anyhow::Error) {
+    match format {
+        LogFormat::Text => eprintln!("error: {err:#}"),
+        LogFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({"level": "ERROR", "fields": {"message": format!("{err:#}")}})
+        ),
+    }
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -506,7 +506,9 @@ mod tests {
                 .display()
                 .to_string(),
         ];
-        let inputs = expand(&args).unwrap().inputs;
+        let inputs = expand(&args, &crate::storage::tests::storage())
+            .unwrap()
+            .inputs;
         let options = PipelineOptions {
             schema: Arc::new(EventSchema::spectrum_events()),
             decode: DecodeOptions::default(),
@@ -576,7 +578,9 @@ mod tests {
             std::fs::write(&path, text).unwrap();
             args.push(path.display().to_string());
         }
-        let inputs = expand(&args).unwrap().inputs;
+        let inputs = expand(&args, &crate::storage::tests::storage())
+            .unwrap()
+            .inputs;
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let options = PipelineOptions {

@@ -10,12 +10,14 @@ use crate::input::SkippedInput;
 use crate::write::WrittenFile;
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// Every input was converted and committed.
+    /// Every input selected was converted and committed (or there was nothing new).
+    #[default]
     Ok,
-    /// Some inputs could not be read to their end: nothing was committed.
+    /// Some inputs could not be read to their end: the others were committed, these were not
+    /// (nor recorded in the ledger, so the next run tries them again).
     InputFailed,
     /// More lines were rejected than `--max-reject-ratio` allows: no data file was committed,
     /// the rejects file was.
@@ -35,7 +37,7 @@ pub struct FailedInput {
 
 /// The figures of one run. Invariant: `rows_read = rows_written + rows_rejected +
 /// rows_discarded`, where `rows_discarded` is 0 whenever the run commits.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     /// How the run ended.
     pub status: Status,
@@ -61,6 +63,21 @@ pub struct Summary {
     pub bytes_out: u64,
     /// Inputs read to their end.
     pub inputs_read: u64,
+    /// Inputs converted and committed by this run.
+    pub inputs_converted: u64,
+    /// Inputs left out because the ledger says they were converted before.
+    pub inputs_already_converted: u64,
+    /// Inputs left to the other shards.
+    pub inputs_other_shards: u64,
+    /// Inputs left out by `--since`/`--until`.
+    pub inputs_outside_window: u64,
+    /// With `--dry-run`: the inputs a run would convert.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_convert: Vec<String>,
+    /// Whether this was a dry run (nothing written).
+    pub dry_run: bool,
+    /// Runs that had committed but not finished publishing (a crash), finished by this one.
+    pub runs_recovered: Vec<String>,
     /// Unknown keys, by name: how many written rows carried each.
     pub unknown_fields: BTreeMap<String, u64>,
     /// Values outside an enum's documented list, by field.
@@ -80,6 +97,15 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The summary of a run that has not converted anything yet.
+    pub fn new(output: String, dry_run: bool) -> Self {
+        Summary {
+            output,
+            dry_run,
+            ..Summary::default()
+        }
+    }
+
     /// The partitions written to, sorted, each once.
     pub fn partitions(&self) -> Vec<&str> {
         let mut p: Vec<&str> = self.files.iter().map(|f| f.partition.as_str()).collect();
@@ -90,7 +116,33 @@ impl Summary {
 
     /// A few lines for a person, for stderr.
     pub fn to_text(&self) -> String {
-        let mut out = format!(
+        let mut out = String::new();
+        for run in &self.runs_recovered {
+            out.push_str(&format!(
+                "finished publishing run {run}, which a crash had interrupted\n"
+            ));
+        }
+        let left: Vec<String> = [
+            (self.inputs_already_converted, "already converted"),
+            (self.inputs_other_shards, "in other shards"),
+            (self.inputs_outside_window, "outside --since/--until"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, why)| format!("{n} {why}"))
+        .collect();
+        if !left.is_empty() {
+            out.push_str(&format!("inputs left out: {}\n", left.join(", ")));
+        }
+        if self.dry_run {
+            out.push_str(&format!(
+                "dry run: {} input{} would be converted\n",
+                self.would_convert.len(),
+                plural(self.would_convert.len() as u64)
+            ));
+            return out;
+        }
+        out.push_str(&format!(
             "{} rows read from {} input{}: {} written, {} rejected; {} file{} in {} partition{}, {} in, {} out, {:.2} s\n",
             self.rows_read,
             self.inputs_read,
@@ -104,8 +156,8 @@ impl Summary {
             human_bytes(self.bytes_in),
             human_bytes(self.bytes_out),
             self.elapsed_s,
-        );
-        if !self.committed {
+        ));
+        if !self.committed && self.rows_read + self.rows_discarded > 0 {
             out.push_str(&format!(
                 "nothing committed: {} converted rows discarded\n",
                 self.rows_discarded

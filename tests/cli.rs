@@ -157,31 +157,92 @@ fn rejected_lines_are_kept_with_source_line_field_and_reason() {
 }
 
 #[test]
-fn running_the_same_command_twice_leaves_the_same_files_not_twice_the_rows() {
+fn running_the_same_command_twice_converts_nothing_new_and_reprocess_replaces_the_rows() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let data = examples_data();
     let first = convert(&[&data], &out, &[]);
     assert_eq!(first.code, 0, "{}", first.stderr);
-    let files = tree(&out);
+    assert_eq!(first.summary()["inputs_converted"], 4);
+    let files = parquet_files(&out);
     let rows = total_rows(&out);
     let second = convert(&[&data], &out, &[]);
     assert_eq!(second.code, 0, "{}", second.stderr);
-    assert_eq!(tree(&out), files);
+    let s = second.summary();
+    assert_eq!(s["inputs_converted"], 0);
+    assert_eq!(s["inputs_already_converted"], 4);
+    assert_eq!(s["rows_read"], 0);
+    assert_eq!(parquet_files(&out), files);
+    // Even with options that would shape rows differently: the ledger says they are done.
+    let third = convert(&[&data], &out, &["--timestamp-unit", "ms"]);
+    assert_eq!(third.summary()["inputs_converted"], 0);
     assert_eq!(total_rows(&out), rows);
-    assert_eq!(first.summary()["run_id"], second.summary()["run_id"]);
-    // An option that changes only the files' bytes replaces them: same names, same rows.
-    let third = convert(&[&data], &out, &["--compression", "snappy"]);
-    assert_eq!(first.summary()["run_id"], third.summary()["run_id"]);
-    assert_eq!(tree(&out), files);
-    assert_eq!(total_rows(&out), rows);
-    // One that changes which rows are written is another run, under other names.
-    let fourth = convert(&[&data], &out, &["--timestamp-unit", "ms"]);
+    // --reprocess converts them again, under a new run id, and removes the old files.
+    let fourth = convert(&[&data], &out, &["--reprocess"]);
+    assert_eq!(fourth.code, 0, "{}", fourth.stderr);
+    assert_eq!(fourth.summary()["inputs_converted"], 4);
     assert_ne!(first.summary()["run_id"], fourth.summary()["run_id"]);
+    assert_eq!(total_rows(&out), rows);
+    let new_files = parquet_files(&out);
+    assert_eq!(new_files.len(), files.len());
+    assert!(
+        new_files.iter().all(|f| !files.contains(f)),
+        "{new_files:?}"
+    );
+    let rejects: Vec<String> = tree(&out)
+        .into_iter()
+        .filter(|f| f.starts_with("_rejects/"))
+        .collect();
+    assert_eq!(
+        rejects.len(),
+        1,
+        "the replaced run's rejects go too: {rejects:?}"
+    );
 }
 
 #[test]
-fn a_rerun_that_splits_partitions_into_fewer_files_leaves_no_stale_files() {
+fn a_new_input_is_converted_alone_and_reprocessing_one_input_takes_its_whole_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let event = |i: u64| format!("{{\"Timestamp\":{},\"Status\":{i}}}\n", 1_795_474_800 + i);
+    std::fs::write(input.join("a.log"), event(1) + &event(2)).unwrap();
+    std::fs::write(input.join("b.log"), event(3)).unwrap();
+    let out = dir.path().join("out");
+    let first = convert(&[&input], &out, &[]);
+    assert_eq!(first.summary()["inputs_converted"], 2);
+    std::fs::write(input.join("c.log"), event(4)).unwrap();
+    let second = convert(&[&input], &out, &[]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(second.summary()["inputs_converted"], 1);
+    assert_eq!(second.summary()["rows_written"], 1);
+    assert_eq!(total_rows(&out), 4);
+    // Reprocessing a.log alone must also take b.log, whose rows share a.log's run's files.
+    let third = convert(&[&input.join("a.log")], &out, &["--reprocess"]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_eq!(third.summary()["inputs_converted"], 2);
+    assert_eq!(total_rows(&out), 4);
+    // --dry-run lists what would be converted, on stdout, and writes nothing.
+    std::fs::write(input.join("d.log"), event(5)).unwrap();
+    let before = tree(&out);
+    let dry = run(
+        &[
+            "convert",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--dry-run",
+        ],
+        None,
+    );
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.trim_end().ends_with("d.log"), "{}", dry.stdout);
+    assert_eq!(dry.stdout.lines().count(), 1);
+    assert_eq!(tree(&out), before);
+}
+
+#[test]
+fn a_reprocess_that_splits_partitions_into_fewer_files_leaves_no_stale_files() {
     // Regression: files 00001.. of the first run stayed beside the second run's single file.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -193,9 +254,8 @@ fn a_rerun_that_splits_partitions_into_fewer_files_leaves_no_stale_files() {
     );
     assert_eq!(many.code, 0, "{}", many.stderr);
     assert!(parquet_files(&out).len() > 8);
-    let few = convert(&[&data], &out, &[]);
+    let few = convert(&[&data], &out, &["--reprocess"]);
     assert_eq!(few.code, 0, "{}", few.stderr);
-    assert_eq!(many.summary()["run_id"], few.summary()["run_id"]);
     assert_eq!(parquet_files(&out).len(), 4);
     assert_eq!(total_rows(&out), 1300);
 }
@@ -267,17 +327,25 @@ fn too_many_rejects_fail_the_run_and_commit_no_data() {
     );
     assert_eq!(s["rows_discarded"], 6);
     assert!(parquet_files(&out).is_empty());
-    assert_eq!(
-        tree(&out).len(),
-        1,
-        "only the rejects file is left: {:?}",
-        tree(&out)
-    );
+    let left: Vec<String> = tree(&out)
+        .into_iter()
+        .filter(|f| !f.starts_with("_ledger/locks/"))
+        .collect();
+    assert_eq!(left.len(), 1, "only the rejects file is left: {left:?}");
+    assert!(left[0].starts_with("_rejects/"));
     assert!(r.stderr.contains("nothing committed"));
+    // Nothing was recorded: the next run (with a looser threshold) converts the input.
+    let again = convert(
+        &[&fixture("mixed.ndjson")],
+        &out,
+        &["--max-reject-ratio", "0.5"],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.summary()["rows_written"], 6);
 }
 
 #[test]
-fn an_unreadable_input_fails_the_run_and_a_retry_writes_every_row_once() {
+fn an_unreadable_input_is_left_out_the_others_committed_and_a_retry_converts_it_once() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     std::fs::create_dir(&input).unwrap();
@@ -296,13 +364,13 @@ fn an_unreadable_input_fails_the_run_and_a_retry_writes_every_row_once() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     let s = r.summary();
     assert_eq!(s["status"], "input_failed");
-    assert_eq!(s["committed"], false);
+    assert_eq!(s["committed"], true, "the good input is committed");
     assert_eq!(
         s["rows_read"], 1,
         "lines of the failed input are not counted as read"
     );
-    assert_eq!(s["rows_written"], 0);
-    assert_eq!(s["rows_discarded"], 1);
+    assert_eq!(s["rows_written"], 1);
+    assert_eq!(s["inputs_converted"], 1);
     let failed = &s["inputs_failed"][0];
     assert!(
         failed["input"]
@@ -315,16 +383,18 @@ fn an_unreadable_input_fails_the_run_and_a_retry_writes_every_row_once() {
         error.contains("a-truncated.log.gz") && error.contains("after line"),
         "{error}"
     );
-    assert!(
-        parquet_files(&out).is_empty(),
-        "nothing is visible after a failed input"
+    assert_eq!(
+        total_rows(&out),
+        1,
+        "none of the failed input's rows are visible"
     );
     assert!(r.stderr.contains("failed"), "{}", r.stderr);
 
-    // Regression: committing the good inputs made the retry (a new run id) write them twice.
+    // Mended, it is converted by the next run, alone: every row once.
     std::fs::write(input.join("a-truncated.log.gz"), &whole).unwrap();
     let r = convert(&[&input], &out, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.summary()["inputs_converted"], 1);
     assert_eq!(total_rows(&out), 2001);
 }
 

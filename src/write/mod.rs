@@ -6,13 +6,13 @@
 //! ```text
 //! <root>/date=2026-11-23/hour=5/part-<run id>-00000.parquet   committed data files
 //! <root>/_rejects/rejects-<run id>.ndjson                     rejected lines of that run
-//! <root>/_staging/<process>/...                               temporaries while a run is live
+//! <root>/_staging/<shard>/<run>/...                           temporaries while a run is live
+//! <root>/_ledger/...                                          the ledger (see crate::ledger)
 //! ```
 //!
 //! Spark skips names starting with `_` or `.`, and DuckDB's `**/*.parquet` glob skips anything
-//! not ending in `.parquet`, so staging files are never read as data. The run id is a hash of the
-//! inputs and options (see [`crate::job`]), so the same command run twice writes the same names
-//! and the second run replaces the first instead of adding rows.
+//! not ending in `.parquet`, so staging files are never read as data. Files are published by the
+//! ledger's commit protocol ([`crate::ledger`]).
 
 pub mod rejects;
 
@@ -645,70 +645,6 @@ pub fn data_file_name(partition: &str, run_id: &str, seq: u32) -> String {
         name
     } else {
         format!("{partition}/{name}")
-    }
-}
-
-/// Makes staged files visible: renames each into its partition folder under its final name.
-/// A file of the same name from an earlier run of the same command is replaced.
-pub fn commit(root: &Path, run_id: &str, staged: Vec<StagedFile>) -> Result<Vec<WrittenFile>> {
-    // Every folder first: a failure here leaves nothing visible (an empty folder is no data).
-    for file in &staged {
-        let folder = root.join(&file.partition);
-        std::fs::create_dir_all(&folder).map_err(|e| Error::output(&folder, e))?;
-    }
-    let mut written = Vec::with_capacity(staged.len());
-    for file in staged {
-        let relative = data_file_name(&file.partition, run_id, file.seq);
-        let target = root.join(&relative);
-        std::fs::rename(&file.temp, &target).map_err(|e| Error::output(&target, e))?;
-        written.push(WrittenFile {
-            path: relative,
-            partition: file.partition,
-            rows: file.rows,
-            bytes: file.bytes,
-        });
-    }
-    remove_stale(root, run_id, &written)?;
-    sync_dir(root);
-    Ok(written)
-}
-
-/// Removes the files of an earlier run with the same run id that this run did not write again:
-/// one that split a partition into more files (another `--max-file-size`, thread count or memory
-/// limit) would otherwise leave its extra files, and their rows, behind.
-fn remove_stale(root: &Path, run_id: &str, written: &[WrittenFile]) -> Result<()> {
-    let prefix = format!("part-{run_id}-");
-    let mut partitions: Vec<&str> = written.iter().map(|f| f.partition.as_str()).collect();
-    partitions.sort_unstable();
-    partitions.dedup();
-    let kept: HashSet<&str> = written.iter().map(|f| f.path.as_str()).collect();
-    for partition in partitions {
-        let folder = root.join(partition);
-        let entries = std::fs::read_dir(&folder).map_err(|e| Error::output(&folder, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::output(&folder, e))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let relative = if partition.is_empty() {
-                name.to_string()
-            } else {
-                format!("{partition}/{name}")
-            };
-            if name.starts_with(&prefix)
-                && name.ends_with(".parquet")
-                && !kept.contains(relative.as_str())
-            {
-                std::fs::remove_file(entry.path()).map_err(|e| Error::output(entry.path(), e))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Best-effort fsync of a folder so renames into it survive a power cut.
-pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(handle) = File::open(dir) {
-        let _ = handle.sync_all();
     }
 }
 

@@ -113,9 +113,9 @@ impl RejectWriter {
         self.count
     }
 
-    /// Makes the rejects visible as `<root>/_rejects/rejects-<run id>.ndjson`; returns that
-    /// relative path, or `None` when there were no rejects.
-    pub fn commit(self, root: &Path, run_id: &str) -> Result<Option<String>> {
+    /// Closes the file (durably) and returns it with its record count, or `None` when there
+    /// were no rejects. The job stages and publishes it as `_rejects/rejects-<run id>.ndjson`.
+    pub fn finish(self) -> Result<Option<(PathBuf, u64)>> {
         let Some(out) = self.out else {
             return Ok(None);
         };
@@ -123,11 +123,11 @@ impl RejectWriter {
             .into_inner()
             .map_err(|e| Error::output(&self.temp, e.into_error()))?;
         file.sync_all().map_err(|e| Error::output(&self.temp, e))?;
-        let relative = format!("{REJECTS_DIR}/rejects-{run_id}.ndjson");
-        let dir = root.join(REJECTS_DIR);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
-        let target = root.join(&relative);
-        std::fs::rename(&self.temp, &target).map_err(|e| Error::output(&target, e))?;
-        Ok(Some(relative))
+        Ok(Some((self.temp, self.count)))
     }
+}
+
+/// Where a run's rejects are published, relative to the output root.
+pub fn rejects_file_name(run_id: &str) -> String {
+    format!("{REJECTS_DIR}/rejects-{run_id}.ndjson")
 }
