@@ -320,6 +320,18 @@ impl ConvertArgs {
             part_size: self.upload_part_size as usize,
         };
         options.temp_dir = self.temp_dir.clone();
+        // Publishing copies each file within the store: S3 copies at most 5 GiB in one request.
+        if crate::storage::is_url(&self.output)
+            && !self.output.starts_with("file://")
+            && self.max_file_size > 5 << 30
+        {
+            return Err(Error::InvalidOption {
+                option: "--max-file-size",
+                message: "must be at most 5GiB for an object store output (the largest single \
+                          copy S3 allows)"
+                    .into(),
+            });
+        }
         options.decode = DecodeOptions {
             timestamp_unit: self.shape.timestamp_unit.into(),
             strict: self.strict,

@@ -239,19 +239,33 @@ impl Drop for Staging {
     }
 }
 
-/// Deletes what runs of `shard` left in staging (they were killed, or failed before their
-/// commit). Called while holding the shard's lease, after unfinished runs were published.
-fn clean_staging(root: &Location, shard: Shard) -> Result<()> {
-    let prefix = format!("{STAGING_DIR}/{shard}");
-    if let Some(dir) = root.local_root() {
-        let folder = dir.join(&prefix);
-        if folder.exists() {
-            std::fs::remove_dir_all(&folder).map_err(|e| Error::output(&folder, e))?;
-        }
-        return Ok(());
+/// Deletes what runs left in staging (killed, or failed before their commit), except the
+/// staging of shards a live run holds (`busy`). Called while holding this shard's lease, after
+/// unfinished runs were published.
+fn clean_staging(root: &Location, busy: &std::collections::HashSet<String>) -> Result<()> {
+    let mut stale: Vec<String> = root
+        .list(STAGING_DIR)?
+        .into_iter()
+        .map(|l| l.key)
+        .filter(|key| {
+            let shard = key.split('/').nth(1).unwrap_or_default();
+            !busy.contains(shard)
+        })
+        .collect();
+    stale.sort();
+    for key in &stale {
+        root.delete(key)?;
     }
-    for leftover in root.list(&prefix)? {
-        root.delete(&leftover.key)?;
+    if let Some(dir) = root.local_root() {
+        // Empty folders are left behind on local disk.
+        if let Ok(shards) = std::fs::read_dir(dir.join(STAGING_DIR)) {
+            for shard in shards.flatten() {
+                let name = shard.file_name().to_string_lossy().into_owned();
+                if !busy.contains(&name) {
+                    let _ = std::fs::remove_dir_all(shard.path());
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -528,8 +542,10 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let mut ledger = Ledger::load(&root)?;
     let mut summary = Summary::new(root.display_key(""), options.dry_run);
     if lease.is_some() {
-        summary.runs_recovered = ledger.recover(&root)?;
-        clean_staging(&root, options.shard)?;
+        // Runs of shards no live run holds are ours to finish and clean up.
+        let busy = lock::live_shards(&root, options.shard)?;
+        summary.runs_recovered = ledger.recover(&root, &busy)?;
+        clean_staging(&root, &busy)?;
     }
     let listed = input::expand(&options.inputs, &storage)?;
     let plan = plan(listed, &ledger, options, &storage)?;
@@ -564,7 +580,12 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let mut inputs = plan.convert;
     let mut failed: Vec<FailedInput> = Vec::new();
     let attempt = loop {
-        let attempt = convert_inputs(&inputs, options, &root, progress)?;
+        let attempt = match convert_inputs(&inputs, options, &root, progress) {
+            Ok(attempt) => attempt,
+            // A run paused past its lease finds its staging cleaned by the run that took over:
+            // say so rather than name the missing file.
+            Err(e) => return Err(lease_lost(lease.as_ref()).unwrap_or(e)),
+        };
         if attempt.failed.is_empty() {
             break Some(attempt);
         }
@@ -718,6 +739,11 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     summary.bytes_out = summary.files.iter().map(|f| f.bytes).sum();
     summary.elapsed_s = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// The lease's loss, if it was lost: the reason a failure happened, more than the failure.
+fn lease_lost(lease: Option<&Lease>) -> Option<Error> {
+    lease.and_then(|l| l.check().err())
 }
 
 /// The run id: a hash of the field list, the row-shaping options, the inputs and the runs

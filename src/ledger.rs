@@ -193,12 +193,13 @@ impl Ledger {
     }
 
     /// Publishes every committed run that is not yet fully in place (a crash struck during its
-    /// publication). Returns the run ids finished.
-    pub fn recover(&mut self, root: &Location) -> Result<Vec<String>> {
+    /// publication), except those of shards a live run holds (`busy`: that run is publishing
+    /// them). Returns the run ids finished.
+    pub fn recover(&mut self, root: &Location, busy: &HashSet<String>) -> Result<Vec<String>> {
         let pending: Vec<Manifest> = self
             .manifests
             .values()
-            .filter(|m| !self.published.contains(&m.run_id))
+            .filter(|m| !self.published.contains(&m.run_id) && !busy.contains(&m.shard))
             .cloned()
             .collect();
         let mut finished = Vec::new();
@@ -351,12 +352,12 @@ mod tests {
         assert!(visible(&root).is_empty());
         let mut ledger = Ledger::load(&root).unwrap();
         assert_eq!(ledger.converted()["in/1"].run_id, "aaaa");
-        assert_eq!(ledger.recover(&root).unwrap(), ["aaaa"]);
+        assert_eq!(ledger.recover(&root, &HashSet::new()).unwrap(), ["aaaa"]);
         assert_eq!(visible(&root), ["d=1/part-aaaa-00000.parquet"]);
         // Publishing again (another crash before the marker) changes nothing.
         ledger.publish(&root, &m).unwrap();
         let mut ledger = Ledger::load(&root).unwrap();
-        assert!(ledger.recover(&root).unwrap().is_empty());
+        assert!(ledger.recover(&root, &HashSet::new()).unwrap().is_empty());
         assert_eq!(visible(&root), ["d=1/part-aaaa-00000.parquet"]);
     }
 

@@ -219,6 +219,23 @@ fn read_record(root: &Location, key: &str) -> Result<Option<LeaseRecord>> {
         })
 }
 
+/// The shards (`i-of-n`) whose lease is held by a live run, other than `own`.
+pub fn live_shards(root: &Location, own: Shard) -> Result<std::collections::HashSet<String>> {
+    let host = host_name();
+    let mut live = std::collections::HashSet::new();
+    for (folder, _, key) in newest_generations(root)? {
+        if folder == own.to_string() {
+            continue;
+        }
+        if let Some(record) = read_record(root, &key)?
+            && record.live(now_ms(), &host)
+        {
+            live.insert(folder);
+        }
+    }
+    Ok(live)
+}
+
 /// The live lease in the way of `shard`, if any.
 fn blocker(root: &Location, shard: Shard, host: &str) -> Result<Option<LeaseRecord>> {
     let own_folder = shard.to_string();

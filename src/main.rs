@@ -62,11 +62,11 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             std::io::stdout().write_all(text.as_bytes())?;
             Ok(exit_code::SUCCESS)
         }
-        Command::Convert(args) => convert(args, cli.quiet),
+        Command::Convert(args) => convert(args, cli.quiet, cli.log_format),
     }
 }
 
-fn convert(args: &ConvertArgs, quiet: bool) -> anyhow::Result<u8> {
+fn convert(args: &ConvertArgs, quiet: bool, log_format: LogFormat) -> anyhow::Result<u8> {
     let options = args.to_options()?;
     let progress = Progress::new(!quiet);
     let summary = logpush_parquet::job::convert(&options, &progress)
@@ -87,7 +87,17 @@ fn convert(args: &ConvertArgs, quiet: bool) -> anyhow::Result<u8> {
         }
     }
     if !quiet {
-        eprint!("{}", summary.to_text());
+        match log_format {
+            LogFormat::Text => eprint!("{}", summary.to_text()),
+            // One JSON line, like the logs: the text lines and the whole summary.
+            LogFormat::Json => eprintln!(
+                "{}",
+                serde_json::json!({
+                    "level": "INFO",
+                    "fields": {"message": summary.to_text().trim_end(), "summary": &summary},
+                })
+            ),
+        }
     }
     Ok(match summary.status {
         Status::Ok => exit_code::SUCCESS,

@@ -142,6 +142,10 @@ impl Summary {
             ));
             return out;
         }
+        if self.inputs_read == 0 && self.inputs_failed.is_empty() {
+            out.push_str("nothing new to convert\n");
+            return out;
+        }
         out.push_str(&format!(
             "{} rows read from {} input{}: {} written, {} rejected; {} file{} in {} partition{}, {} in, {} out, {:.2} s\n",
             self.rows_read,
