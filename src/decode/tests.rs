@@ -290,6 +290,32 @@ fn lossy_or_malformed_lines_are_rejected_with_field_and_reason() {
 }
 
 #[test]
+fn invalid_utf8_in_the_value_of_an_unknown_key_rejects_the_line() {
+    // Regression: serde_json skips unknown values without checking their UTF-8, so this line
+    // was written (and counted as an unknown field) although it is not JSON.
+    for fast_path in [true, false] {
+        let mut d = decoder(false, 10).with_fast_path(fast_path);
+        let reject = d
+            .decode_line(b"{\"Status\":1,\"Extra\":\"caf\xc3\"}")
+            .unwrap_err();
+        assert_eq!(reject.field, None);
+        assert_eq!(
+            reject.reason,
+            "invalid UTF-8 at byte 25 (in the value of an unknown key)"
+        );
+        let reject = d
+            .decode_line(b"{\"Extra\":[\"\xff\"],\"Status\":1}")
+            .unwrap_err();
+        assert!(
+            reject.reason.starts_with("invalid UTF-8 at byte 12 "),
+            "{reject}"
+        );
+        assert!(d.is_empty());
+        assert!(d.take_stats().unknown_fields.is_empty());
+    }
+}
+
+#[test]
 fn accepted_lossless_conversions() {
     let (batch, _) = decode_all(&[
         r#"{"Status":"200","IpFirewall":"false","ClientAsn":-1}"#,
