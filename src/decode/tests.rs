@@ -316,6 +316,33 @@ fn invalid_utf8_in_the_value_of_an_unknown_key_rejects_the_line() {
 }
 
 #[test]
+fn unknown_values_are_skipped_unbuilt_however_deep_or_large() {
+    // Valid JSON that serde_json's `Value` could not hold (found by the `decode_line` fuzz
+    // target, whose oracle refused it): under an unknown key it is skipped, never built.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    for fast_path in [true, false] {
+        let mut d = decoder(false, 10).with_fast_path(fast_path);
+        for line in [
+            r#"{"Extra":922337203685e5807,"Status":1}"#.to_string(),
+            format!(r#"{{"Extra":{deep},"Status":2}}"#),
+        ] {
+            d.decode_line(line.as_bytes()).unwrap();
+        }
+        // Under a known key the same values are refused.
+        let reject = d.decode_line(br#"{"Status":1e400}"#).unwrap_err();
+        assert_eq!(reject.field.as_deref(), Some("Status"));
+        assert!(reject.reason.contains("number out of range"), "{reject}");
+        let reject = d
+            .decode_line(format!(r#"{{"Status":{deep}}}"#).as_bytes())
+            .unwrap_err();
+        assert_eq!(reject.reason, "expected an integer, found an array");
+        let batch = d.flush().unwrap().unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(int_at(&batch, "Status", 1), Some(2));
+    }
+}
+
+#[test]
 fn accepted_lossless_conversions() {
     let (batch, _) = decode_all(&[
         r#"{"Status":"200","IpFirewall":"false","ClientAsn":-1}"#,
