@@ -401,7 +401,16 @@ struct RowSeed<'p, 'a>(&'p mut RowParse<'a>);
 impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_> {
     type Value = ();
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
+        // `any`, not `map`: so a line that is not an object is refused by our visitor, naming
+        // what it found, before serde_json parses any of it (a deeply nested array included).
+        d.deserialize_any(self)
+    }
+}
+
+impl RowSeed<'_, '_> {
+    fn not_an_object<E: de::Error>(self, what: &str) -> E {
+        self.0
+            .fail(None, format!("expected a JSON object, found {what}"))
     }
 }
 
@@ -410,6 +419,34 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_> {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(self.not_an_object("null"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Err(self.not_an_object("a boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Err(self.not_an_object("a number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Err(self.not_an_object("a number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Err(self.not_an_object("a number"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Err(self.not_an_object("a string"))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.not_an_object("an array"))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
