@@ -37,7 +37,7 @@ test: venv java ## The whole suite (what CI runs): fmt, clippy, docs, Rust tests
 # Fuzzing: cargo-fuzz (libFuzzer) over the targets in fuzz/. cargo-fuzz needs nightly flags; the
 # stable toolchain accepts them with RUSTC_BOOTSTRAP=1. No sanitizer by default: the crate
 # forbids unsafe code, and without ASan the targets build faster and run several times faster.
-FUZZ_TARGETS := decode_line timestamp
+FUZZ_TARGETS := decode_line lines timestamp
 FUZZ_SECONDS ?= 300
 FUZZ_TEST_SECONDS ?= 20
 FUZZ_SANITIZER ?= none
