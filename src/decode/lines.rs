@@ -56,6 +56,7 @@ impl<R: BufRead> LineReader<R> {
         let mut len: u64 = 0;
         let mut saw_any = false;
         let mut last_byte = None;
+        let mut newline = false;
         loop {
             let available = match self.inner.fill_buf() {
                 Ok(a) => a,
@@ -87,18 +88,23 @@ impl<R: BufRead> LineReader<R> {
             }
             self.inner.consume(consumed);
             if ended {
+                newline = true;
                 break;
             }
         }
-        self.line_no += 1;
         let mut start = 0;
         if self.at_start {
             self.at_start = false;
             if self.buf.starts_with(b"\xEF\xBB\xBF") {
                 start = 3;
                 len -= 3;
+                if len == 0 && !newline {
+                    // A stream of only a byte-order mark holds no line.
+                    return Ok(None);
+                }
             }
         }
+        self.line_no += 1;
         if last_byte == Some(b'\r') && len > 0 {
             len -= 1;
             self.buf
@@ -156,6 +162,11 @@ mod tests {
             );
         }
         assert!(frame(b"", 10, 8).is_empty());
+        // Regression (found by the `lines` fuzz target): a lone byte-order mark was a blank line.
+        for cap in [1, 2, 8192] {
+            assert!(frame(b"\xEF\xBB\xBF", 10, cap).is_empty());
+            assert_eq!(frame(b"\xEF\xBB\xBF\n", 10, cap), [(1, String::new())]);
+        }
         assert_eq!(frame(b"\n", 10, 8), [(1, String::new())]);
     }
 

@@ -86,6 +86,7 @@ def main() -> None:
     write("empty.log.gz", b"")
     write("empty-member.log.gz", gz(b""))
     write("blank-lines.ndjson", b"\n\n   \r\n\t\n\r\n")
+    write("bom-only.ndjson", b"\xef\xbb\xbf")
     write("crlf.ndjson", b"".join(line(i, f"crlf{i}") + b"\r\n" for i in range(3)))
     write("bom.ndjson", b"\xef\xbb\xbf" + b"".join(line(i, f"bom{i}") + b"\n" for i in range(3)))
     write("bom.log.gz", gz(b"\xef\xbb\xbf" + b"".join(line(i, f"bom{i}") + b"\n" for i in range(3))))
