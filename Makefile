@@ -53,7 +53,8 @@ fuzz: $(CARGO_FUZZ) ## Fuzz each target for FUZZ_SECONDS (default 300); new inpu
 	  echo "fuzzing $$target for $(FUZZ_SECONDS) s (log: $$log)"; \
 	  mkdir -p fuzz/corpus/$$target; \
 	  (cd fuzz && RUSTC_BOOTSTRAP=1 ../$(CARGO_FUZZ) run --sanitizer $(FUZZ_SANITIZER) $$target \
-	    corpus/$$target seeds/$$target -- -max_total_time=$(FUZZ_SECONDS) -dict=$$target.dict \
+	    corpus/$$target seeds/$$target -- -max_total_time=$(FUZZ_SECONDS) \
+	    $$(test -f fuzz/$$target.dict && echo -dict=$$target.dict) \
 	    -print_final_stats=1) > $$log 2>&1 \
 	    || { tail -n 60 $$log; echo "fuzz target $$target failed: the input is in fuzz/artifacts/$$target/"; exit 1; }; \
 	  grep -E '^#[0-9]+.*DONE|^Done ' $$log; \
