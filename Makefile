@@ -23,14 +23,45 @@ run: ## Build, convert the sample archive in examples/data into ./out, print sum
 	@find out -name '*.parquet' -printf '  %P  (%s bytes)\n' | sort
 
 .PHONY: test
-test: venv java ## The whole suite (what CI runs): fmt, clippy, docs, Rust tests, DuckDB/pyarrow/Spark interop
+test: venv java ## The whole suite (what CI runs): fmt, clippy, docs, Rust tests, interop, a short fuzz pass
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
 	$(CARGO) build --quiet
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) $(VENV)/bin/python -m pytest -q tests/interop
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
+
+# Fuzzing: cargo-fuzz (libFuzzer) over the targets in fuzz/. cargo-fuzz needs nightly flags; the
+# stable toolchain accepts them with RUSTC_BOOTSTRAP=1. No sanitizer by default: the crate
+# forbids unsafe code, and without ASan the targets build faster and run several times faster.
+FUZZ_TARGETS := decode_line lines timestamp
+FUZZ_SECONDS ?= 300
+FUZZ_TEST_SECONDS ?= 20
+FUZZ_SANITIZER ?= none
+TOOLS := .tools
+CARGO_FUZZ := $(TOOLS)/bin/cargo-fuzz
+CARGO_FUZZ_VERSION := 0.13.2
+
+.PHONY: fuzz
+fuzz: $(CARGO_FUZZ) ## Fuzz each target for FUZZ_SECONDS (default 300); new inputs go to fuzz/corpus/, crashes to fuzz/artifacts/
+	@mkdir -p fuzz/target
+	@for target in $(FUZZ_TARGETS); do \
+	  log=fuzz/target/fuzz-$$target.log; \
+	  echo "fuzzing $$target for $(FUZZ_SECONDS) s (log: $$log)"; \
+	  mkdir -p fuzz/corpus/$$target; \
+	  (cd fuzz && RUSTC_BOOTSTRAP=1 ../$(CARGO_FUZZ) run --sanitizer $(FUZZ_SANITIZER) $$target \
+	    corpus/$$target seeds/$$target -- -max_total_time=$(FUZZ_SECONDS) \
+	    $$(test -f fuzz/$$target.dict && echo -dict=$$target.dict) \
+	    -print_final_stats=1) > $$log 2>&1 \
+	    || { tail -n 60 $$log; echo "fuzz target $$target failed: the input is in fuzz/artifacts/$$target/"; exit 1; }; \
+	  grep -E '^#[0-9]+.*DONE|^Done ' $$log; \
+	done
+
+$(CARGO_FUZZ):
+	$(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(TOOLS) --quiet
 
 .PHONY: check
 check: test ## Same as `make test`
@@ -58,6 +89,6 @@ java: ## Make sure a Java runtime is there for Spark (installs Debian's OpenJDK 
 	@command -v java >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; }
 
 .PHONY: clean
-clean: ## Remove build output, the sample output and the virtual environment
+clean: ## Remove build output, the sample output, the virtual environment and the fuzzing tools
 	$(CARGO) clean
-	rm -rf out $(VENV)
+	rm -rf out $(VENV) $(TOOLS) fuzz/target

@@ -159,11 +159,19 @@ pub fn folder_name_len(name: &str, value: &str) -> usize {
         .chars()
         .map(|c| if needs_escape(c) { 3 } else { c.len_utf8() })
         .sum();
-    name.len() + 1 + escaped
+    let default_marker = if value == DEFAULT_PARTITION { 2 } else { 0 };
+    name.len() + 1 + escaped + default_marker
 }
 
-/// Escapes a partition value as Hive's `FileUtils.escapePathName` does (plus NUL).
+/// Escapes a partition value as Hive's `FileUtils.escapePathName` does (plus NUL). The literal
+/// text `__HIVE_DEFAULT_PARTITION__` gets its first `_` escaped too, so that readers take it
+/// for itself and not for NULL (Hive would write it as is, and read it back as NULL).
 pub fn escape_value(value: &str) -> String {
+    if let Some(rest) = value.strip_prefix('_')
+        && value == DEFAULT_PARTITION
+    {
+        return format!("%5F{rest}");
+    }
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         if needs_escape(c) {
@@ -388,8 +396,35 @@ mod tests {
 
     #[test]
     fn folder_name_length_counts_escapes() {
-        assert_eq!(folder_name_len("App", "a/b"), "App=a%2Fb".len());
-        assert_eq!(folder_name_len("App", "東京"), "App=東京".len());
+        for value in ["a/b", "東京", DEFAULT_PARTITION, "x_"] {
+            assert_eq!(
+                folder_name_len("App", value),
+                format!("App={}", escape_value(value)).len()
+            );
+        }
+    }
+
+    #[test]
+    fn the_text_of_the_default_partition_name_is_not_read_back_as_null() {
+        // Regression: a value spelled `__HIVE_DEFAULT_PARTITION__` was written as that folder
+        // name, which DuckDB and Spark read back as NULL.
+        assert_eq!(
+            escape_value(DEFAULT_PARTITION),
+            "%5F_HIVE_DEFAULT_PARTITION__"
+        );
+        let b = batch(&[r#"{"Application":"__HIVE_DEFAULT_PARTITION__"}"#, r#"{}"#]);
+        let folders: Vec<String> = split(&b, &spec("Application"))
+            .unwrap()
+            .into_iter()
+            .map(|(folder, _)| folder)
+            .collect();
+        assert_eq!(
+            folders,
+            [
+                "Application=%5F_HIVE_DEFAULT_PARTITION__",
+                "Application=__HIVE_DEFAULT_PARTITION__"
+            ]
+        );
     }
 
     #[test]
@@ -408,6 +443,8 @@ mod tests {
             "日本/語",
             "%2F",
             "50%",
+            DEFAULT_PARTITION,
+            "__HIVE_DEFAULT_PARTITION__x",
         ] {
             let escaped = escape_value(value);
             assert!(

@@ -14,11 +14,12 @@ pub const TOO_LONG_HEAD: usize = 4096;
 pub enum Line<'a> {
     /// A complete line, without its line ending.
     Complete(&'a [u8]),
-    /// A line over the length limit: its total length and first [`TOO_LONG_HEAD`] bytes.
+    /// A line over the length limit: its total length and first bytes.
     TooLong {
         /// Total length in bytes, without the line ending.
         len: u64,
-        /// The first bytes of the line.
+        /// The first [`TOO_LONG_HEAD`] bytes of the line, or the first `limit + 1` if the limit
+        /// is lower.
         head: &'a [u8],
     },
 }
@@ -55,6 +56,7 @@ impl<R: BufRead> LineReader<R> {
         let mut len: u64 = 0;
         let mut saw_any = false;
         let mut last_byte = None;
+        let mut newline = false;
         loop {
             let available = match self.inner.fill_buf() {
                 Ok(a) => a,
@@ -86,25 +88,33 @@ impl<R: BufRead> LineReader<R> {
             }
             self.inner.consume(consumed);
             if ended {
+                newline = true;
                 break;
             }
         }
-        self.line_no += 1;
         let mut start = 0;
         if self.at_start {
             self.at_start = false;
             if self.buf.starts_with(b"\xEF\xBB\xBF") {
                 start = 3;
                 len -= 3;
+                if len == 0 && !newline {
+                    // A stream of only a byte-order mark holds no line.
+                    return Ok(None);
+                }
             }
         }
+        self.line_no += 1;
         if last_byte == Some(b'\r') && len > 0 {
             len -= 1;
             self.buf
                 .truncate(start + len.min(self.max_line_bytes as u64 + 1) as usize);
         }
         let line = if len > self.max_line_bytes as u64 {
-            let end = (start + TOO_LONG_HEAD).min(self.buf.len());
+            // The buffer of the first line has room for a byte-order mark that may not be there:
+            // cut its head like any other line's.
+            let head = TOO_LONG_HEAD.min(self.max_line_bytes.saturating_add(1));
+            let end = (start + head).min(self.buf.len());
             Line::TooLong {
                 len,
                 head: &self.buf[start..end],
@@ -152,6 +162,11 @@ mod tests {
             );
         }
         assert!(frame(b"", 10, 8).is_empty());
+        // Regression (found by the `lines` fuzz target): a lone byte-order mark was a blank line.
+        for cap in [1, 2, 8192] {
+            assert!(frame(b"\xEF\xBB\xBF", 10, cap).is_empty());
+            assert_eq!(frame(b"\xEF\xBB\xBF\n", 10, cap), [(1, String::new())]);
+        }
         assert_eq!(frame(b"\n", 10, 8), [(1, String::new())]);
     }
 
@@ -162,6 +177,17 @@ mod tests {
             assert_eq!(got[0], (1, "12345".to_string()));
             assert_eq!(got[1], (2, "TOO LONG 10: 123456".to_string()), "cap {cap}");
             assert_eq!(got[2], (3, "abc".to_string()));
+        }
+        // Regression (found by the `lines` fuzz target): the first line kept up to 3 more
+        // bytes than the others (the room for a byte-order mark that was not there).
+        for cap in [1, 3, 8192] {
+            assert_eq!(
+                frame(b"1234567\n1234567\n", 2, cap),
+                [
+                    (1, "TOO LONG 7: 123".to_string()),
+                    (2, "TOO LONG 7: 123".to_string())
+                ]
+            );
         }
         // A CR at the limit is part of the line ending, not of the line.
         assert_eq!(frame(b"12345\r\n", 5, 3), [(1, "12345".to_string())]);

@@ -196,9 +196,12 @@ fn lossy_or_malformed_lines_are_rejected_with_field_and_reason() {
     let cases: &[(&[u8], Option<&str>, &str)] = &[
         (b"{\"Status\":200", None, "invalid JSON"),
         (b"not json", None, "invalid JSON"),
-        (b"[1,2]", None, "expected a JSON object"),
-        (b"\"text\"", None, "expected a JSON object"),
-        (b"null", None, "expected a JSON object"),
+        (b"[1,2]", None, "expected a JSON object, found an array"),
+        (b"\"text\"", None, "expected a JSON object, found a string"),
+        (b"null", None, "expected a JSON object, found null"),
+        (b" 42 ", None, "expected a JSON object, found a number"),
+        (b"-1.5e3", None, "expected a JSON object, found a number"),
+        (b"true", None, "expected a JSON object, found a boolean"),
         (b"{\"Status\":200} {}", None, "trailing characters"),
         (
             b"{\"Application\":\"\xff\xfe\"}",
@@ -286,6 +289,66 @@ fn lossy_or_malformed_lines_are_rejected_with_field_and_reason() {
             "{shown}: {reject:?} should say {reason:?}"
         );
         assert!(d.is_empty(), "{shown} left a row behind");
+    }
+}
+
+#[test]
+fn invalid_utf8_in_the_value_of_an_unknown_key_rejects_the_line() {
+    // Regression: serde_json skips unknown values without checking their UTF-8, so this line
+    // was written (and counted as an unknown field) although it is not JSON.
+    for fast_path in [true, false] {
+        let mut d = decoder(false, 10).with_fast_path(fast_path);
+        let reject = d
+            .decode_line(b"{\"Status\":1,\"Extra\":\"caf\xc3\"}")
+            .unwrap_err();
+        assert_eq!(reject.field, None);
+        assert_eq!(
+            reject.reason,
+            "invalid UTF-8 at byte 25 (in the value of an unknown key)"
+        );
+        let reject = d
+            .decode_line(b"{\"Extra\":[\"\xff\"],\"Status\":1}")
+            .unwrap_err();
+        assert!(
+            reject.reason.starts_with("invalid UTF-8 at byte 12 "),
+            "{reject}"
+        );
+        assert!(d.is_empty());
+        assert!(d.take_stats().unknown_fields.is_empty());
+    }
+}
+
+#[test]
+fn unknown_values_are_skipped_unbuilt_however_deep_or_large() {
+    // Text the JSON grammar allows but serde_json's `Value` cannot hold: a number beyond f64,
+    // nesting past 128 levels, an escaped lone surrogate (the first and the last were found by
+    // the `decode_line` fuzz target, whose `Value`-based oracle refused them). Under an unknown
+    // key it is skipped, never built; under a known key it is refused.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    for fast_path in [true, false] {
+        let mut d = decoder(false, 10).with_fast_path(fast_path);
+        for line in [
+            r#"{"Extra":922337203685e5807,"Status":1}"#.to_string(),
+            format!(r#"{{"Extra":{deep},"Status":2}}"#),
+            r#"{"Extra":"\ud83d alone","Status":3}"#.to_string(),
+        ] {
+            d.decode_line(line.as_bytes()).unwrap();
+        }
+        // Under a known key the same values are refused.
+        let reject = d.decode_line(br#"{"Status":1e400}"#).unwrap_err();
+        assert_eq!(reject.field.as_deref(), Some("Status"));
+        assert!(reject.reason.contains("number out of range"), "{reject}");
+        let reject = d
+            .decode_line(format!(r#"{{"Status":{deep}}}"#).as_bytes())
+            .unwrap_err();
+        assert_eq!(reject.reason, "expected an integer, found an array");
+        let reject = d
+            .decode_line(br#"{"Application":"\ud83d alone"}"#)
+            .unwrap_err();
+        assert!(reject.reason.contains("hex escape"), "{reject}");
+        let batch = d.flush().unwrap().unwrap();
+        assert_eq!(batch.num_rows(), 3);
+        assert_eq!(int_at(&batch, "Status", 1), Some(2));
     }
 }
 

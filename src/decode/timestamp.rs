@@ -69,7 +69,8 @@ impl Instant {
     }
 
     /// The instant as a count of `unit` since the epoch, floored; `None` outside the years 0001
-    /// to 9999 or the unit's range.
+    /// to 9999 or the unit's range (`i64::MIN` excluded: pandas and NumPy read it as NaT), which
+    /// for nanoseconds is 1677-09-21T00:12:43.145224193Z to 2262-04-11T23:47:16.854775807Z.
     pub fn to_unit(self, unit: TimeUnit) -> Option<i64> {
         if !(MIN_SECS..=MAX_SECS).contains(&self.secs) {
             return None;
@@ -80,9 +81,11 @@ impl Instant {
             TimeUnit::Microsecond => (1_000_000, 1_000),
             TimeUnit::Nanosecond => (NANOS_PER_SEC, 1),
         };
-        self.secs
-            .checked_mul(per_sec)?
-            .checked_add(i64::from(self.nanos) / nanos_per_tick)
+        // In i128: the first nanosecond tick of i64's range has a whole second that is not.
+        let ticks = i128::from(self.secs) * i128::from(per_sec)
+            + i128::from(i64::from(self.nanos) / nanos_per_tick);
+        // i64::MIN is NaT (not a time) to pandas and NumPy: that row would read back as NULL.
+        i64::try_from(ticks).ok().filter(|&t| t != i64::MIN)
     }
 }
 
@@ -337,6 +340,29 @@ mod tests {
         let far = parse_timestamp_str("9999-12-31T23:59:59Z").unwrap();
         assert!(far.to_unit(TimeUnit::Microsecond).is_some());
         assert_eq!(far.to_unit(TimeUnit::Nanosecond), None);
+    }
+
+    #[test]
+    fn the_first_nanoseconds_of_the_i64_range_are_kept() {
+        // Regression (found by the `timestamp` fuzz target): the whole second of the earliest
+        // nanosecond ticks is below i64::MIN in nanoseconds, so they were refused as out of range.
+        let first = i64::MIN + 1;
+        let i = Instant::from_epoch_int(first);
+        assert_eq!((i.secs, i.nanos), (-9_223_372_037, 145_224_193));
+        assert_eq!(i.to_unit(TimeUnit::Nanosecond), Some(first));
+        assert_eq!(
+            Instant::from_epoch_int(first + 999_999_999).to_unit(TimeUnit::Nanosecond),
+            Some(first + 999_999_999)
+        );
+        // i64::MIN itself is NaT to pandas and NumPy: refused rather than read back as NULL.
+        assert_eq!(
+            Instant::from_epoch_int(i64::MIN).to_unit(TimeUnit::Nanosecond),
+            None
+        );
+        assert_eq!(
+            Instant::from_epoch_int(i64::MAX).to_unit(TimeUnit::Nanosecond),
+            Some(i64::MAX)
+        );
     }
 
     #[test]
