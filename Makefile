@@ -8,6 +8,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN_DEBUG := target/debug/logpush-parquet
 BIN_RELEASE := target/release/logpush-parquet
+TOOLS := .tools
+S3S_FS := $(TOOLS)/bin/s3s-fs
 
 .DEFAULT_GOAL := help
 
@@ -23,7 +25,7 @@ run: ## Build, convert the sample archive in examples/data into ./out, print sum
 	@find out -name '*.parquet' -printf '  %P  (%s bytes)\n' | sort
 
 .PHONY: test
-test: venv java ## The whole suite (what CI runs): fmt, clippy, docs, Rust tests, DuckDB/pyarrow/Spark interop
+test: venv java tools ## The whole suite (what CI runs): fmt, clippy, docs, Rust tests, interop, storage (S3 servers, kills)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
@@ -31,6 +33,13 @@ test: venv java ## The whole suite (what CI runs): fmt, clippy, docs, Rust tests
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) $(VENV)/bin/python -m pytest -q tests/interop
+	$(MAKE) --no-print-directory test-storage
+
+.PHONY: test-storage
+test-storage: venv java tools ## Only the storage suites: local disk, s3s-fs and moto; kill, concurrency, secrets, examples
+	$(CARGO) build --quiet --bin logpush-parquet --example generate
+	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=target/debug/examples/generate S3S_FS_BIN=$(S3S_FS) \
+	  $(VENV)/bin/python -m pytest -q -rs tests/storage
 
 .PHONY: check
 check: test ## Same as `make test`
@@ -53,6 +62,17 @@ $(VENV)/.installed: tests/interop/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
 	touch $@
 
+.PHONY: tools
+tools: $(S3S_FS) $(VENV)/.storage-installed ## Install the S3 servers the storage tests start: s3s-fs into .tools, moto into .venv
+
+# s3s-fs 0.14.1: later versions need a newer rustc than ours (see shared/reference/INTEROP.md).
+$(S3S_FS):
+	$(CARGO) install s3s-fs --version 0.14.1 --features binary --locked --quiet --root $(TOOLS)
+
+$(VENV)/.storage-installed: tests/storage/requirements.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/storage/requirements.txt
+	touch $@
+
 .PHONY: java
 java: ## Make sure a Java runtime is there for Spark (installs Debian's OpenJDK 17 if not)
 	@command -v java >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; }
@@ -60,4 +80,4 @@ java: ## Make sure a Java runtime is there for Spark (installs Debian's OpenJDK 
 .PHONY: clean
 clean: ## Remove build output, the sample output and the virtual environment
 	$(CARGO) clean
-	rm -rf out $(VENV)
+	rm -rf out $(VENV) $(TOOLS)
