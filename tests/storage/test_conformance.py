@@ -66,7 +66,7 @@ def test_convert_reads_back_every_row_with_its_type(store, sample):
     # DuckDB over the same Arrow data (its httpfs extension cannot be fetched here).
     con = duckdb.connect()
     con.register("events", table)
-    got = con.sql("SELECT count(*), sum(ClientBytes), count(DisconnectTimestamp), count(DISTINCT ColoCode) FROM events").fetchone()
+    got = con.sql("SELECT count(*), sum(ClientBytes), count(DisconnectTimestamp), count(DISTINCT ColoCode) FROM events").fetchall()[0]
     rows = list(expected.elements())
     column = {c: i for i, c in enumerate(COLUMNS)}
     want = (len(rows), sum(r[column["ClientBytes"]] or 0 for r in rows),

@@ -2,10 +2,12 @@
 `file://` URLs, endpoint settings as flags, and an output object big enough to go up in several
 multipart-upload parts."""
 
+import collections
 import gzip
 import json
 import math
 import os
+import re
 
 import pytest
 
@@ -82,8 +84,18 @@ def test_output_bigger_than_two_parts_goes_up_in_parts(kind, request, tmp_path, 
     assert len(files) == 1, files
     size = lake.keys("events")[files[0]]
     assert size > 2 * part, f"the output ({size} bytes) is meant to take more than two parts"
-    etag = lake.head(f"events/{files[0]}")["ETag"].strip('"')
-    assert etag.endswith(f"-{math.ceil(size / part)}"), f"ETag {etag}: not {math.ceil(size / part)} parts of 5 MiB"
+    want = math.ceil(size / part)
+    if kind == "moto":
+        # moto gives a copied object a whole-content ETag, and the file is published by a copy
+        # from staging: count the parts in its request log instead.
+        parts = collections.defaultdict(set)
+        pattern = rf'"PUT /{LAKE}/{re.escape(lake.key("events"))}/(\S+)\?partNumber=(\d+)&uploadId='
+        for key, number in re.findall(pattern, lake.server.log_path.read_text()):
+            parts[key].add(int(number))
+        assert max(len(p) for p in parts.values()) == want, f"not {want} parts of 5 MiB: {dict(parts)}"
+    else:
+        etag = lake.head(f"events/{files[0]}")["ETag"].strip('"')
+        assert etag.endswith(f"-{want}"), f"ETag {etag}: not {want} parts of 5 MiB"
     assert lake.multipart_uploads() == [], "an upload was left open"
     got = table_rows(lake.dataset("events", None).to_table(), NAMES)
     assert got == Expected.rows(wide_archive, NAMES)
