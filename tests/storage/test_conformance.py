@@ -47,7 +47,13 @@ def test_convert_reads_back_every_row_with_its_type(store, sample):
     summary, inputs = run.summary, data_inputs(sample)
     expected = Expected.rows(inputs)
 
+    for key, kind in (("status", str), ("rows_read", int), ("rows_written", int), ("rows_rejected", int),
+                      ("inputs_skipped", list), ("inputs_failed", list), ("files", list), ("run_id", str)):
+        assert isinstance(summary.get(key), kind), f"summary field {key}: {summary.get(key)!r}"
+    assert "inputs_converted" in summary and "rejects_file" in summary
     assert summary["status"] == "ok"
+    challenges = [k for k in sample if "ownership-challenge" in k]
+    assert all(any(k in str(s) for s in summary["inputs_skipped"]) for k in challenges), summary["inputs_skipped"]
     assert summary["rows_written"] == sum(expected.values())
     assert summary["rows_rejected"] == len(Expected.rejects(inputs))
     assert summary["rows_read"] == summary["rows_written"] + summary["rows_rejected"]
