@@ -8,14 +8,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN_DEBUG := target/debug/logpush-parquet
 BIN_RELEASE := target/release/logpush-parquet
+GENERATE_DEBUG := target/debug/examples/generate
 TOOLS := .tools
 S3S_FS := $(TOOLS)/bin/s3s-fs
+# The storage suites (tests/storage): local disk, s3s-fs and moto; kills, concurrency, examples.
+STORAGE_TESTS = LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) S3S_FS_BIN=$(S3S_FS) \
+	$(VENV)/bin/python -m pytest -q -rs tests/storage
 
 .DEFAULT_GOAL := help
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 .PHONY: run
 run: ## Build, convert the sample archive in examples/data into ./out, print summary and partitions
@@ -33,13 +37,12 @@ test: venv java tools ## The whole suite (what CI runs): fmt, clippy, docs, Rust
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) $(VENV)/bin/python -m pytest -q tests/interop
-	$(MAKE) --no-print-directory test-storage
+	$(STORAGE_TESTS)
 
 .PHONY: test-storage
-test-storage: venv java tools ## Only the storage suites: local disk, s3s-fs and moto; kill, concurrency, secrets, examples
+test-storage: venv java tools ## Only the storage suites (S3 servers, kills, concurrency, secrets, examples)
 	$(CARGO) build --quiet --bin logpush-parquet --example generate
-	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=target/debug/examples/generate S3S_FS_BIN=$(S3S_FS) \
-	  $(VENV)/bin/python -m pytest -q -rs tests/storage
+	$(STORAGE_TESTS)
 
 .PHONY: check
 check: test ## Same as `make test`
