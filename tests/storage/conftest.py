@@ -13,6 +13,7 @@ import re
 import secrets
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -129,6 +130,35 @@ class S3Server:
     def restart(self):
         self.stop()
         self.start()
+
+    def outage(self, attempts: int, alive, timeout: float = 120) -> int:
+        """Stop the server and, in its place, cut every connection made to its port (a reset
+        the client sees as a transient error) until `attempts` were made, then start it again.
+        `alive()` says whether the client is still running (an outage nobody saw proves nothing)."""
+        self.stop()
+        seen = 0
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self.port))
+            sock.listen(16)
+            sock.settimeout(0.05)
+
+            def cut():
+                nonlocal seen
+                try:
+                    conn, _ = sock.accept()
+                except socket.timeout:
+                    if not alive():
+                        raise AssertionError(f"the client ended after {seen} attempts during the outage")
+                    return False
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()  # RST
+                seen += 1
+                return seen >= attempts
+
+            wait_until(cut, timeout, f"{attempts} connection attempts during the outage", interval=0)
+        self.start()
+        return seen
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

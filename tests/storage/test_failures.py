@@ -43,6 +43,23 @@ def test_server_stopped_mid_run_fails_clearly_and_a_rerun_completes(s3s_fs_up, t
     assert lake.multipart_uploads("out/date=") == [], "an upload into the data folders was left open"
 
 
+def test_outage_mid_run_is_ridden_out_by_retries(s3s_fs_up, tmp_path, archive):
+    """An outage the run sees (its connections reset, then the server back) is a transient
+    error: retried, and the run completes."""
+    server = s3s_fs_up
+    logs, lake = S3Store(server, LOGS, "outage"), S3Store(server, LAKE, "outage")
+    src = put_tree(logs, "in", archive["files"])
+    run = Background(command(src, lake.url("out")), server.env(), tmp_path / "logs")
+    out_dir = server.data / LAKE / "outage" / "out"
+    wait_until(lambda: run.proc.poll() is not None or (out_dir.exists() and any(out_dir.rglob("*"))),
+               120, "the run to touch the output")
+    assert run.proc.poll() is None, "the run ended before the outage: make the input larger"
+    server.outage(attempts=3, alive=lambda: run.proc.poll() is None)
+    done = run.wait(600)
+    assert done.code == EXIT_OK, done
+    assert_exactly_once(lake, "out", archive["files"])
+
+
 def test_unreachable_endpoint_fails_naming_the_bucket(tmp_path, sample):
     env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ALLOW_HTTP": "true"}

@@ -8,11 +8,12 @@ import json
 import math
 import os
 import re
+import subprocess
 
 import pytest
 
-from conftest import (EXIT_OK, EXIT_USAGE, LAKE, LOGS, NAMES, Expected, LocalStore, assert_exactly_once,
-                      check_visible_files, convert, data_inputs, make_store, put_tree, table_rows)
+from conftest import (EXIT_OK, EXIT_USAGE, LAKE, LOGS, NAMES, Expected, LocalStore, assert_exactly_once, base_env,
+                      check_visible_files, command, convert, data_inputs, make_store, put_tree, table_rows)
 
 S3_KINDS = ["s3s-fs", "moto"]
 
@@ -107,3 +108,13 @@ def test_upload_part_size_below_the_s3_minimum_is_a_usage_error(tmp_path, sample
                   "--upload-part-size", "4MiB", summary=False)
     assert run.code == EXIT_USAGE, run
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", S3_KINDS)
+def test_standard_input_to_s3(kind, request, tmp_path, sample):
+    lake = make_store(kind, request, tmp_path, bucket=LAKE)
+    name, path = sorted(data_inputs(sample).items())[0]
+    cmd = command("-", lake.url("events"))
+    done = subprocess.run(cmd, input=gzip.decompress(path.read_bytes()), capture_output=True, env=base_env(lake.env()))
+    assert done.returncode == EXIT_OK, done.stderr.decode()
+    assert json.loads(done.stdout)["rows_written"] == assert_exactly_once(lake, "events", {name: path})
