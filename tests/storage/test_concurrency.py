@@ -2,10 +2,12 @@
 the lock (exit 5, "locked"); shard runs (`--shard I/N`, or `--shards N` with Kubernetes'
 JOB_COMPLETION_INDEX) run side by side and together equal one full run."""
 
+import signal
+
 import pytest
 
 from conftest import (EXIT_LOCKED, EXIT_OK, EXIT_USAGE, Background, assert_exactly_once, command, convert,
-                      make_store, put_tree, wait_until)
+                      data_inputs, make_store, put_tree, wait_until)
 
 BACKENDS = ["local", "s3s-fs", "moto"]
 SHARDS = 3
@@ -108,3 +110,37 @@ def test_bad_shard_settings_are_usage_errors(args, env, tmp_path, sample):
     run = convert(str(next(iter(sample.values()))), str(tmp_path / "out"), *args, env=env, summary=False)
     assert run.code == EXIT_USAGE, run
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["local", "s3s-fs"])
+def test_a_paused_holder_loses_its_lease_and_commits_nothing(kind, request, tmp_path, sample):
+    """A holder that stops (SIGSTOP: a paused VM, a long stall) for longer than its lease: another
+    run takes the lock once the lease has run out and converts everything, and the holder, once
+    resumed, must not commit a second copy."""
+    store = make_store(kind, request, tmp_path)
+    inputs = data_inputs(sample)
+    first_files = {k: v for k, v in inputs.items() if k.startswith("20261123/")}
+    src = put_tree(store, "in", first_files)
+    lease = ["--lock-lease", "3"]
+    holder = Background(command(src, store.url("out"), *lease), store.env(), tmp_path / "logs")
+    wait_until(lambda: holder.proc.poll() is not None or any(k.startswith("_ledger/locks/") for k in store.keys("out")),
+               120, "the holder to take the lock")
+    holder.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert holder.proc.poll() is None, "the holder ended before it could be paused"
+        put_tree(store, "in", inputs)  # more input: the next run's work differs from the holder's
+
+        def after_the_lease():
+            run = convert(src, store.url("out"), *lease, env=store.env())
+            return run if run.code != EXIT_LOCKED else None
+
+        taker = wait_until(after_the_lease, 60, "the paused holder's lease to run out", interval=0.2)
+        assert taker.code == EXIT_OK, taker
+        assert_exactly_once(store, "out", inputs)
+    finally:
+        holder.proc.send_signal(signal.SIGCONT)
+    resumed = holder.wait()
+    assert resumed.code != EXIT_OK or resumed.summary is None or resumed.summary.get("inputs_converted") == 0, resumed
+    assert_exactly_once(store, "out", inputs)
+    convert(src, store.url("out"), env=store.env()).expect(EXIT_OK)
+    assert_exactly_once(store, "out", inputs)
