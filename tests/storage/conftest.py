@@ -202,6 +202,41 @@ class S3Server:
     def create_bucket(self, name: str):
         self.client().create_bucket(Bucket=name)
 
+    def racing_creates(self, trials: int = 10, writers: int = 8) -> list:
+        """How many of `writers` simultaneous create-if-absent puts (`If-None-Match: *`) of one
+        new key succeed, per trial. A store whose creates are atomic gives 1 every time."""
+        import threading
+
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import ClientError
+
+        clients = [boto3.client("s3", endpoint_url=self.endpoint, region_name=self.region,
+                                aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+                                config=Config(s3={"addressing_style": "path"},
+                                              request_checksum_calculation="when_required"))
+                   for _ in range(writers)]
+        wins = []
+        for trial in range(trials):
+            key = f"race-{uuid.uuid4().hex}"
+            barrier, won = threading.Barrier(writers), []
+
+            def create(client, i):
+                barrier.wait()
+                try:
+                    client.put_object(Bucket=LAKE, Key=key, Body=str(i).encode(), IfNoneMatch="*")
+                    won.append(i)
+                except ClientError as e:
+                    assert e.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"), e
+
+            threads = [threading.Thread(target=create, args=(c, i)) for i, c in enumerate(clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wins.append(len(won))
+        return wins
+
 
 class S3sFs(S3Server):
     """s3s-fs 0.14.1: objects are plain files under `data/`, so they outlive a restart."""
