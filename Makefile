@@ -8,12 +8,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN_DEBUG := target/debug/logpush-parquet
 BIN_RELEASE := target/release/logpush-parquet
+GENERATE_DEBUG := target/debug/examples/generate
+TOOLS := .tools
+S3S_FS := $(TOOLS)/bin/s3s-fs
+# The storage suites (tests/storage): local disk, s3s-fs and moto; kills, concurrency, examples.
+STORAGE_TESTS = LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) S3S_FS_BIN=$(S3S_FS) \
+	$(VENV)/bin/python -m pytest -q -rs tests/storage
 
 .DEFAULT_GOAL := help
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 .PHONY: run
 run: ## Build, convert the sample archive in examples/data into ./out, print summary and partitions
@@ -23,7 +29,7 @@ run: ## Build, convert the sample archive in examples/data into ./out, print sum
 	@find out -name '*.parquet' -printf '  %P  (%s bytes)\n' | sort
 
 .PHONY: test
-test: venv java ## The whole suite (what CI runs): fmt, clippy, docs, Rust tests, interop, a short fuzz pass
+test: venv java tools ## The whole suite (what CI runs): lints, Rust tests, interop, storage (S3 servers, kills), a short fuzz pass
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
@@ -32,6 +38,7 @@ test: venv java ## The whole suite (what CI runs): fmt, clippy, docs, Rust tests
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) $(VENV)/bin/python -m pytest -q tests/interop
+	$(STORAGE_TESTS)
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
 
 # Fuzzing: cargo-fuzz (libFuzzer) over the targets in fuzz/. cargo-fuzz needs nightly flags; the
@@ -41,7 +48,6 @@ FUZZ_TARGETS := decode_line lines timestamp
 FUZZ_SECONDS ?= 300
 FUZZ_TEST_SECONDS ?= 20
 FUZZ_SANITIZER ?= none
-TOOLS := .tools
 CARGO_FUZZ := $(TOOLS)/bin/cargo-fuzz
 CARGO_FUZZ_VERSION := 0.13.2
 
@@ -63,6 +69,11 @@ fuzz: $(CARGO_FUZZ) ## Fuzz each target for FUZZ_SECONDS (default 300); new inpu
 $(CARGO_FUZZ):
 	$(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(TOOLS) --quiet
 
+.PHONY: test-storage
+test-storage: venv java tools ## Only the storage suites (S3 servers, kills, concurrency, secrets, examples)
+	$(CARGO) build --quiet --bin logpush-parquet --example generate
+	$(STORAGE_TESTS)
+
 .PHONY: check
 check: test ## Same as `make test`
 
@@ -82,6 +93,17 @@ venv: $(VENV)/.installed ## Install the Python readers used by the interop tests
 $(VENV)/.installed: tests/interop/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+	touch $@
+
+.PHONY: tools
+tools: $(S3S_FS) $(VENV)/.storage-installed ## Install the S3 servers the storage tests start: s3s-fs into .tools, moto into .venv
+
+# s3s-fs 0.14.1: later versions need a newer rustc than ours (see shared/reference/INTEROP.md).
+$(S3S_FS):
+	$(CARGO) install s3s-fs --version 0.14.1 --features binary --locked --quiet --root $(TOOLS)
+
+$(VENV)/.storage-installed: tests/storage/requirements.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/storage/requirements.txt
 	touch $@
 
 .PHONY: java
