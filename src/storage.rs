@@ -122,6 +122,29 @@ impl Storage {
         self.runtime.block_on(future)
     }
 
+    /// Runs an object store call, again (up to `--retries` times, with backoff) when it failed
+    /// with a transport error that `object_store` itself did not retry: a pooled connection the
+    /// server had dropped ("connection was not ready", a reset while sending). `object_store`
+    /// retries connect errors, timeouts and 5xx responses; these it reports at once.
+    pub fn call<T, F, Fut>(&self, mut op: F) -> object_store::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = object_store::Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match self.runtime.block_on(op()) {
+                Err(e) if attempt < self.options.retries && unretried_transport_error(&e) => {
+                    attempt += 1;
+                    let pause = Duration::from_millis(100 << attempt.min(6));
+                    tracing::info!(attempt, "transport error, trying again: {}", describe(&e));
+                    std::thread::sleep(pause);
+                }
+                result => return result,
+            }
+        }
+    }
+
     /// Opens a location: a URL (`s3://bucket/prefix`, `gs://`, `az://`, `file:///path`) or a
     /// local folder path.
     pub fn open(self: &Arc<Self>, arg: &str) -> Result<Location> {
@@ -341,7 +364,7 @@ impl Location {
         let prefix_opt = (!prefix.as_ref().is_empty()).then_some(&prefix);
         let metas: Vec<ObjectMeta> = self
             .storage
-            .block_on(self.store.list(prefix_opt).try_collect())
+            .call(|| self.store.list(prefix_opt).try_collect::<Vec<ObjectMeta>>())
             .map_err(|e| self.error(relative, e))?;
         let mut listed: Vec<Listed> = metas
             .into_iter()
@@ -353,7 +376,8 @@ impl Location {
 
     /// The object at `relative`, if there is one.
     pub fn head(&self, relative: &str) -> Result<Option<Listed>> {
-        match self.storage.block_on(self.store.head(&self.path(relative))) {
+        let path = self.path(relative);
+        match self.storage.call(|| self.store.head(&path)) {
             Ok(meta) => Ok(Some(Listed::from_meta(relative.to_string(), meta))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.error(relative, e)),
@@ -373,7 +397,7 @@ impl Location {
     /// The whole (small) object at `relative`, or `None` when there is none.
     pub fn get_bytes(&self, relative: &str) -> Result<Option<Bytes>> {
         let path = self.path(relative);
-        let result = self.storage.block_on(async {
+        let result = self.storage.call(|| async {
             match self.store.get(&path).await {
                 Ok(got) => got.bytes().await.map(Some),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -413,11 +437,11 @@ impl Location {
             mode,
             ..PutOptions::default()
         };
-        let put = self.storage.block_on(self.store.put_opts(
-            &self.path(relative),
-            PutPayload::from(bytes),
-            options,
-        ));
+        let path = self.path(relative);
+        let payload = PutPayload::from(bytes);
+        let put = self
+            .storage
+            .call(|| self.store.put_opts(&path, payload.clone(), options.clone()));
         match put {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) if create_only => Ok(false),
@@ -427,10 +451,8 @@ impl Location {
 
     /// Deletes the object at `relative`; one that is not there is no error.
     pub fn delete(&self, relative: &str) -> Result<()> {
-        match self
-            .storage
-            .block_on(self.store.delete(&self.path(relative)))
-        {
+        let path = self.path(relative);
+        match self.storage.call(|| self.store.delete(&path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error(relative, e)),
         }
@@ -439,17 +461,16 @@ impl Location {
     /// Moves an object (a rename on local disk, a copy and a delete on object stores),
     /// replacing any object at `to`.
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let (from, to_path) = (self.path(from), self.path(to));
         self.storage
-            .block_on(self.store.rename(&self.path(from), &self.path(to)))
+            .call(|| self.store.rename(&from, &to_path))
             .map_err(|e| self.error(to, e))
     }
 
     /// Moves `from` to `to` if `from` exists; `Ok(false)` when it does not (already moved).
     pub fn rename_if_present(&self, from: &str, to: &str) -> Result<bool> {
-        match self
-            .storage
-            .block_on(self.store.rename(&self.path(from), &self.path(to)))
-        {
+        let (from, to_path) = (self.path(from), self.path(to));
+        match self.storage.call(|| self.store.rename(&from, &to_path)) {
             Ok(()) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(self.error(to, e)),
@@ -471,6 +492,25 @@ impl Location {
             std::fs::rename(file, &target).map_err(|e| Error::output(&target, e))?;
             return Ok(size);
         }
+        // A part refused over a dropped connection fails the whole upload (it is aborted): the
+        // file is local, so the upload is simply made again.
+        let mut attempt = 0;
+        loop {
+            match self.upload_once(file, relative) {
+                Err(Error::Storage { message, .. })
+                    if attempt < self.storage.options.retries
+                        && unretried_transport_text(&message) =>
+                {
+                    attempt += 1;
+                    tracing::info!(attempt, "upload failed, uploading again: {message}");
+                    std::thread::sleep(Duration::from_millis(100 << attempt.min(6)));
+                }
+                result => return result.map(|()| size),
+            }
+        }
+    }
+
+    fn upload_once(&self, file: &FsPath, relative: &str) -> Result<()> {
         let path = self.path(relative);
         let part_size = self.storage.options.part_size;
         let mut source = File::open(file).map_err(|e| Error::output(file, e))?;
@@ -515,8 +555,7 @@ impl Location {
                 }
             }
         });
-        result?;
-        Ok(size)
+        result
     }
 
     /// Opens the object at `relative` as a byte stream, resumed on transient breaks.
@@ -547,6 +586,18 @@ fn read_full(source: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+/// Whether `object_store` gave up on a request at once over a transport error (it reports the
+/// retries it made as ", after N retries").
+fn unretried_transport_error(error: &object_store::Error) -> bool {
+    unretried_transport_text(&describe(error))
+}
+
+fn unretried_transport_text(text: &str) -> bool {
+    text.contains("Error performing")
+        && !text.contains(", after ")
+        && text.contains("error sending request")
 }
 
 /// An object store error in one line, without the request details that may be long.
@@ -580,7 +631,7 @@ impl ObjectReader {
         let got = self
             .location
             .storage
-            .block_on(async move { store.get_opts(&path, options).await })?;
+            .call(|| store.get_opts(&path, options.clone()))?;
         self.stream = Some(got.into_stream());
         Ok(())
     }
