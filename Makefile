@@ -87,6 +87,11 @@ bench: venv ## Benchmark against DuckDB on ~1 GB of generated NDJSON (BENCH_ARGS
 	  --markdown $(BENCH_OUT)/latest.md --json $(BENCH_OUT)/latest.json $(BENCH_ARGS)
 	$(CARGO) bench --bench pipeline
 
+.PHONY: bench-storage
+bench-storage: venv tools ## The bench conversion from and to local disk, s3s-fs and moto (after make bench)
+	$(CARGO) build --release --quiet
+	bench/storage.sh
+
 .PHONY: venv
 venv: $(VENV)/.installed ## Install the Python readers used by the interop tests into .venv
 
