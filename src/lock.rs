@@ -236,8 +236,13 @@ pub fn live_shards(root: &Location, own: Shard) -> Result<std::collections::Hash
     Ok(live)
 }
 
-/// The live lease in the way of `shard`, if any.
-fn blocker(root: &Location, shard: Shard, host: &str) -> Result<Option<LeaseRecord>> {
+/// The live lease in the way of `shard`, if any, other than `own_owner`'s.
+fn blocker(
+    root: &Location,
+    shard: Shard,
+    host: &str,
+    own_owner: Option<&str>,
+) -> Result<Option<LeaseRecord>> {
     let own_folder = shard.to_string();
     for (folder, _, key) in newest_generations(root)? {
         let same_shard = folder == own_folder;
@@ -250,6 +255,7 @@ fn blocker(root: &Location, shard: Shard, host: &str) -> Result<Option<LeaseReco
         }
         if let Some(record) = read_record(root, &key)?
             && record.live(now_ms(), host)
+            && Some(record.owner.as_str()) != own_owner
         {
             return Ok(Some(record));
         }
@@ -264,7 +270,7 @@ impl Lease {
         let pid = std::process::id();
         let folder = format!("{LOCKS_DIR}/{shard}");
         for _attempt in 0..5 {
-            if let Some(holder) = blocker(root, shard, &host)? {
+            if let Some(holder) = blocker(root, shard, &host, None)? {
                 return Err(Error::Locked {
                     holder: holder.describe(),
                     expires: rfc3339_ms(holder.expires_unix_ms),
@@ -304,9 +310,7 @@ impl Lease {
                 renewer: None,
             };
             // A run of another shard count may have started meanwhile: then neither proceeds.
-            if let Some(holder) =
-                blocker(root, shard, &host)?.filter(|h| h.owner != held.record.owner)
-            {
+            if let Some(holder) = blocker(root, shard, &host, Some(&held.record.owner))? {
                 held.release();
                 return Err(Error::Locked {
                     holder: holder.describe(),
