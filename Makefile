@@ -34,7 +34,7 @@ test: venv java tools ## The whole suite (what CI runs): lints, Rust tests, inte
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
-	$(CARGO) build --quiet
+	$(CARGO) build --quiet --bin logpush-parquet --example generate
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) $(VENV)/bin/python -m pytest -q tests/interop
