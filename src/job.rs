@@ -592,14 +592,17 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         let bad: BTreeSet<usize> = attempt.failed.iter().map(|(i, _)| *i).collect();
         failed.extend(attempt.failed.iter().map(|(_, f)| f.clone()));
         let stdin = inputs.iter().any(|i| i.source == Source::Stdin);
-        let index = std::cell::Cell::new(0);
-        inputs.retain(|_| {
-            let keep = !bad.contains(&index.get());
-            index.set(index.get() + 1);
-            keep
-        });
+        inputs = inputs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !bad.contains(i))
+            .map(|(_, input)| input)
+            .collect();
         if stdin || inputs.is_empty() {
-            summary.rows_discarded = attempt.counts.stats.rows + attempt.counts.rejected;
+            // The lines of the inputs read to their end, none committed.
+            summary.rows_read = attempt.counts.stats.rows + attempt.counts.rejected;
+            summary.rows_discarded = summary.rows_read;
+            summary.inputs_read = attempt.inputs_read;
             break None;
         }
         tracing::warn!(
@@ -634,7 +637,7 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         .map(|i| match i.source {
             Source::Stdin => InputRecord {
                 key: format!("stdin:{}", attempt.stdin_digest.as_deref().unwrap_or("")),
-                size: attempt.bytes_in,
+                size: 0, // counted as it was read; the digest identifies it
                 version: String::new(),
             },
             _ => InputRecord {

@@ -806,3 +806,35 @@ fn schema_ddl_formats() {
         r.stdout
     );
 }
+
+#[test]
+fn a_failed_standard_input_commits_nothing_and_accounts_for_every_line_read() {
+    // Standard input cannot be read twice, so the good file is not converted again without it.
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.log");
+    std::fs::write(&good, "{\"Timestamp\":1795474800,\"Status\":7}\n").unwrap();
+    let lines: String = (0..2000)
+        .map(|i| format!("{{\"Timestamp\":{},\"Status\":{i}}}\n", 1_795_474_800 + i))
+        .collect();
+    let whole = gzip(lines.as_bytes());
+    let out = dir.path().join("out");
+    let r = run(
+        &[
+            "convert",
+            good.to_str().unwrap(),
+            "-",
+            "-o",
+            out.to_str().unwrap(),
+            "--summary-json",
+            "-",
+        ],
+        Some(&whole[..whole.len() - 10]),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let s = r.summary();
+    assert_eq!(s["committed"], false);
+    assert_eq!(s["rows_read"], 1);
+    assert_eq!(s["rows_written"], 0);
+    assert_eq!(s["rows_discarded"], 1);
+    assert!(parquet_files(&out).is_empty());
+}
