@@ -191,10 +191,7 @@ struct Staging {
 
 impl Staging {
     fn create(root: &Location, shard: Shard, temp_dir: Option<&Path>) -> Result<Staging> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let name = format!("{}-{nanos}", std::process::id());
+        let name = format!("{}-{}", std::process::id(), unix_nanos());
         let key = format!("{STAGING_DIR}/{shard}/{name}");
         let (local, in_root) = match root.local_root() {
             Some(dir) => (dir.join(&key), true),
@@ -239,17 +236,30 @@ impl Drop for Staging {
     }
 }
 
-/// Deletes what runs left in staging (killed, or failed before their commit), except the
-/// staging of shards a live run holds (`busy`). Called while holding this shard's lease, after
-/// unfinished runs were published.
-fn clean_staging(root: &Location, busy: &std::collections::HashSet<String>) -> Result<()> {
+/// Deletes what runs left in staging (killed, or failed before their commit): not the staging
+/// of shards a live run held when `busy` was listed, nor any created after `snapshot` (Unix
+/// nanoseconds, taken just before that listing: a run that took its lease since then). Called
+/// while holding this shard's lease, after unfinished runs were published.
+fn clean_staging(
+    root: &Location,
+    busy: &std::collections::HashSet<String>,
+    snapshot: u128,
+) -> Result<()> {
+    // Staging folders are `_staging/<shard>/<pid>-<nanos>`.
+    let stale_folder = |shard: &str, name: &str| {
+        let created = name
+            .rsplit_once('-')
+            .and_then(|(_, nanos)| nanos.parse::<u128>().ok());
+        !busy.contains(shard) && created.is_none_or(|c| c < snapshot)
+    };
     let mut stale: Vec<String> = root
         .list(STAGING_DIR)?
         .into_iter()
         .map(|l| l.key)
         .filter(|key| {
-            let shard = key.split('/').nth(1).unwrap_or_default();
-            !busy.contains(shard)
+            let mut parts = key.split('/').skip(1);
+            let shard = parts.next().unwrap_or_default();
+            stale_folder(shard, parts.next().unwrap_or_default())
         })
         .collect();
     stale.sort();
@@ -260,10 +270,18 @@ fn clean_staging(root: &Location, busy: &std::collections::HashSet<String>) -> R
         // Empty folders are left behind on local disk.
         if let Ok(shards) = std::fs::read_dir(dir.join(STAGING_DIR)) {
             for shard in shards.flatten() {
-                let name = shard.file_name().to_string_lossy().into_owned();
-                if !busy.contains(&name) {
-                    let _ = std::fs::remove_dir_all(shard.path());
+                let shard_name = shard.file_name().to_string_lossy().into_owned();
+                for run in std::fs::read_dir(shard.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let name = run.file_name().to_string_lossy().into_owned();
+                    if stale_folder(&shard_name, &name) {
+                        let _ = std::fs::remove_dir_all(run.path());
+                    }
                 }
+                let _ = std::fs::remove_dir(shard.path()); // only if empty
             }
         }
     }
@@ -351,6 +369,15 @@ fn plan(
     let mut have: std::collections::HashSet<String> = plan.convert.iter().map(Input::key).collect();
     for run in &plan.replaces {
         for record in ledger.manifests.get(run).map_or(&[][..], |m| &m.inputs) {
+            if record.key.starts_with("stdin:") {
+                return Err(Error::InputNotFound {
+                    input: "-".into(),
+                    message: format!(
+                        "--reprocess must convert every input of run {run} again, and one of them \
+                         was standard input, which cannot be read again"
+                    ),
+                });
+            }
             if have.insert(record.key.clone()) {
                 let input =
                     input::resolve(&record.key, storage).map_err(|e| Error::InputNotFound {
@@ -543,9 +570,10 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let mut summary = Summary::new(root.display_key(""), options.dry_run);
     if lease.is_some() {
         // Runs of shards no live run holds are ours to finish and clean up.
+        let snapshot = unix_nanos();
         let busy = lock::live_shards(&root, options.shard)?;
         summary.runs_recovered = ledger.recover(&root, &busy)?;
-        clean_staging(&root, &busy)?;
+        clean_staging(&root, &busy, snapshot)?;
     }
     let listed = input::expand(&options.inputs, &storage)?;
     let plan = plan(listed, &ledger, options, &storage)?;
@@ -576,7 +604,8 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     progress.set_total(plan.convert.iter().map(|i| i.size).sum());
 
     // Convert; when inputs fail, convert the others again without them (their rows are mixed
-    // into the staged files). Standard input cannot be read twice: then nothing is committed.
+    // into the staged files). Standard input cannot be read twice, and a --reprocess run needs
+    // all the inputs of the runs it replaces: then nothing is committed.
     let mut inputs = plan.convert;
     let mut failed: Vec<FailedInput> = Vec::new();
     let attempt = loop {
@@ -598,7 +627,9 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
             .filter(|(i, _)| !bad.contains(i))
             .map(|(_, input)| input)
             .collect();
-        if stdin || inputs.is_empty() {
+        // Replacing runs needs every one of their inputs: without one, its rows would be lost.
+        let replacing = !plan.replaces.is_empty();
+        if stdin || replacing || inputs.is_empty() {
             // The lines of the inputs read to their end, none committed.
             summary.rows_read = attempt.counts.stats.rows + attempt.counts.rejected;
             summary.rows_discarded = summary.rows_read;
@@ -654,6 +685,22 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         if record.key.starts_with("stdin:")
             && let Some(done) = converted.get(record.key.as_str())
         {
+            // Its files hold the rows of that run's other inputs too: replacing them would lose
+            // those rows, and converting it again would double its own.
+            let alone = ledger
+                .manifests
+                .get(&done.run_id)
+                .is_some_and(|m| m.inputs.len() == 1);
+            if !alone {
+                return Err(Error::InvalidOption {
+                    option: "-",
+                    message: format!(
+                        "this standard input was converted before together with other inputs \
+                         (run {}); nothing was committed",
+                        done.run_id
+                    ),
+                });
+            }
             replaces.insert(done.run_id.clone());
         }
     }
@@ -742,6 +789,13 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     summary.bytes_out = summary.files.iter().map(|f| f.bytes).sum();
     summary.elapsed_s = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// Now, in Unix nanoseconds.
+fn unix_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// The lease's loss, if it was lost: the reason a failure happened, more than the failure.

@@ -97,6 +97,10 @@ struct LeaseRecord {
     pid: u32,
     /// The process's start time (clock ticks since boot), to tell a reused pid apart.
     pid_start: Option<u64>,
+    /// The PID namespace (`/proc/self/ns/pid`): only a process of the same host *and* namespace
+    /// can tell whether the holder still lives (containers may share a host name).
+    #[serde(default)]
+    pid_namespace: Option<String>,
     shard: String,
     expires_unix_ms: u64,
     released: bool,
@@ -107,7 +111,8 @@ impl LeaseRecord {
         if self.released || now_ms >= self.expires_unix_ms {
             return false;
         }
-        if self.host == this_host {
+        let here = pid_namespace();
+        if self.host == this_host && here.is_some() && self.pid_namespace == here {
             return process_start(self.pid).is_some() && process_start(self.pid) == self.pid_start;
         }
         true
@@ -153,6 +158,13 @@ fn process_start(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// This process's PID namespace, as `/proc/self/ns/pid` names it (`None` without `/proc`).
+fn pid_namespace() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|p| p.display().to_string())
+}
+
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -164,6 +176,8 @@ struct State {
     stop: bool,
     /// When the lease runs out, as far as the holder knows.
     expires_ms: u64,
+    /// The lease's length.
+    lease_ms: u64,
     lost: Option<String>,
 }
 
@@ -239,13 +253,14 @@ pub fn live_shards(root: &Location, own: Shard) -> Result<std::collections::Hash
 /// The live lease in the way of `shard`, if any, other than `own_owner`'s.
 fn blocker(
     root: &Location,
+    listing: &[(String, u64, String)],
     shard: Shard,
     host: &str,
     own_owner: Option<&str>,
 ) -> Result<Option<LeaseRecord>> {
     let own_folder = shard.to_string();
-    for (folder, _, key) in newest_generations(root)? {
-        let same_shard = folder == own_folder;
+    for (folder, _, key) in listing {
+        let same_shard = *folder == own_folder;
         let other_count = folder
             .rsplit_once("-of-")
             .and_then(|(_, n)| n.parse::<u32>().ok())
@@ -253,7 +268,7 @@ fn blocker(
         if !(same_shard || other_count) {
             continue;
         }
-        if let Some(record) = read_record(root, &key)?
+        if let Some(record) = read_record(root, key)?
             && record.live(now_ms(), host)
             && Some(record.owner.as_str()) != own_owner
         {
@@ -270,14 +285,17 @@ impl Lease {
         let pid = std::process::id();
         let folder = format!("{LOCKS_DIR}/{shard}");
         for _attempt in 0..5 {
-            if let Some(holder) = blocker(root, shard, &host, None)? {
+            // The check and the next generation come from one listing: two runs that both saw
+            // the shard free pick the same generation, and only one can create it.
+            let listing = newest_generations(root)?;
+            if let Some(holder) = blocker(root, &listing, shard, &host, None)? {
                 return Err(Error::Locked {
                     holder: holder.describe(),
                     expires: rfc3339_ms(holder.expires_unix_ms),
                 });
             }
-            let generation = newest_generations(root)?
-                .into_iter()
+            let generation = listing
+                .iter()
                 .find(|(f, _, _)| *f == shard.to_string())
                 .map_or(1, |(_, g, _)| g + 1);
             let key = format!("{folder}/{generation:012}.json");
@@ -287,6 +305,7 @@ impl Lease {
                 host: host.clone(),
                 pid,
                 pid_start: process_start(pid),
+                pid_namespace: pid_namespace(),
                 shard: shard.to_string(),
                 expires_unix_ms: expires_ms,
                 released: false,
@@ -303,6 +322,7 @@ impl Lease {
                     Mutex::new(State {
                         stop: false,
                         expires_ms,
+                        lease_ms: lease.as_millis() as u64,
                         lost: None,
                     }),
                     Condvar::new(),
@@ -310,7 +330,8 @@ impl Lease {
                 renewer: None,
             };
             // A run of another shard count may have started meanwhile: then neither proceeds.
-            if let Some(holder) = blocker(root, shard, &host, Some(&held.record.owner))? {
+            let listing = newest_generations(root)?;
+            if let Some(holder) = blocker(root, &listing, shard, &host, Some(&held.record.owner))? {
                 held.release();
                 return Err(Error::Locked {
                     holder: holder.describe(),
@@ -386,8 +407,12 @@ impl Lease {
         if let Some(lost) = &guard.lost {
             return Err(Error::LockLost(lost.clone()));
         }
-        if now_ms() >= guard.expires_ms {
-            return Err(Error::LockLost("the lease ran out".into()));
+        // A third of the lease to spare (a renewal is due every third): the commit that follows
+        // must land well before another run could judge the lease expired.
+        if now_ms() + guard.lease_ms / 3 >= guard.expires_ms {
+            return Err(Error::LockLost(
+                "the lease is about to run out (renewals failed)".into(),
+            ));
         }
         Ok(())
     }
@@ -462,6 +487,7 @@ mod tests {
             host: host_name(),
             pid: u32::MAX - 1, // no such process
             pid_start: Some(1),
+            pid_namespace: pid_namespace(),
             shard: "0-of-1".into(),
             expires_unix_ms: now_ms() + 3_600_000,
             released: false,
@@ -486,6 +512,14 @@ mod tests {
         root.put_bytes(&key, serde_json::to_vec(&remote_expired).unwrap(), true)
             .unwrap();
         Lease::acquire(&root, Shard::default(), Duration::from_secs(60)).unwrap();
+
+        // Same host name, another PID namespace (a container): its pid says nothing here, so
+        // only the expiry counts.
+        let other_namespace = LeaseRecord {
+            pid_namespace: Some("pid:[1]".into()),
+            ..dead.clone()
+        };
+        assert!(other_namespace.live(now_ms(), &host_name()));
 
         let remote_live = LeaseRecord {
             host: "another-host".into(),

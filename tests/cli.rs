@@ -838,3 +838,73 @@ fn a_failed_standard_input_commits_nothing_and_accounts_for_every_line_read() {
     assert_eq!(s["rows_discarded"], 1);
     assert!(parquet_files(&out).is_empty());
 }
+
+#[test]
+fn reprocessing_keeps_the_old_run_when_one_of_its_inputs_cannot_be_read() {
+    // Regression: the replaced run's files were deleted though one of its inputs was left out.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let lines: String = (0..2000)
+        .map(|i| format!("{{\"Timestamp\":{},\"Status\":{i}}}\n", 1_795_474_800 + i))
+        .collect();
+    let whole = gzip(lines.as_bytes());
+    std::fs::write(
+        input.join("a.log"),
+        "{\"Timestamp\":1795474800,\"Status\":1}\n",
+    )
+    .unwrap();
+    std::fs::write(input.join("b.log.gz"), &whole).unwrap();
+    let out = dir.path().join("out");
+    assert_eq!(convert(&[&input], &out, &[]).code, 0);
+    assert_eq!(total_rows(&out), 2001);
+    std::fs::write(input.join("b.log.gz"), &whole[..whole.len() - 10]).unwrap();
+    let r = convert(&[&input.join("a.log")], &out, &["--reprocess"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.summary()["committed"], false);
+    assert_eq!(total_rows(&out), 2001, "the old run's rows stay");
+}
+
+#[test]
+fn standard_input_converted_before_with_other_inputs_is_refused_not_replaced() {
+    // Regression: replacing the earlier run deleted the other input's rows.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.log");
+    std::fs::write(&other, "{\"Timestamp\":1795474800,\"Status\":1}\n").unwrap();
+    let piped = b"{\"Timestamp\":1795474801,\"Status\":2}\n";
+    let out = dir.path().join("out");
+    let args = |with_other: bool| {
+        let mut a = vec![
+            "convert",
+            "-o",
+            out.to_str().unwrap(),
+            "--summary-json",
+            "-",
+            "-",
+        ];
+        if with_other {
+            a.push(other.to_str().unwrap());
+        }
+        a.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+    };
+    let first = args(true);
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    assert_eq!(run(&first, Some(piped)).code, 0);
+    assert_eq!(total_rows(&out), 2);
+    let again = args(false);
+    let again: Vec<&str> = again.iter().map(String::as_str).collect();
+    let r = run(&again, Some(piped));
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("together with other inputs"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(total_rows(&out), 2, "both rows stay, once each");
+    // Alone, the same standard input replaces its own earlier run.
+    let alone = dir.path().join("alone");
+    let solo = ["convert", "-o", alone.to_str().unwrap(), "-"];
+    assert_eq!(run(&solo, Some(piped)).code, 0);
+    assert_eq!(run(&solo, Some(piped)).code, 0);
+    assert_eq!(total_rows(&alone), 1);
+}
