@@ -505,9 +505,7 @@ fn convert_inputs(
         match delivery {
             Delivery::Chunk { decoded, .. } => {
                 for batch in &decoded.batches {
-                    for (folder, piece) in partition::split(batch, &options.partition)? {
-                        writer.write(&folder, &piece)?;
-                    }
+                    writer.write_split(&partition::split(batch, &options.partition)?)?;
                 }
                 rejects.write_all(&decoded.rejects)?;
                 input_counts.add(Counts {

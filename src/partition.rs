@@ -292,13 +292,41 @@ impl ValueSource<'_> {
     }
 }
 
-/// Splits `batch` into one piece per partition: `(relative folder, rows without moved fields)`,
-/// sorted by folder; rows keep their order within a piece. With no partition columns the
-/// folder is empty and the whole batch is one piece.
-pub fn split(batch: &RecordBatch, spec: &PartitionSpec) -> Result<Vec<(String, RecordBatch)>> {
+/// A batch split by partition: its rows (without the moved fields) grouped by partition folder,
+/// folders in sorted order, rows in their original order within a folder.
+///
+/// One sorted batch rather than one batch per partition: with thousands of partitions per batch,
+/// building a batch of 31 arrays for each piece cost more than the rows themselves. Pieces are
+/// zero-copy slices of the sorted batch.
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// The rows, grouped by partition in the order of `groups`.
+    pub batch: RecordBatch,
+    /// Each partition's relative folder (empty when unpartitioned) and its number of rows.
+    pub groups: Vec<(String, usize)>,
+}
+
+impl Split {
+    /// Each partition's folder and rows, as slices of the sorted batch.
+    pub fn pieces(&self) -> impl Iterator<Item = (&str, RecordBatch)> {
+        let mut offset = 0;
+        self.groups.iter().map(move |(folder, rows)| {
+            let piece = self.batch.slice(offset, *rows);
+            offset += rows;
+            (folder.as_str(), piece)
+        })
+    }
+}
+
+/// Splits `batch` by partition (see [`Split`]). With no partition columns the folder is empty
+/// and the whole batch is one group.
+pub fn split(batch: &RecordBatch, spec: &PartitionSpec) -> Result<Split> {
     let keep = spec.kept_fields(batch.num_columns());
     if spec.is_none() {
-        return Ok(vec![(String::new(), batch.project(&keep)?)]);
+        return Ok(Split {
+            batch: batch.project(&keep)?,
+            groups: vec![(String::new(), batch.num_rows())],
+        });
     }
     let time_column = spec.event_time.map(|i| batch.column(i));
     let time_ticks = time_column.map(|c| ticks_per_hour(c.data_type()));
@@ -341,18 +369,19 @@ pub fn split(batch: &RecordBatch, spec: &PartitionSpec) -> Result<Vec<(String, R
     let mut groups: Vec<(String, Vec<u32>)> = groups.into_iter().collect();
     groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let projected = batch.project(&keep)?;
-    groups
-        .into_iter()
-        .map(|(folder, rows)| {
-            let piece = if rows.len() == batch.num_rows() {
-                projected.clone()
-            } else {
-                let indices = UInt32Array::from(rows);
-                arrow_select::take::take_record_batch(&projected, &indices)?
-            };
-            Ok((folder, piece))
-        })
-        .collect()
+    let batch = if groups.len() == 1 {
+        projected
+    } else {
+        let indices: UInt32Array = groups.iter().flat_map(|(_, rows)| rows).copied().collect();
+        arrow_select::take::take_record_batch(&projected, &indices)?
+    };
+    Ok(Split {
+        batch,
+        groups: groups
+            .into_iter()
+            .map(|(folder, rows)| (folder, rows.len()))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -372,6 +401,18 @@ mod tests {
 
     fn spec(text: &str) -> PartitionSpec {
         PartitionSpec::parse(text, &EventSchema::spectrum_events()).unwrap()
+    }
+
+    /// `split`'s pieces, owned, after checking the groups account for every row of the batch.
+    fn split_pieces(b: &RecordBatch, text: &str) -> Vec<(String, RecordBatch)> {
+        let split = split(b, &spec(text)).unwrap();
+        let grouped: usize = split.groups.iter().map(|(_, rows)| rows).sum();
+        assert_eq!(grouped, split.batch.num_rows());
+        assert_eq!(split.batch.num_rows(), b.num_rows());
+        split
+            .pieces()
+            .map(|(folder, piece)| (folder.to_string(), piece))
+            .collect()
     }
 
     /// Reverses [`escape_value`], as readers do when they read a partition folder back.
@@ -413,8 +454,7 @@ mod tests {
             "%5F_HIVE_DEFAULT_PARTITION__"
         );
         let b = batch(&[r#"{"Application":"__HIVE_DEFAULT_PARTITION__"}"#, r#"{}"#]);
-        let folders: Vec<String> = split(&b, &spec("Application"))
-            .unwrap()
+        let folders: Vec<String> = split_pieces(&b, "Application")
             .into_iter()
             .map(|(folder, _)| folder)
             .collect();
@@ -464,7 +504,7 @@ mod tests {
             r#"{"Status":4}"#,
             r#"{"Timestamp":"2026-11-23T05:00:00Z","Status":5}"#,
         ]);
-        let pieces = split(&b, &spec("date,hour")).unwrap();
+        let pieces = split_pieces(&b, "date,hour");
         let summary: Vec<(String, usize)> = pieces
             .iter()
             .map(|(k, b)| (k.clone(), b.num_rows()))
@@ -500,7 +540,7 @@ mod tests {
             r#"{"Application":"","Event":null,"Status":2}"#,
             r#"{"Application":"a=b/c","Event":"connect","Status":3}"#,
         ]);
-        let pieces = split(&b, &spec("Application,Event,Status")).unwrap();
+        let pieces = split_pieces(&b, "Application,Event,Status");
         let folders: Vec<&str> = pieces.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             folders,
@@ -532,7 +572,7 @@ mod tests {
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let b = batch(&refs);
         for text in ["date,hour", "hour", "ColoCode,date", "none"] {
-            let pieces = split(&b, &spec(text)).unwrap();
+            let pieces = split_pieces(&b, text);
             let mut seen: Vec<i64> = pieces
                 .iter()
                 .flat_map(|(_, p)| {

@@ -19,9 +19,10 @@ pub mod rejects;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::BufWriter;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use arrow_array::RecordBatch;
+use arrow_array::{RecordBatch, UInt32Array};
 use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::SchemaRef;
@@ -32,6 +33,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
+use crate::partition::Split;
 use crate::schema::{ColumnEncoding, EventSchema};
 
 /// Write buffer of each open data file.
@@ -197,8 +199,9 @@ struct OpenFile {
 struct Overflow {
     /// Every partition that went here.
     partitions: HashSet<String>,
-    /// Pieces not yet spilled, by partition (sorted, as runs are written in that order).
-    buffered: BTreeMap<String, Vec<RecordBatch>>,
+    /// Batches not yet spilled, in the order they came, each grouped by partition (sorted) with
+    /// each group's rows.
+    buffered: Vec<(RecordBatch, Vec<(String, usize)>)>,
     bytes: usize,
     runs: Vec<Run>,
     /// Numbers run files.
@@ -248,7 +251,15 @@ fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
 /// Runs of one level merged into one of the next level once this many have piled up.
 const RUNS_PER_LEVEL: usize = 16;
 
-/// A spilled run: an Arrow IPC stream of pieces in partition order, and how many per partition.
+/// Rows per message of a run file. Pieces of any number of partitions share a message, so a
+/// run costs per row, not per partition; and a reader holds one message of each run it merges.
+/// (Tiny under test, so that partitions straddle messages.)
+const RUN_MESSAGE_ROWS: usize = if cfg!(test) { 7 } else { 1024 };
+
+/// Rows gathered from the runs before they are written to a partition's file at the end.
+const MERGE_WRITE_ROWS: usize = if cfg!(test) { 3 } else { 8192 };
+
+/// A spilled run: an Arrow IPC stream of rows in partition order, and how many per partition.
 struct Run {
     path: PathBuf,
     index: Vec<(String, usize)>,
@@ -258,9 +269,13 @@ struct Run {
 /// Writes one run.
 struct RunWriter {
     path: PathBuf,
+    schema: SchemaRef,
     writer: StreamWriter<BufWriter<File>>,
     index: Vec<(String, usize)>,
     level: u32,
+    /// Pieces not yet written, gathered into the next message.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
 }
 
 impl RunWriter {
@@ -273,25 +288,47 @@ impl RunWriter {
                 .map_err(|e| Error::output(&path, std::io::Error::other(e)))?;
         Ok(RunWriter {
             path,
+            schema: schema.clone(),
             writer,
             index: Vec::new(),
             level,
+            pending: Vec::new(),
+            pending_rows: 0,
         })
     }
 
     /// Appends a piece; pieces must come in partition order.
-    fn write(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
-        self.writer
-            .write(batch)
-            .map_err(|e| Error::output(&self.path, std::io::Error::other(e)))?;
+    fn write(&mut self, partition: &str, piece: RecordBatch) -> Result<()> {
+        let rows = piece.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
         match self.index.last_mut() {
-            Some((p, count)) if p == partition => *count += 1,
-            _ => self.index.push((partition.to_string(), 1)),
+            Some((p, count)) if p == partition => *count += rows,
+            _ => self.index.push((partition.to_string(), rows)),
+        }
+        self.pending.push(piece);
+        self.pending_rows += rows;
+        if self.pending_rows >= RUN_MESSAGE_ROWS {
+            self.write_pending()?;
         }
         Ok(())
     }
 
+    fn write_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let message = arrow_select::concat::concat_batches(&self.schema, &self.pending)?;
+        self.pending.clear();
+        self.pending_rows = 0;
+        self.writer
+            .write(&message)
+            .map_err(|e| Error::output(&self.path, std::io::Error::other(e)))
+    }
+
     fn finish(mut self) -> Result<Run> {
+        self.write_pending()?;
         self.writer
             .finish()
             .map_err(|e| Error::output(&self.path, std::io::Error::other(e)))?;
@@ -303,25 +340,89 @@ impl RunWriter {
     }
 }
 
-/// Calls `each` with every piece of `runs`: partition by partition (sorted), and within a
-/// partition run by run, in the order the runs were written.
-fn read_runs_in_order(
-    runs: &[Run],
-    mut each: impl FnMut(&str, RecordBatch) -> Result<()>,
-) -> Result<()> {
-    let io = |path: &Path, e: &dyn std::fmt::Display| {
-        Error::output(path, std::io::Error::other(e.to_string()))
-    };
-    let mut readers = Vec::with_capacity(runs.len());
-    for run in runs {
+/// Reads one run back, a partition's rows at a time.
+struct RunReader<'a> {
+    run: &'a Run,
+    reader: StreamReader<std::io::BufReader<File>>,
+    /// The next entry of the run's index.
+    next: usize,
+    /// The message being read, and how many of its rows were handed out.
+    message: Option<RecordBatch>,
+    taken: usize,
+}
+
+impl<'a> RunReader<'a> {
+    fn open(run: &'a Run) -> Result<Self> {
         let file = File::open(&run.path).map_err(|e| Error::output(&run.path, e))?;
         let reader = StreamReader::try_new(
             std::io::BufReader::with_capacity(FILE_BUFFER_BYTES, file),
             None,
         )
-        .map_err(|e| io(&run.path, &e))?;
-        readers.push((reader, run.index.iter().peekable(), &run.path));
+        .map_err(|e| Error::output(&run.path, std::io::Error::other(e)))?;
+        Ok(RunReader {
+            run,
+            reader,
+            next: 0,
+            message: None,
+            taken: 0,
+        })
     }
+
+    /// Calls `each` with the rows of `partition`, as slices of the run's messages, if the run's
+    /// next partition is that one.
+    fn read_partition(
+        &mut self,
+        partition: &str,
+        each: &mut impl FnMut(&str, RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        let Some((p, rows)) = self.run.index.get(self.next) else {
+            return Ok(());
+        };
+        if p != partition {
+            return Ok(());
+        }
+        self.next += 1;
+        let mut left = *rows;
+        while left > 0 {
+            let available = self
+                .message
+                .as_ref()
+                .map_or(0, |m| m.num_rows() - self.taken);
+            if available == 0 {
+                let message = self.reader.next().ok_or_else(|| {
+                    Error::output(&self.run.path, std::io::Error::other("run ended early"))
+                })?;
+                self.message = Some(
+                    message.map_err(|e| Error::output(&self.run.path, std::io::Error::other(e)))?,
+                );
+                self.taken = 0;
+                continue;
+            }
+            let n = left.min(available);
+            let piece = self
+                .message
+                .as_ref()
+                .expect("available rows come from a message")
+                .slice(self.taken, n);
+            self.taken += n;
+            left -= n;
+            each(partition, piece)?;
+        }
+        Ok(())
+    }
+}
+
+/// Calls `each` with the rows of `runs`: partition by partition (sorted), and within a
+/// partition run by run, in the order the runs were written. Rows come as slices of the runs'
+/// messages, so a partition may come in several pieces.
+fn read_runs_in_order(
+    runs: &[Run],
+    mut each: impl FnMut(&str, RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let mut readers = runs
+        .iter()
+        .map(RunReader::open)
+        .collect::<Result<Vec<_>>>()?;
     let mut partitions: Vec<&str> = runs
         .iter()
         .flat_map(|r| r.index.iter().map(|(p, _)| p.as_str()))
@@ -329,17 +430,8 @@ fn read_runs_in_order(
     partitions.sort_unstable();
     partitions.dedup();
     for partition in partitions {
-        for (reader, index, path) in &mut readers {
-            let Some((_, count)) = index.next_if(|(p, _)| p == partition) else {
-                continue;
-            };
-            for _ in 0..*count {
-                let batch = reader
-                    .next()
-                    .ok_or_else(|| io(path, &"run ended early"))?
-                    .map_err(|e| io(path, &e))?;
-                each(partition, batch)?;
-            }
+        for reader in &mut readers {
+            reader.read_partition(partition, &mut each)?;
         }
     }
     Ok(())
@@ -402,23 +494,42 @@ impl PartitionedWriter {
         }
     }
 
-    /// Appends `batch` to `partition`: to its open file (rolling it at the size limit), or, when
-    /// as many files as allowed are open, to the overflow.
-    pub fn write(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
-        if batch.num_rows() == 0 {
+    /// Appends the rows of `split`, partition by partition: to the partition's open file (rolling
+    /// it at the size limit), or, when as many files as allowed are open, to the overflow.
+    pub fn write_split(&mut self, split: &Split) -> Result<()> {
+        let mut overflowing: Vec<(&str, Range<usize>)> = Vec::new();
+        let mut offset = 0;
+        for (partition, rows) in &split.groups {
+            let range = offset..offset + rows;
+            offset += rows;
+            if range.is_empty() {
+                continue;
+            }
+            if !self.open.contains_key(partition) {
+                // A partition that overflowed once stays there, so its rows keep their order.
+                if self.open.len() >= self.limits.max_open_files
+                    || self.overflow.partitions.contains(partition)
+                {
+                    overflowing.push((partition, range));
+                    continue;
+                }
+                let file = self.open_file(partition)?;
+                self.open.insert(partition.to_string(), file);
+            }
+            self.write_open(partition, &split.batch.slice(range.start, range.len()))?;
+        }
+        if overflowing.is_empty() {
             return Ok(());
         }
-        if !self.open.contains_key(partition) {
-            // A partition that overflowed once stays there, so its rows keep their order.
-            if self.open.len() >= self.limits.max_open_files
-                || self.overflow.partitions.contains(partition)
-            {
-                return self.overflow_write(partition, batch);
-            }
-            let file = self.open_file(partition)?;
-            self.open.insert(partition.to_string(), file);
-        }
-        self.write_open(partition, batch)
+        self.overflow_write(&split.batch, overflowing)
+    }
+
+    /// Appends all of `batch` to `partition` (see [`PartitionedWriter::write_split`]).
+    pub fn write(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
+        self.write_split(&Split {
+            batch: batch.clone(),
+            groups: vec![(partition.to_string(), batch.num_rows())],
+        })
     }
 
     fn write_open(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
@@ -466,23 +577,38 @@ impl PartitionedWriter {
         Ok(())
     }
 
-    fn overflow_write(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
+    /// Buffers the rows of `groups` (ranges of `batch`, in partition order) in the overflow, as
+    /// one batch with plain string columns; spills the buffer when it is over its budget.
+    fn overflow_write(
+        &mut self,
+        batch: &RecordBatch,
+        groups: Vec<(&str, Range<usize>)>,
+    ) -> Result<()> {
+        let rows: usize = groups.iter().map(|(_, r)| r.len()).sum();
+        let rows_only = if rows == batch.num_rows() {
+            batch.clone()
+        } else {
+            let indices: UInt32Array = groups
+                .iter()
+                .flat_map(|(_, r)| r.clone())
+                .map(|i| i as u32)
+                .collect();
+            arrow_select::take::take_record_batch(batch, &indices)?
+        };
         let plain = self.overflow.plain_schema(&self.schema);
-        let batch = cast_batch(batch, &plain)?;
+        let rows_only = cast_batch(&rows_only, &plain)?;
         let overflow = &mut self.overflow;
-        if !overflow.partitions.contains(partition) {
-            overflow.partitions.insert(partition.to_string());
-        }
-        let pieces = overflow.buffered.entry(partition.to_string()).or_default();
-        overflow.bytes += batch.get_array_memory_size();
-        pieces.push(batch);
-        // Many small pieces cost more than their rows: coalesce them as they come.
-        if pieces.len() >= 64 {
-            let before: usize = pieces.iter().map(RecordBatch::get_array_memory_size).sum();
-            let whole = arrow_select::concat::concat_batches(&plain, pieces.iter())?;
-            overflow.bytes = overflow.bytes + whole.get_array_memory_size() - before;
-            *pieces = vec![whole];
-        }
+        let groups = groups
+            .into_iter()
+            .map(|(partition, range)| {
+                if !overflow.partitions.contains(partition) {
+                    overflow.partitions.insert(partition.to_string());
+                }
+                (partition.to_string(), range.len())
+            })
+            .collect();
+        overflow.bytes += rows_only.get_array_memory_size();
+        overflow.buffered.push((rows_only, groups));
         if overflow.bytes > self.limits.overflow_bytes {
             self.spill()?;
         }
@@ -495,12 +621,27 @@ impl PartitionedWriter {
     /// only once per level.
     fn spill(&mut self) -> Result<()> {
         let plain = self.overflow.plain_schema(&self.schema);
-        let mut run = RunWriter::create(&self.staging, &mut self.overflow.next_run, &plain, 0)?;
-        for (partition, batches) in std::mem::take(&mut self.overflow.buffered) {
-            let whole = arrow_select::concat::concat_batches(&plain, batches.iter())?;
-            run.write(&partition, &whole)?;
-        }
+        let buffered = std::mem::take(&mut self.overflow.buffered);
         self.overflow.bytes = 0;
+        // Each partition's pieces, in the order they came.
+        let mut pieces: BTreeMap<&str, Vec<RecordBatch>> = BTreeMap::new();
+        for (batch, groups) in &buffered {
+            let mut offset = 0;
+            for (partition, rows) in groups {
+                pieces
+                    .entry(partition)
+                    .or_default()
+                    .push(batch.slice(offset, *rows));
+                offset += rows;
+            }
+        }
+        let mut run = RunWriter::create(&self.staging, &mut self.overflow.next_run, &plain, 0)?;
+        for (partition, slices) in pieces {
+            for piece in slices {
+                run.write(partition, piece)?;
+            }
+        }
+        drop(buffered);
         self.overflow.runs.push(run.finish()?);
         loop {
             let runs = &self.overflow.runs;
@@ -516,13 +657,13 @@ impl PartitionedWriter {
                 &plain,
                 level + 1,
             )?;
-            read_runs_in_order(&merged, |partition, batch| run.write(partition, &batch))?;
+            read_runs_in_order(&merged, |partition, piece| run.write(partition, piece))?;
             self.overflow.runs.push(run.finish()?);
             remove_runs(&merged);
         }
     }
 
-    /// Writes each overflowed partition into its own file, its pieces in the order they came.
+    /// Writes each overflowed partition into its own file, its rows in the order they came.
     /// One file is open at a time.
     fn merge_overflow(&mut self) -> Result<()> {
         if self.overflow.partitions.is_empty() {
@@ -530,29 +671,43 @@ impl PartitionedWriter {
         }
         self.spill()?;
         let runs = std::mem::take(&mut self.overflow.runs);
-        let mut current: Option<String> = None;
-        read_runs_in_order(&runs, |partition, batch| {
-            if current.as_deref() != Some(partition) {
-                if let Some(done) = current.take()
-                    && let Some(file) = self.open.remove(&done)
-                {
-                    self.close_file(done, file)?;
+        let mut current = String::new();
+        let mut pending: Vec<RecordBatch> = Vec::new();
+        let mut pending_rows = 0;
+        read_runs_in_order(&runs, |partition, piece| {
+            if partition != current {
+                self.write_merged(&current, &mut pending)?;
+                pending_rows = 0;
+                if let Some(file) = self.open.remove(&current) {
+                    self.close_file(current.clone(), file)?;
                 }
-                current = Some(partition.to_string());
+                current = partition.to_string();
             }
-            self.write_merged(partition, &batch)
+            pending_rows += piece.num_rows();
+            pending.push(piece);
+            if pending_rows >= MERGE_WRITE_ROWS {
+                self.write_merged(&current, &mut pending)?;
+                pending_rows = 0;
+            }
+            Ok(())
         })?;
-        if let Some(done) = current
-            && let Some(file) = self.open.remove(&done)
-        {
-            self.close_file(done, file)?;
+        self.write_merged(&current, &mut pending)?;
+        if let Some(file) = self.open.remove(&current) {
+            self.close_file(current, file)?;
         }
         remove_runs(&runs);
         Ok(())
     }
 
-    fn write_merged(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
-        let batch = &cast_batch(batch, &self.schema)?;
+    /// Writes `pending` pieces (plain strings) to `partition`'s file, opening it if need be.
+    fn write_merged(&mut self, partition: &str, pending: &mut Vec<RecordBatch>) -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let plain = pending[0].schema();
+        let rows = arrow_select::concat::concat_batches(&plain, pending.iter())?;
+        pending.clear();
+        let batch = &cast_batch(&rows, &self.schema)?;
         if !self.open.contains_key(partition) {
             let file = self.open_file(partition)?;
             self.open.insert(partition.to_string(), file);
@@ -687,9 +842,7 @@ mod tests {
                 decoder.decode_line(line.as_bytes()).unwrap();
             }
             let batch = decoder.flush().unwrap().unwrap();
-            for (folder, piece) in split(&batch, &spec).unwrap() {
-                writer.write(&folder, &piece).unwrap();
-            }
+            writer.write_split(&split(&batch, &spec).unwrap()).unwrap();
         }
         let staged = writer.finish().unwrap();
         let leftovers: Vec<_> = std::fs::read_dir(staging.path())
