@@ -32,7 +32,7 @@ use crate::partition::{self, PartitionSpec};
 use crate::pipeline::{self, Delivery, PipelineOptions};
 use crate::report::{FailedInput, Progress, Status, Summary};
 use crate::schema::EventSchema;
-use crate::storage::{Location, Storage, StorageOptions};
+use crate::storage::{Location, Storage, StorageOptions, concurrently};
 use crate::write::rejects::{RejectWriter, rejects_file_name};
 use crate::write::{
     self, ParquetOptions, PartitionedWriter, STAGING_DIR, StagedFile, WriterLimits,
@@ -234,6 +234,29 @@ impl Drop for Staging {
             }
         }
     }
+}
+
+/// Files uploaded to staging at once.
+const UPLOAD_CONCURRENCY: usize = 16;
+
+/// Consecutive groups of `files` to upload together: at most [`UPLOAD_CONCURRENCY`] files, whose
+/// uploads hold at most `budget` bytes together (an upload holds its file, or two parts of
+/// `per_file / 2` bytes of a larger one), unless one file alone holds more.
+fn upload_groups(files: &[StagedFile], budget: usize, per_file: u64) -> Vec<&[StagedFile]> {
+    let mut groups = Vec::new();
+    let (mut start, mut held) = (0, 0u64);
+    for (i, file) in files.iter().enumerate() {
+        let cost = file.bytes.min(per_file);
+        if i > start && (held + cost > budget as u64 || i - start >= UPLOAD_CONCURRENCY) {
+            groups.push(&files[start..i]);
+            (start, held) = (i, 0);
+        }
+        held += cost;
+    }
+    if start < files.len() {
+        groups.push(&files[start..]);
+    }
+    groups
 }
 
 /// Deletes what runs left in staging (killed, or failed before their commit): not the staging
@@ -483,6 +506,7 @@ fn convert_inputs(
             buffer_bytes: memory.row_group_buffers,
             max_open_files: memory.max_open_files,
             overflow_bytes: memory.overflow_bytes,
+            merge_threads: options.threads,
         },
     );
     let mut rejects = RejectWriter::new(&staging.local);
@@ -721,15 +745,30 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     }
 
     // Stage (upload, for object stores), then the commit point, then publish.
-    let mut files = Vec::with_capacity(attempt.staged.len());
-    for staged in &attempt.staged {
-        files.push(ManifestFile {
+    let staged_keys: Vec<String> = if attempt.staging.in_root {
+        let stage = |s: &StagedFile| attempt.staging.stage(&root, &s.temp);
+        attempt.staged.iter().map(stage).collect::<Result<_>>()?
+    } else {
+        let per_file = 2 * options.storage.part_size as u64;
+        let mut keys = Vec::with_capacity(attempt.staged.len());
+        for group in upload_groups(&attempt.staged, options.memory_limit / 4, per_file) {
+            keys.extend(concurrently(group, UPLOAD_CONCURRENCY, |s| {
+                attempt.staging.stage(&root, &s.temp)
+            })?);
+        }
+        keys
+    };
+    let files: Vec<ManifestFile> = attempt
+        .staged
+        .iter()
+        .zip(staged_keys)
+        .map(|(staged, key)| ManifestFile {
             path: write::data_file_name(&staged.partition, &run_id, staged.seq),
-            staged: attempt.staging.stage(&root, &staged.temp)?,
+            staged: key,
             rows: staged.rows,
             bytes: staged.bytes,
-        });
-    }
+        })
+        .collect();
     let rejects = match &attempt.rejects {
         Some((file, count)) => Some(ManifestFile {
             path: rejects_file_name(&run_id),
@@ -845,4 +884,49 @@ fn file_metadata(options: &ConvertOptions) -> Vec<KeyValue> {
             options.partition.to_option_text(),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staged(bytes: u64) -> StagedFile {
+        StagedFile {
+            temp: PathBuf::new(),
+            partition: String::new(),
+            seq: 0,
+            rows: 0,
+            bytes,
+        }
+    }
+
+    #[test]
+    fn upload_groups_hold_at_most_the_budget_and_keep_every_file_once_in_order() {
+        let files: Vec<StagedFile> = [5, 5, 5, 40, 1, 1, 100, 3]
+            .into_iter()
+            .chain(std::iter::repeat_n(1, 40))
+            .map(staged)
+            .collect();
+        let groups = upload_groups(&files, 12, 30);
+        let sizes: Vec<Vec<u64>> = groups
+            .iter()
+            .map(|g| g.iter().map(|f| f.bytes).collect())
+            .collect();
+        assert_eq!(
+            sizes[..5],
+            [vec![5, 5], vec![5], vec![40], vec![1, 1], vec![100]]
+        );
+        for group in &groups {
+            let held: u64 = group.iter().map(|f| f.bytes.min(30)).sum();
+            assert!(group.len() == 1 || held <= 12, "{held} bytes held at once");
+            assert!(group.len() <= UPLOAD_CONCURRENCY);
+        }
+        let flat: Vec<u64> = groups
+            .iter()
+            .flat_map(|g| g.iter().map(|f| f.bytes))
+            .collect();
+        let all: Vec<u64> = files.iter().map(|f| f.bytes).collect();
+        assert_eq!(flat, all);
+        assert!(upload_groups(&[], 12, 30).is_empty());
+    }
 }

@@ -33,7 +33,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::storage::Location;
+use crate::storage::{Location, concurrently};
+
+/// Files moved (or deleted) at once while publishing a run.
+const PUBLISH_CONCURRENCY: usize = 16;
 
 /// The ledger folder under the output root.
 pub const LEDGER_DIR: &str = "_ledger";
@@ -230,7 +233,8 @@ impl Ledger {
 
     /// Moves a committed run's files into place and removes what it replaces. Idempotent.
     pub fn publish(&mut self, root: &Location, manifest: &Manifest) -> Result<()> {
-        for file in manifest.files.iter().chain(manifest.rejects.iter()) {
+        let files: Vec<&ManifestFile> = manifest.files.iter().chain(&manifest.rejects).collect();
+        concurrently(&files, PUBLISH_CONCURRENCY, |file| {
             if !root.rename_if_present(&file.staged, &file.path)?
                 && root.head(&file.path)?.is_none()
             {
@@ -242,13 +246,15 @@ impl Ledger {
                     ),
                 });
             }
-        }
+            Ok(())
+        })?;
         let keep: HashSet<&str> = manifest.visible_paths().collect();
-        for path in &manifest.removes {
-            if !keep.contains(path.as_str()) {
-                root.delete(path)?;
-            }
-        }
+        let removes: Vec<&String> = manifest
+            .removes
+            .iter()
+            .filter(|path| !keep.contains(path.as_str()))
+            .collect();
+        concurrently(&removes, PUBLISH_CONCURRENCY, |path| root.delete(path))?;
         root.put_bytes(&Manifest::marker(&manifest.run_id), Vec::new(), false)?;
         self.published.insert(manifest.run_id.clone());
         for replaced in &manifest.replaces {

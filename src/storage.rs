@@ -492,6 +492,12 @@ impl Location {
             std::fs::rename(file, &target).map_err(|e| Error::output(&target, e))?;
             return Ok(size);
         }
+        // A file of one part goes up in one request (retried like any other).
+        if size <= self.storage.options.part_size as u64 {
+            let bytes = std::fs::read(file).map_err(|e| Error::output(file, e))?;
+            self.put_bytes(relative, bytes, false)?;
+            return Ok(size);
+        }
         // A part refused over a dropped connection fails the whole upload (it is aborted): the
         // file is local, so the upload is simply made again.
         let mut attempt = 0;
@@ -572,6 +578,47 @@ impl Location {
             resumes_left: self.storage.options.retries,
         }
     }
+}
+
+/// Runs `task` on each of `items`, up to `limit` at a time, each in a thread of its own (storage
+/// calls block); returns the results in the order of `items`. On an error no new task starts,
+/// and the first error (in the order of `items`) is returned once the running ones are done.
+/// Publishing and uploading thousands of small files one at a time pays each request's latency
+/// in turn; this pays it `limit` at a time.
+pub fn concurrently<T: Sync, R: Send>(
+    items: &[T],
+    limit: usize,
+    task: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<R>>>> =
+        Mutex::new(std::iter::repeat_with(|| None).take(items.len()).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..limit.clamp(1, items.len().max(1)) {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else {
+                        break;
+                    };
+                    let result = task(item);
+                    if result.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    results.lock().expect("no task panics holding the lock")[i] = Some(result);
+                }
+            });
+        }
+    });
+    // Tasks start in the order of `items`, so the ones that never started come after every
+    // one that did, among which is the error that stopped them.
+    let results = results
+        .into_inner()
+        .expect("no task panics holding the lock");
+    results.into_iter().flatten().collect()
 }
 
 /// Fills `buffer` as far as the file allows; returns the bytes read (0 at the end).
@@ -712,6 +759,66 @@ impl Read for ObjectReader {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn concurrently_keeps_order_runs_tasks_at_once_and_stops_at_the_first_error() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let items: Vec<usize> = (0..200).collect();
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        // Items 0 and 1 wait for each other (for at most 10 s): they meet only if they run at
+        // the same time.
+        let (arrived, met) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let doubled = concurrently(&items, 8, |&i| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            if i < 2 {
+                arrived.fetch_add(1, Ordering::SeqCst);
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while arrived.load(Ordering::SeqCst) < 2 && std::time::Instant::now() < deadline {
+                    std::thread::yield_now();
+                }
+                if arrived.load(Ordering::SeqCst) == 2 {
+                    met.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            running.fetch_sub(1, Ordering::SeqCst);
+            Ok(i * 2)
+        })
+        .unwrap();
+        assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(
+            met.load(Ordering::SeqCst),
+            2,
+            "items 0 and 1 ran at the same time"
+        );
+        let most = most.load(Ordering::SeqCst);
+        assert!((2..=8).contains(&most), "{most} tasks at once");
+
+        let started = AtomicUsize::new(0);
+        let failed = concurrently(&items, 4, |&i| {
+            started.fetch_add(1, Ordering::SeqCst);
+            if i == 10 || i == 150 {
+                return Err(Error::Storage {
+                    location: format!("item {i}"),
+                    message: "refused".into(),
+                });
+            }
+            Ok(i)
+        });
+        match failed {
+            Err(Error::Storage { location, .. }) => assert_eq!(location, "item 10"),
+            other => panic!("expected the first error, got {other:?}"),
+        }
+        assert!(
+            started.load(Ordering::SeqCst) < 150,
+            "no new task after the error"
+        );
+        assert!(
+            concurrently(&[] as &[u8], 4, |_| Ok(()))
+                .unwrap()
+                .is_empty()
+        );
+    }
 
     /// A storage for tests.
     pub(crate) fn storage() -> Arc<Storage> {

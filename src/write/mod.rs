@@ -21,6 +21,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::{RecordBatch, UInt32Array};
 use arrow_ipc::reader::StreamReader;
@@ -185,6 +186,41 @@ pub struct WrittenFile {
     pub bytes: u64,
 }
 
+/// Opens data files in the staging folder: shared by the writer and its merge workers.
+struct FileFactory {
+    staging: PathBuf,
+    schema: SchemaRef,
+    properties: WriterProperties,
+    /// Numbers temporaries.
+    counter: AtomicU64,
+}
+
+impl FileFactory {
+    /// A new file of a partition, the partition's file number `seq`.
+    fn open(&self, seq: u32) -> Result<OpenFile> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let temp = self.staging.join(format!("{n:06}.parquet.tmp"));
+        let handle = File::create(&temp).map_err(|e| Error::output(&temp, e))?;
+        let writer = ArrowWriter::try_new(
+            BufWriter::with_capacity(FILE_BUFFER_BYTES, handle),
+            self.schema.clone(),
+            Some(self.properties.clone()),
+        )
+        .map_err(|source| Error::Parquet {
+            path: temp.clone(),
+            source,
+        })?;
+        Ok(OpenFile {
+            writer,
+            temp,
+            seq,
+            rows: 0,
+            buffered: 0,
+        })
+    }
+}
+
+/// A data file being written.
 struct OpenFile {
     writer: ArrowWriter<BufWriter<File>>,
     temp: PathBuf,
@@ -192,6 +228,69 @@ struct OpenFile {
     rows: u64,
     /// Memory of the buffered row group when last measured.
     buffered: usize,
+}
+
+impl OpenFile {
+    /// Appends `batch`; returns how much the buffered row group grew (or shrank, when the
+    /// writer wrote a full row group out).
+    fn write(&mut self, batch: &RecordBatch) -> Result<isize> {
+        self.writer.write(batch).map_err(|source| Error::Parquet {
+            path: self.temp.clone(),
+            source,
+        })?;
+        self.rows += batch.num_rows() as u64;
+        let before = self.buffered;
+        self.buffered = self.writer.memory_size();
+        Ok(self.buffered as isize - before as isize)
+    }
+
+    /// Bytes the file will hold once its buffered rows are written.
+    fn size(&self) -> u64 {
+        (self.writer.bytes_written() + self.writer.in_progress_size()) as u64
+    }
+
+    /// Writes the buffered rows out as a row group.
+    fn flush(&mut self) -> Result<()> {
+        self.writer.flush().map_err(|source| Error::Parquet {
+            path: self.temp.clone(),
+            source,
+        })?;
+        self.buffered = 0;
+        Ok(())
+    }
+
+    /// Finishes the file and makes it durable.
+    fn close(self, partition: String) -> Result<StagedFile> {
+        let OpenFile {
+            writer,
+            temp,
+            seq,
+            rows,
+            ..
+        } = self;
+        let mut inner = writer.into_inner().map_err(|source| Error::Parquet {
+            path: temp.clone(),
+            source,
+        })?;
+        use std::io::Write as _;
+        inner.flush().map_err(|e| Error::output(&temp, e))?;
+        let handle = inner
+            .into_inner()
+            .map_err(|e| Error::output(&temp, e.into_error()))?;
+        // Durable before it can be renamed into view.
+        handle.sync_all().map_err(|e| Error::output(&temp, e))?;
+        let bytes = handle
+            .metadata()
+            .map_err(|e| Error::output(&temp, e))?
+            .len();
+        Ok(StagedFile {
+            temp,
+            partition,
+            seq,
+            rows,
+            bytes,
+        })
+    }
 }
 
 /// Rows of partitions that found no open file.
@@ -257,7 +356,7 @@ const RUNS_PER_LEVEL: usize = 16;
 const RUN_MESSAGE_ROWS: usize = if cfg!(test) { 7 } else { 1024 };
 
 /// Rows gathered from the runs before they are written to a partition's file at the end.
-const MERGE_WRITE_ROWS: usize = if cfg!(test) { 3 } else { 8192 };
+const MERGE_WRITE_ROWS: usize = if cfg!(test) { 3 } else { 2048 };
 
 /// A spilled run: an Arrow IPC stream of rows in partition order, and how many per partition.
 struct Run {
@@ -456,18 +555,17 @@ pub struct WriterLimits {
     /// Memory for rows of partitions without an open file: past it, they are spilled to disk in
     /// partition order, to be merged into one file per partition at the end.
     pub overflow_bytes: usize,
+    /// Threads writing the overflowed partitions' files at the end.
+    pub merge_threads: usize,
 }
 
 /// Writes record batches into one rolling Parquet file per partition, in a staging folder.
 pub struct PartitionedWriter {
-    staging: PathBuf,
-    schema: SchemaRef,
-    properties: WriterProperties,
+    files: FileFactory,
     limits: WriterLimits,
     open: HashMap<String, OpenFile>,
     next_seq: HashMap<String, u32>,
     staged: Vec<StagedFile>,
-    temp_counter: u64,
     buffered: usize,
     overflow: Overflow,
 }
@@ -481,14 +579,16 @@ impl PartitionedWriter {
         limits: WriterLimits,
     ) -> Self {
         PartitionedWriter {
-            staging,
-            schema,
-            properties,
+            files: FileFactory {
+                staging,
+                schema,
+                properties,
+                counter: AtomicU64::new(0),
+            },
             limits,
             open: HashMap::new(),
             next_seq: HashMap::new(),
             staged: Vec::new(),
-            temp_counter: 0,
             buffered: 0,
             overflow: Overflow::default(),
         }
@@ -534,16 +634,8 @@ impl PartitionedWriter {
 
     fn write_open(&mut self, partition: &str, batch: &RecordBatch) -> Result<()> {
         let file = self.open.get_mut(partition).expect("opened by the caller");
-        file.writer.write(batch).map_err(|source| Error::Parquet {
-            path: file.temp.clone(),
-            source,
-        })?;
-        file.rows += batch.num_rows() as u64;
-        let buffered = file.writer.memory_size();
-        self.buffered = self.buffered + buffered - file.buffered;
-        file.buffered = buffered;
-        let size = (file.writer.bytes_written() + file.writer.in_progress_size()) as u64;
-        if size >= self.limits.max_file_bytes {
+        self.buffered = self.buffered.saturating_add_signed(file.write(batch)?);
+        if file.size() >= self.limits.max_file_bytes {
             let file = self.open.remove(partition).expect("present");
             self.close_file(partition.to_string(), file)?;
         }
@@ -567,12 +659,8 @@ impl PartitionedWriter {
                 break;
             }
             let file = self.open.get_mut(&partition).expect("listed above");
-            file.writer.flush().map_err(|source| Error::Parquet {
-                path: file.temp.clone(),
-                source,
-            })?;
             self.buffered -= file.buffered;
-            file.buffered = 0;
+            file.flush()?;
         }
         Ok(())
     }
@@ -595,7 +683,7 @@ impl PartitionedWriter {
                 .collect();
             arrow_select::take::take_record_batch(batch, &indices)?
         };
-        let plain = self.overflow.plain_schema(&self.schema);
+        let plain = self.overflow.plain_schema(&self.files.schema);
         let rows_only = cast_batch(&rows_only, &plain)?;
         let overflow = &mut self.overflow;
         let groups = groups
@@ -620,7 +708,7 @@ impl PartitionedWriter {
     /// of the next level, so the runs stay few (logarithmic in the data) and are each rewritten
     /// only once per level.
     fn spill(&mut self) -> Result<()> {
-        let plain = self.overflow.plain_schema(&self.schema);
+        let plain = self.overflow.plain_schema(&self.files.schema);
         let buffered = std::mem::take(&mut self.overflow.buffered);
         self.overflow.bytes = 0;
         // Each partition's pieces, in the order they came.
@@ -635,7 +723,8 @@ impl PartitionedWriter {
                 offset += rows;
             }
         }
-        let mut run = RunWriter::create(&self.staging, &mut self.overflow.next_run, &plain, 0)?;
+        let mut run =
+            RunWriter::create(&self.files.staging, &mut self.overflow.next_run, &plain, 0)?;
         for (partition, slices) in pieces {
             for piece in slices {
                 run.write(partition, piece)?;
@@ -652,7 +741,7 @@ impl PartitionedWriter {
             }
             let merged: Vec<Run> = self.overflow.runs.split_off(runs.len() - same);
             let mut run = RunWriter::create(
-                &self.staging,
+                &self.files.staging,
                 &mut self.overflow.next_run,
                 &plain,
                 level + 1,
@@ -664,116 +753,99 @@ impl PartitionedWriter {
     }
 
     /// Writes each overflowed partition into its own file, its rows in the order they came.
-    /// One file is open at a time.
+    /// The runs are read here, in partition order; each partition's rows go to one of
+    /// `merge_threads` workers, which encode and write its file, one file at a time each.
     fn merge_overflow(&mut self) -> Result<()> {
         if self.overflow.partitions.is_empty() {
             return Ok(());
         }
         self.spill()?;
         let runs = std::mem::take(&mut self.overflow.runs);
-        let mut current = String::new();
-        let mut pending: Vec<RecordBatch> = Vec::new();
-        let mut pending_rows = 0;
-        read_runs_in_order(&runs, |partition, piece| {
-            if partition != current {
-                self.write_merged(&current, &mut pending)?;
-                pending_rows = 0;
-                if let Some(file) = self.open.remove(&current) {
-                    self.close_file(current.clone(), file)?;
+        let workers = self.limits.merge_threads.max(1);
+        let buffer_each = self.limits.buffer_bytes / workers;
+        let (files, limits, next_seq) = (&self.files, &self.limits, &self.next_seq);
+        let (read, written) = std::thread::scope(|scope| {
+            let mut senders = Vec::with_capacity(workers);
+            let mut handles = Vec::with_capacity(workers);
+            for _ in 0..workers {
+                let (sender, jobs) = crossbeam_channel::bounded::<MergeJob>(2);
+                senders.push(sender);
+                handles.push(scope.spawn(move || merge_worker(files, limits, buffer_each, jobs)));
+            }
+            let mut current: Option<(String, usize)> = None;
+            let mut pending: Vec<RecordBatch> = Vec::new();
+            let mut pending_rows = 0;
+            let send = |worker: usize, job: MergeJob| {
+                senders[worker].send(job).map_err(|_| Error::Parquet {
+                    path: files.staging.clone(),
+                    source: parquet::errors::ParquetError::General("a merge worker stopped".into()),
+                })
+            };
+            let read = read_runs_in_order(&runs, |partition, piece| {
+                if current.as_ref().is_none_or(|(p, _)| p != partition) {
+                    if let Some((_, worker)) = current.take() {
+                        send(worker, MergeJob::Rows(std::mem::take(&mut pending)))?;
+                        send(worker, MergeJob::End)?;
+                        pending_rows = 0;
+                    }
+                    // The least busy worker takes the partition.
+                    let worker = (0..workers)
+                        .min_by_key(|&w| senders[w].len())
+                        .expect("at least one worker");
+                    let seq = next_seq.get(partition).copied().unwrap_or(0);
+                    send(worker, MergeJob::Start(partition.to_string(), seq))?;
+                    current = Some((partition.to_string(), worker));
                 }
-                current = partition.to_string();
-            }
-            pending_rows += piece.num_rows();
-            pending.push(piece);
-            if pending_rows >= MERGE_WRITE_ROWS {
-                self.write_merged(&current, &mut pending)?;
-                pending_rows = 0;
-            }
-            Ok(())
-        })?;
-        self.write_merged(&current, &mut pending)?;
-        if let Some(file) = self.open.remove(&current) {
-            self.close_file(current, file)?;
-        }
+                pending_rows += piece.num_rows();
+                pending.push(piece);
+                if pending_rows >= MERGE_WRITE_ROWS {
+                    let (_, worker) = current.as_ref().expect("set above");
+                    send(*worker, MergeJob::Rows(std::mem::take(&mut pending)))?;
+                    pending_rows = 0;
+                }
+                Ok(())
+            })
+            .and_then(|()| match current.take() {
+                Some((_, worker)) => {
+                    send(worker, MergeJob::Rows(std::mem::take(&mut pending)))?;
+                    send(worker, MergeJob::End)
+                }
+                None => Ok(()),
+            });
+            drop(senders);
+            let written: Vec<Result<Vec<StagedFile>>> = handles
+                .into_iter()
+                .map(|h| h.join().expect("a merge worker panicked"))
+                .collect();
+            (read, written)
+        });
         remove_runs(&runs);
-        Ok(())
-    }
-
-    /// Writes `pending` pieces (plain strings) to `partition`'s file, opening it if need be.
-    fn write_merged(&mut self, partition: &str, pending: &mut Vec<RecordBatch>) -> Result<()> {
-        if pending.is_empty() {
-            return Ok(());
+        // A worker's own error explains a failed send better than the send does.
+        let mut first_error = None;
+        for result in written {
+            match result {
+                Ok(staged) => self.staged.extend(staged),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        let plain = pending[0].schema();
-        let rows = arrow_select::concat::concat_batches(&plain, pending.iter())?;
-        pending.clear();
-        let batch = &cast_batch(&rows, &self.schema)?;
-        if !self.open.contains_key(partition) {
-            let file = self.open_file(partition)?;
-            self.open.insert(partition.to_string(), file);
+        match (first_error, read) {
+            (Some(e), _) | (None, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(()),
         }
-        self.write_open(partition, batch)
     }
 
     fn open_file(&mut self, partition: &str) -> Result<OpenFile> {
         let seq = self.next_seq.entry(partition.to_string()).or_insert(0);
-        let this_seq = *seq;
+        let file = self.files.open(*seq)?;
         *seq += 1;
-        self.temp_counter += 1;
-        let temp = self
-            .staging
-            .join(format!("{:06}.parquet.tmp", self.temp_counter));
-        let handle = File::create(&temp).map_err(|e| Error::output(&temp, e))?;
-        let writer = ArrowWriter::try_new(
-            BufWriter::with_capacity(FILE_BUFFER_BYTES, handle),
-            self.schema.clone(),
-            Some(self.properties.clone()),
-        )
-        .map_err(|source| Error::Parquet {
-            path: temp.clone(),
-            source,
-        })?;
-        Ok(OpenFile {
-            writer,
-            temp,
-            seq: this_seq,
-            rows: 0,
-            buffered: 0,
-        })
+        Ok(file)
     }
 
     fn close_file(&mut self, partition: String, file: OpenFile) -> Result<()> {
-        let OpenFile {
-            writer,
-            temp,
-            seq,
-            rows,
-            buffered,
-            ..
-        } = file;
-        self.buffered -= buffered;
-        let mut inner = writer.into_inner().map_err(|source| Error::Parquet {
-            path: temp.clone(),
-            source,
-        })?;
-        use std::io::Write as _;
-        inner.flush().map_err(|e| Error::output(&temp, e))?;
-        let handle = inner
-            .into_inner()
-            .map_err(|e| Error::output(&temp, e.into_error()))?;
-        // Durable before it can be renamed into view.
-        handle.sync_all().map_err(|e| Error::output(&temp, e))?;
-        let bytes = handle
-            .metadata()
-            .map_err(|e| Error::output(&temp, e))?
-            .len();
-        self.staged.push(StagedFile {
-            temp,
-            partition,
-            seq,
-            rows,
-            bytes,
-        });
+        self.buffered -= file.buffered;
+        self.staged.push(file.close(partition)?);
         Ok(())
     }
 
@@ -791,6 +863,63 @@ impl PartitionedWriter {
             .sort_by(|a, b| (&a.partition, a.seq).cmp(&(&b.partition, b.seq)));
         Ok(self.staged)
     }
+}
+
+/// What the merge hands a worker, partition by partition.
+enum MergeJob {
+    /// The rows that follow are of this partition, whose next file number is this.
+    Start(String, u32),
+    /// Rows of the partition, with plain string columns.
+    Rows(Vec<RecordBatch>),
+    /// The partition's rows are all sent: close its file.
+    End,
+}
+
+/// A merge worker: writes the partitions it is handed into files, rolling them at the size
+/// limit and writing row groups out once they buffer `buffer` bytes.
+fn merge_worker(
+    files: &FileFactory,
+    limits: &WriterLimits,
+    buffer: usize,
+    jobs: crossbeam_channel::Receiver<MergeJob>,
+) -> Result<Vec<StagedFile>> {
+    let mut staged = Vec::new();
+    let mut partition = String::new();
+    let mut next_seq = 0;
+    let mut open: Option<OpenFile> = None;
+    for job in jobs {
+        match job {
+            MergeJob::Start(p, seq) => (partition, next_seq) = (p, seq),
+            MergeJob::Rows(pieces) => {
+                let Some(first) = pieces.first() else {
+                    continue;
+                };
+                let rows = arrow_select::concat::concat_batches(&first.schema(), &pieces)?;
+                drop(pieces);
+                let batch = cast_batch(&rows, &files.schema)?;
+                let file = match &mut open {
+                    Some(file) => file,
+                    None => {
+                        next_seq += 1;
+                        open.insert(files.open(next_seq - 1)?)
+                    }
+                };
+                file.write(&batch)?;
+                if file.size() >= limits.max_file_bytes {
+                    let full = open.take().expect("just written");
+                    staged.push(full.close(partition.clone())?);
+                } else if file.buffered > buffer {
+                    file.flush()?;
+                }
+            }
+            MergeJob::End => {
+                if let Some(file) = open.take() {
+                    staged.push(file.close(std::mem::take(&mut partition))?);
+                }
+            }
+        }
+    }
+    Ok(staged)
 }
 
 /// The committed name of a data file, relative to the output root.
@@ -814,8 +943,8 @@ mod tests {
     use std::sync::Arc;
 
     /// Writes `lines` partitioned by Application with `limits`; returns, per staged file, its
-    /// partition and the Status values it holds, in order.
-    fn write_all(lines: &[String], limits: WriterLimits) -> Vec<(String, Vec<i64>)> {
+    /// partition, its number and the Status values it holds, in order.
+    fn write_all(lines: &[String], limits: WriterLimits) -> Vec<(String, u32, Vec<i64>)> {
         let schema = Arc::new(EventSchema::spectrum_events());
         let spec = PartitionSpec::parse("Application", &schema).unwrap();
         let mut decoder = Decoder::try_new(
@@ -872,7 +1001,7 @@ mod tests {
                             .to_vec()
                     })
                     .collect();
-                (f.partition, statuses)
+                (f.partition, f.seq, statuses)
             })
             .collect()
     }
@@ -892,20 +1021,55 @@ mod tests {
             buffer_bytes: usize::MAX,
             max_open_files: 1000,
             overflow_bytes: usize::MAX,
+            merge_threads: 1,
         };
         let expected = write_all(&lines, roomy);
         assert_eq!(expected.len(), 37);
-        // Two open files, and every overflowing piece spilled at once: many runs to merge.
-        let tight = WriterLimits {
+        for merge_threads in [1, 3] {
+            // Two open files, and every overflowing piece spilled at once: many runs to merge.
+            let tight = WriterLimits {
+                max_open_files: 2,
+                overflow_bytes: 1,
+                buffer_bytes: 1,
+                merge_threads,
+                ..roomy
+            };
+            let got = write_all(&lines, tight);
+            assert_eq!(got, expected, "{merge_threads} merge threads");
+            for (partition, _, statuses) in &got {
+                assert!(statuses.windows(2).all(|w| w[0] < w[1]), "{partition}");
+            }
+        }
+    }
+
+    #[test]
+    fn files_rolled_in_the_merge_keep_numbering_and_row_order() {
+        let lines: Vec<String> = (0..300)
+            .map(|i| format!(r#"{{"Application":"a{}","Status":{i}}}"#, (i * 7) % 11))
+            .collect();
+        // Every write fills a file: each piece becomes a file, in the main phase and the merge.
+        let limits = WriterLimits {
+            max_file_bytes: 1,
+            buffer_bytes: 1,
             max_open_files: 2,
             overflow_bytes: 1,
-            buffer_bytes: 1,
-            ..roomy
+            merge_threads: 2,
         };
-        let got = write_all(&lines, tight);
-        assert_eq!(got, expected);
-        for (partition, statuses) in &got {
-            assert!(statuses.windows(2).all(|w| w[0] < w[1]), "{partition}");
+        let got = write_all(&lines, limits);
+        assert!(got.len() > 11 * 3, "{} files", got.len());
+        let mut by_partition: BTreeMap<&str, (Vec<u32>, Vec<i64>)> = BTreeMap::new();
+        for (partition, seq, statuses) in &got {
+            let (seqs, all) = by_partition.entry(partition).or_default();
+            seqs.push(*seq);
+            all.extend(statuses);
+        }
+        assert_eq!(by_partition.len(), 11);
+        for (partition, (seqs, statuses)) in by_partition {
+            let numbered: Vec<u32> = (0..seqs.len() as u32).collect();
+            assert_eq!(seqs, numbered, "{partition}: files numbered 0, 1, 2...");
+            let n: usize = partition[13..].parse().unwrap();
+            let wanted: Vec<i64> = (0..300).filter(|i| (i * 7) % 11 == n as i64).collect();
+            assert_eq!(statuses, wanted, "{partition}");
         }
     }
 }
