@@ -6,10 +6,14 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Int64Builder, StringBuilder, StringDictionaryBuilder};
+use arrow_buffer::NullBufferBuilder;
+
+use std::collections::HashMap;
+
+use arrow_array::builder::{BooleanBuilder, Int64Builder, StringBuilder};
 use arrow_array::{
-    ArrayRef, TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
-    TimestampSecondArray,
+    ArrayRef, DictionaryArray, PrimitiveArray, StringArray, TimestampMicrosecondArray,
+    TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
 };
 use arrow_schema::TimeUnit;
 
@@ -26,8 +30,105 @@ pub(crate) enum Slot {
     Int(i64),
     /// A boolean.
     Bool(bool),
-    /// A string, as a byte range of the row's text buffer.
+    /// A string, as a byte range of the row's text buffer (unescaped strings).
     Str(u32, u32),
+    /// A string, as a byte range of the line itself (strings without escapes, which the fast
+    /// scanner does not copy).
+    Line(u32, u32),
+}
+
+impl Slot {
+    /// The text of a string slot: from the row's text buffer or from the line.
+    pub(crate) fn text<'a>(self, text: &'a str, line: &'a str) -> Option<&'a str> {
+        match self {
+            Slot::Str(s, e) => Some(&text[s as usize..e as usize]),
+            Slot::Line(s, e) => Some(&line[s as usize..e as usize]),
+            _ => None,
+        }
+    }
+}
+
+/// Builds a dictionary column of enum values for one batch: a key per row, each distinct value
+/// once, in order of first appearance. Enum columns hold a handful of distinct values, so a
+/// value is looked up by comparing it with the last one seen and then with each, and only a
+/// column with many goes through a hash map.
+pub(crate) struct EnumBuilder {
+    keys: Vec<i16>,
+    nulls: NullBufferBuilder,
+    /// The distinct values of the batch, by key.
+    values: Vec<Box<str>>,
+    /// Keys by value, once there are more than [`EnumBuilder::SCAN_LIMIT`] values.
+    by_value: HashMap<Box<str>, i16>,
+    last: Option<i16>,
+}
+
+impl EnumBuilder {
+    /// Up to this many distinct values, a lookup compares with each in turn.
+    const SCAN_LIMIT: usize = 16;
+
+    fn with_capacity(capacity: usize) -> Self {
+        EnumBuilder {
+            keys: Vec::with_capacity(capacity),
+            nulls: NullBufferBuilder::new(capacity),
+            values: Vec::new(),
+            by_value: HashMap::new(),
+            last: None,
+        }
+    }
+
+    /// Appends `value`; returns its key and whether it is new to the batch.
+    fn append(&mut self, value: &str) -> (i16, bool) {
+        let found = match self.last {
+            Some(key) if *self.values[key as usize] == *value => Some(key),
+            _ if self.values.len() <= Self::SCAN_LIMIT => self
+                .values
+                .iter()
+                .position(|v| **v == *value)
+                .map(|i| i as i16),
+            _ => self.by_value.get(value).copied(),
+        };
+        let (key, new) = match found {
+            Some(key) => (key, false),
+            None => {
+                let key = i16::try_from(self.values.len())
+                    .expect("batch size is capped below the dictionary key range");
+                self.values.push(value.into());
+                if self.values.len() > Self::SCAN_LIMIT {
+                    if self.by_value.is_empty() {
+                        for (i, v) in self.values.iter().enumerate() {
+                            self.by_value.insert(v.clone(), i as i16);
+                        }
+                    } else {
+                        self.by_value.insert(value.into(), key);
+                    }
+                }
+                (key, true)
+            }
+        };
+        self.keys.push(key);
+        self.nulls.append_non_null();
+        self.last = Some(key);
+        (key, new)
+    }
+
+    fn append_null(&mut self) {
+        self.keys.push(0);
+        self.nulls.append_null();
+    }
+
+    /// The batch's column, and a fresh start for the next batch.
+    fn finish(&mut self) -> DictionaryArray<EnumKey> {
+        let keys = PrimitiveArray::<EnumKey>::new(
+            std::mem::take(&mut self.keys).into(),
+            self.nulls.finish(),
+        );
+        let values: StringArray = self.values.iter().map(|v| Some(&**v)).collect();
+        self.values.clear();
+        self.by_value.clear();
+        self.last = None;
+        DictionaryArray::try_new(keys, Arc::new(values))
+            .expect("every key indexes a value of the batch")
+    }
 }
 
 /// Builds one column.
@@ -38,7 +139,7 @@ pub(crate) enum Slot {
 pub(crate) enum ColumnBuilder {
     Str(StringBuilder),
     Enum {
-        builder: StringDictionaryBuilder<EnumKey>,
+        builder: EnumBuilder,
         documented: Vec<String>,
         /// Per dictionary key of the current batch: whether its value is documented. Filled
         /// when a key first appears, so each distinct value is checked once per batch.
@@ -53,7 +154,7 @@ impl ColumnBuilder {
     pub(crate) fn new(field: &FieldSpec, unit: TimeUnit, capacity: usize) -> Self {
         match (field.field_type, &field.enum_values) {
             (FieldType::String, Some(values)) => ColumnBuilder::Enum {
-                builder: StringDictionaryBuilder::with_capacity(capacity, values.len(), 64),
+                builder: EnumBuilder::with_capacity(capacity),
                 documented: values.clone(),
                 key_documented: Vec::new(),
             },
@@ -68,11 +169,12 @@ impl ColumnBuilder {
         }
     }
 
-    /// Appends one staged value. Returns `true` when an enum value is outside the documented list.
-    pub(crate) fn append(&mut self, slot: Slot, text: &str) -> bool {
+    /// Appends one staged value; string slots are read from the row's `text` or the `line`.
+    /// Returns `true` when an enum value is outside the documented list.
+    pub(crate) fn append(&mut self, slot: Slot, text: &str, line: &str) -> bool {
         match (self, slot) {
-            (ColumnBuilder::Str(b), Slot::Str(s, e)) => {
-                b.append_value(&text[s as usize..e as usize])
+            (ColumnBuilder::Str(b), Slot::Str(..) | Slot::Line(..)) => {
+                b.append_value(slot.text(text, line).expect("a string slot"))
             }
             (
                 ColumnBuilder::Enum {
@@ -80,17 +182,14 @@ impl ColumnBuilder {
                     documented,
                     key_documented,
                 },
-                Slot::Str(s, e),
+                Slot::Str(..) | Slot::Line(..),
             ) => {
-                let value = &text[s as usize..e as usize];
-                let key = builder
-                    .append(value)
-                    .expect("batch size is capped below the dictionary key range")
-                    as usize;
-                if key == key_documented.len() {
+                let value = slot.text(text, line).expect("a string slot");
+                let (key, new) = builder.append(value);
+                if new {
                     key_documented.push(documented.iter().any(|d| d == value));
                 }
-                return !key_documented[key];
+                return !key_documented[key as usize];
             }
             (ColumnBuilder::Int(b) | ColumnBuilder::Time(b, _), Slot::Int(v)) => b.append_value(v),
             (ColumnBuilder::Bool(b), Slot::Bool(v)) => b.append_value(v),

@@ -229,11 +229,12 @@ impl Decoder {
                 reason: "the decoder's batch is full: flush it before decoding more lines".into(),
             });
         }
-        self.parse_row(line)?;
-        self.check_folder_names()?;
+        // Only the fast scanner makes slots that point into the line, and only into valid UTF-8.
+        let line_text = self.parse_row(line)?;
+        self.check_folder_names(line_text)?;
         let row = &self.row;
         for (i, (column, slot)) in self.columns.iter_mut().zip(&row.slots).enumerate() {
-            if column.append(*slot, &row.text) {
+            if column.append(*slot, &row.text, line_text) {
                 let name = &self.schema.fields()[i].name;
                 increment(&mut self.stats.out_of_enum, name);
             }
@@ -249,11 +250,11 @@ impl Decoder {
         Ok(())
     }
 
-    fn check_folder_names(&self) -> Result<(), LineReject> {
+    fn check_folder_names(&self, line: &str) -> Result<(), LineReject> {
         for &i in &self.folder_fields {
-            if let Slot::Str(s, e) = self.row.slots[i] {
+            if let Some(value) = self.row.slots[i].text(&self.row.text, line) {
                 let name = &self.schema.fields()[i].name;
-                let len = folder_name_len(name, &self.row.text[s as usize..e as usize]);
+                let len = folder_name_len(name, value);
                 if len > MAX_FOLDER_NAME_BYTES {
                     return Err(LineReject {
                         field: Some(name.clone()),
@@ -268,23 +269,27 @@ impl Decoder {
         Ok(())
     }
 
-    /// Parses a line into the row scratch slots without touching the column builders.
-    fn parse_row(&mut self, line: &[u8]) -> Result<(), LineReject> {
+    /// Parses a line into the row scratch slots without touching the column builders. Returns
+    /// the line as text when the fast scanner parsed it (its slots may point into the line).
+    fn parse_row<'l>(&mut self, line: &'l [u8]) -> Result<&'l str, LineReject> {
         self.row.clear();
-        if self.fast_path {
+        // One UTF-8 check for the whole line; the general path reports where it fails.
+        if self.fast_path
+            && let Ok(text) = std::str::from_utf8(line)
+        {
             let scanned = self.scanner.scan(
-                line,
+                text,
                 &self.schema,
                 self.options.timestamp_unit,
                 self.options.strict,
                 &mut self.row,
             );
             if scanned.is_ok() {
-                return Ok(());
+                return Ok(text);
             }
             self.row.clear();
         }
-        self.parse_row_general(line)
+        self.parse_row_general(line).map(|()| "")
     }
 
     /// The general path: serde_json with a visitor that fills the slots.

@@ -34,17 +34,17 @@ impl Scanner {
         }
     }
 
-    /// Scans `line` into `row`; `row` must be cleared by the caller.
+    /// Scans `text` (a whole line, checked as UTF-8 once, so every slice cut at an ASCII
+    /// delimiter is text) into `row`; `row` must be cleared by the caller. Strings without
+    /// escapes stay in the line ([`Slot::Line`]).
     pub(crate) fn scan(
         &mut self,
-        line: &[u8],
+        text: &str,
         schema: &EventSchema,
         unit: TimeUnit,
         strict: bool,
         row: &mut RowScratch,
     ) -> Scan<()> {
-        // One UTF-8 check for the whole line: every slice cut at an ASCII delimiter is then text.
-        let text = std::str::from_utf8(line).map_err(|_| GiveUp)?;
         let b = text.as_bytes();
         let mut pos = skip_ws(b, 0);
         expect(b, pos, b'{')?;
@@ -96,7 +96,7 @@ impl Scanner {
     fn field_of(&mut self, key: &str, position: usize, schema: &EventSchema) -> Option<usize> {
         if let Some(&i) = self.predicted.get(position)
             && i != u16::MAX
-            && schema.fields()[i as usize].name == key
+            && same_text(&schema.fields()[i as usize].name, key)
         {
             return Some(i as usize);
         }
@@ -109,6 +109,20 @@ impl Scanner {
         }
         found
     }
+}
+
+/// `a == b`, compared inline: keys are short, and a call to `memcmp` for each cost more than
+/// the comparison.
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0;
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    diff == 0
 }
 
 fn skip_ws(b: &[u8], mut pos: usize) -> usize {
@@ -205,14 +219,16 @@ fn value(
         Some(b'"') => {
             let (close, escaped) = string_end(b, pos + 1)?;
             let start = row.text.len();
-            if escaped {
+            let (content, string) = if escaped {
                 unescape(&text[pos + 1..close], &mut row.text)?;
+                let string = Slot::Str(start as u32, row.text.len() as u32);
+                (&row.text[start..], string)
             } else {
-                row.text.push_str(&text[pos + 1..close]);
-            }
-            let content = &row.text[start..];
+                let string = Slot::Line(pos as u32 + 1, close as u32);
+                (&text[pos + 1..close], string)
+            };
             let slot = match spec.field_type {
-                FieldType::String => Slot::Str(start as u32, row.text.len() as u32),
+                FieldType::String => string,
                 FieldType::Int => Slot::Int(parse_int_text(content).ok_or(GiveUp)?),
                 FieldType::Bool => match content {
                     "true" => Slot::Bool(true),
@@ -225,7 +241,7 @@ fn value(
                 }
             };
             if !matches!(slot, Slot::Str(..)) {
-                row.text.truncate(start);
+                row.text.truncate(start); // an escaped string parsed to another type
             }
             Ok((slot, close + 1))
         }
