@@ -1,7 +1,7 @@
 //! Column builders: one per field, appending the typed values of accepted rows and finishing
 //! them into Arrow arrays of the mapped type.
 //!
-//! arrow-json has no dictionary decoder, so enum columns use [`EnumBuilder`], a dictionary
+//! arrow-json has no dictionary decoder, so enum columns use `EnumBuilder`, a dictionary
 //! builder for columns of few distinct values (faster there than arrow's hashing
 //! `StringDictionaryBuilder`), and count values outside the documented list here.
 
