@@ -216,6 +216,7 @@ impl FileFactory {
             seq,
             rows: 0,
             buffered: 0,
+            last_split: 0,
         })
     }
 }
@@ -228,6 +229,8 @@ struct OpenFile {
     rows: u64,
     /// Memory of the buffered row group when last measured.
     buffered: usize,
+    /// The writer's split count when rows last came to this file.
+    last_split: u64,
 }
 
 impl OpenFile {
@@ -559,6 +562,9 @@ pub struct WriterLimits {
     pub merge_threads: usize,
 }
 
+/// Splits (batches) without rows for an open file after which it may be closed to make room.
+const IDLE_SPLITS: u64 = 32;
+
 /// Writes record batches into one rolling Parquet file per partition, in a staging folder.
 pub struct PartitionedWriter {
     files: FileFactory,
@@ -568,6 +574,8 @@ pub struct PartitionedWriter {
     staged: Vec<StagedFile>,
     buffered: usize,
     overflow: Overflow,
+    /// Splits written so far: the clock of `OpenFile::last_split`.
+    splits: u64,
 }
 
 impl PartitionedWriter {
@@ -591,6 +599,7 @@ impl PartitionedWriter {
             staged: Vec::new(),
             buffered: 0,
             overflow: Overflow::default(),
+            splits: 0,
         }
     }
 
@@ -607,8 +616,8 @@ impl PartitionedWriter {
             }
             if !self.open.contains_key(partition) {
                 // A partition that overflowed once stays there, so its rows keep their order.
-                if self.open.len() >= self.limits.max_open_files
-                    || self.overflow.partitions.contains(partition)
+                if self.overflow.partitions.contains(partition)
+                    || (self.open.len() >= self.limits.max_open_files && !self.close_idle()?)
                 {
                     overflowing.push((partition, range));
                     continue;
@@ -616,12 +625,40 @@ impl PartitionedWriter {
                 let file = self.open_file(partition)?;
                 self.open.insert(partition.to_string(), file);
             }
+            if let Some(file) = self.open.get_mut(partition.as_str()) {
+                file.last_split = self.splits;
+            }
             self.write_open(partition, &split.batch.slice(range.start, range.len()))?;
         }
+        self.splits += 1;
         if overflowing.is_empty() {
             return Ok(());
         }
         self.overflow_write(&split.batch, overflowing)
+    }
+
+    /// Closes the open file written least recently, if no rows came to it for [`IDLE_SPLITS`]
+    /// splits, to make room for another partition; returns whether it did. Archives come in
+    /// time order, so with `date,hour` partitions an hour's file goes idle once the hour is
+    /// over: closing it keeps a day of hours out of the overflow. Rows that still come to the
+    /// closed partition go to the overflow (and a second file at the end).
+    fn close_idle(&mut self) -> Result<bool> {
+        let Some((partition, last)) = self
+            .open
+            .iter()
+            .map(|(p, f)| (p, f.last_split))
+            .min_by_key(|(_, last)| *last)
+        else {
+            return Ok(false);
+        };
+        if self.splits - last < IDLE_SPLITS {
+            return Ok(false);
+        }
+        let partition = partition.clone();
+        let file = self.open.remove(&partition).expect("listed above");
+        self.close_file(partition.clone(), file)?;
+        self.overflow.partitions.insert(partition);
+        Ok(true)
     }
 
     /// Appends all of `batch` to `partition` (see [`PartitionedWriter::write_split`]).
@@ -756,7 +793,7 @@ impl PartitionedWriter {
     /// The runs are read here, in partition order; each partition's rows go to one of
     /// `merge_threads` workers, which encode and write its file, one file at a time each.
     fn merge_overflow(&mut self) -> Result<()> {
-        if self.overflow.partitions.is_empty() {
+        if self.overflow.buffered.is_empty() && self.overflow.runs.is_empty() {
             return Ok(());
         }
         self.spill()?;
@@ -1039,6 +1076,40 @@ mod tests {
             for (partition, _, statuses) in &got {
                 assert!(statuses.windows(2).all(|w| w[0] < w[1]), "{partition}");
             }
+        }
+    }
+
+    #[test]
+    fn idle_files_make_room_so_time_ordered_partitions_skip_the_overflow() {
+        // Ten partitions one after the other (like hours), two files open at most: each closes
+        // when idle, so each partition gets one file and nothing overflows. A straggler of the
+        // first partition at the end goes to the overflow, into a second file after the first.
+        let mut lines: Vec<String> = (0..10)
+            .flat_map(|p| {
+                (0..200)
+                    .map(move |i| format!(r#"{{"Application":"p{p}","Status":{}}}"#, p * 1000 + i))
+            })
+            .collect();
+        lines.push(r#"{"Application":"p0","Status":99999}"#.to_string());
+        let limits = WriterLimits {
+            max_file_bytes: u64::MAX,
+            buffer_bytes: usize::MAX,
+            max_open_files: 2,
+            overflow_bytes: usize::MAX,
+            merge_threads: 1,
+        };
+        let got = write_all(&lines, limits);
+        let layout: Vec<(&str, u32, usize)> = got
+            .iter()
+            .map(|(p, seq, statuses)| (p.as_str(), *seq, statuses.len()))
+            .collect();
+        let mut expected = vec![("Application=p0", 0, 200), ("Application=p0", 1, 1)];
+        let names: Vec<String> = (1..10).map(|p| format!("Application=p{p}")).collect();
+        expected.extend(names.iter().map(|n| (n.as_str(), 0, 200)));
+        assert_eq!(layout, expected);
+        assert_eq!(got[1].2, [99999], "the straggler comes last");
+        for (partition, _, statuses) in &got {
+            assert!(statuses.windows(2).all(|w| w[0] < w[1]), "{partition}");
         }
     }
 
