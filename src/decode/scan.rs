@@ -55,15 +55,22 @@ impl Scanner {
         let mut position = 0;
         loop {
             expect(b, pos, b'"')?;
-            let (key_end, escaped) = string_end(b, pos + 1)?;
-            if escaped {
-                return Err(GiveUp);
-            }
-            let key = &text[pos + 1..key_end];
+            let (field, key_end) = match self.predicted_key(b, pos + 1, position, schema) {
+                Some((i, key_end)) => (Some(i), key_end),
+                None => {
+                    let (key_end, escaped) = string_end(b, pos + 1)?;
+                    if escaped {
+                        return Err(GiveUp);
+                    }
+                    let key = &text[pos + 1..key_end];
+                    (self.learn_key(key, position, schema), key_end)
+                }
+            };
+            let key_start = pos + 1;
             pos = skip_ws(b, key_end + 1);
             expect(b, pos, b':')?;
             pos = skip_ws(b, pos + 1);
-            match self.field_of(key, position, schema) {
+            match field {
                 Some(i) => {
                     if row.slots[i] != Slot::Absent {
                         return Err(GiveUp);
@@ -77,7 +84,7 @@ impl Scanner {
                         return Err(GiveUp);
                     }
                     let start = row.text.len() as u32;
-                    row.text.push_str(key);
+                    row.text.push_str(&text[key_start..key_end]);
                     row.unknown.push((start, row.text.len() as u32));
                     pos = skip_scalar(b, pos)?;
                 }
@@ -92,16 +99,28 @@ impl Scanner {
         }
     }
 
-    /// The field index of `key`, trying the key seen at this position on the previous line first.
-    fn field_of(&mut self, key: &str, position: usize, schema: &EventSchema) -> Option<usize> {
-        if let Some(&i) = self.predicted.get(position)
-            && i != u16::MAX
-            && same_text(&schema.fields()[i as usize].name, key)
-        {
-            return Some(i as usize);
-        }
+    /// The field seen at this position on the previous line, if its name is the key starting
+    /// at `start` (followed by the closing quote), and the index of that quote. Predicted names
+    /// were read as keys without escapes, so they hold no quote, backslash or control
+    /// character: bytes equal to the name and then a quote are that key, no string scan needed.
+    fn predicted_key(
+        &self,
+        b: &[u8],
+        start: usize,
+        position: usize,
+        schema: &EventSchema,
+    ) -> Option<(usize, usize)> {
+        let i = usize::from(*self.predicted.get(position)?);
+        let name = schema.fields().get(i)?.name.as_bytes();
+        let end = start + name.len();
+        (b.get(end) == Some(&b'"') && same_bytes(&b[start..end], name)).then_some((i, end))
+    }
+
+    /// The field index of `key` (a key without escapes), remembered as the prediction for
+    /// this position.
+    fn learn_key(&mut self, key: &str, position: usize, schema: &EventSchema) -> Option<usize> {
         let found = schema.index_of(key);
-        let code = found.map_or(u16::MAX, |i| i as u16);
+        let code = found.map_or(u16::MAX, |i| u16::try_from(i).unwrap_or(u16::MAX));
         if position < self.predicted.len() {
             self.predicted[position] = code;
         } else if position == self.predicted.len() && position < 4096 {
@@ -113,8 +132,7 @@ impl Scanner {
 
 /// `a == b`, compared inline: keys are short, and a call to `memcmp` for each cost more than
 /// the comparison.
-fn same_text(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -294,12 +312,19 @@ fn integer(b: &[u8], pos: usize) -> Scan<(i64, usize)> {
         return Err(GiveUp);
     }
     let mut value: i64 = 0;
-    for &d in digits {
-        // Accumulate negatively so i64::MIN parses too.
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_sub(i64::from(d - b'0')))
-            .ok_or(GiveUp)?;
+    if digits.len() <= 18 {
+        // Below 10^18: no overflow possible, no checks needed.
+        for &d in digits {
+            value = value * 10 - i64::from(d - b'0');
+        }
+    } else {
+        for &d in digits {
+            // Accumulate negatively so i64::MIN parses too.
+            value = value
+                .checked_mul(10)
+                .and_then(|v| v.checked_sub(i64::from(d - b'0')))
+                .ok_or(GiveUp)?;
+        }
     }
     let value = if negative {
         value
