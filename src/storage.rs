@@ -641,10 +641,30 @@ fn unretried_transport_error(error: &object_store::Error) -> bool {
     unretried_transport_text(&describe(error))
 }
 
+/// Whether an object store error (its text) is a request that could not be sent (a pooled
+/// connection the server had dropped, a reset) which `object_store` gave up on before using its
+/// retries: not retried at all, or retried fewer times than allowed (`after 1 retries,
+/// max_retries: 5`: the retry met a dropped connection, which it does not retry). After all
+/// its retries the error is final.
 fn unretried_transport_text(text: &str) -> bool {
-    text.contains("Error performing")
-        && !text.contains(", after ")
-        && text.contains("error sending request")
+    if !(text.contains("Error performing") && text.contains("error sending request")) {
+        return false;
+    }
+    match retries_used(text) {
+        None => true,
+        Some((used, allowed)) => used < allowed,
+    }
+}
+
+/// The retries `object_store` made and allowed, from its `after N retries, max_retries: M`.
+fn retries_used(text: &str) -> Option<(u64, u64)> {
+    let number = |s: &str| -> Option<u64> {
+        let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+        s[..digits].parse().ok()
+    };
+    let after = text.split_once(", after ")?.1;
+    let (used, rest) = after.split_once(" retries, max_retries: ")?;
+    Some((number(used)?, number(rest)?))
 }
 
 /// An object store error in one line, without the request details that may be long.
@@ -759,6 +779,31 @@ impl Read for ObjectReader {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn dropped_connections_are_retried_unless_object_store_used_its_retries() {
+        let sending = "HTTP error: error sending request: client error (Canceled): operation was \
+                       canceled: connection was not ready";
+        let at_once =
+            format!("Generic S3 error: Error performing PUT http://h/b/k in 3ms - {sending}");
+        let after_one = format!(
+            "Generic S3 error: Error performing list request: Error performing GET http://h/b?x in \
+             107ms, after 1 retries, max_retries: 5, retry_timeout: 60s  - {sending}"
+        );
+        let after_all = after_one.replace("after 1 retries", "after 5 retries");
+        let not_found = "Generic S3 error: Error performing GET http://h/b/k in 3ms - Client error \
+                         with status 404 Not Found";
+        assert!(unretried_transport_text(&at_once));
+        assert!(unretried_transport_text(&after_one));
+        assert!(!unretried_transport_text(&after_all));
+        assert!(!unretried_transport_text(not_found));
+        assert!(
+            !unretried_transport_text(sending),
+            "not an object store request error"
+        );
+        assert_eq!(retries_used(&after_one), Some((1, 5)));
+        assert_eq!(retries_used(&at_once), None);
+    }
 
     #[test]
     fn concurrently_keeps_order_runs_tasks_at_once_and_stops_at_the_first_error() {
