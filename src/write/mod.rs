@@ -1114,6 +1114,39 @@ mod tests {
     }
 
     #[test]
+    fn files_in_use_are_not_closed_to_make_room() {
+        // A and B take turns batch by batch (5 rows each), two files open at most: neither is
+        // ever idle for long, so C's row goes to the overflow and every partition gets one file.
+        let mut lines: Vec<String> = (0..100)
+            .flat_map(|b| {
+                let p = if b % 2 == 0 { "A" } else { "B" };
+                (0..5).map(move |i| format!(r#"{{"Application":"{p}","Status":{}}}"#, b * 10 + i))
+            })
+            .collect();
+        lines[251] = r#"{"Application":"C","Status":7}"#.to_string();
+        let limits = WriterLimits {
+            max_file_bytes: u64::MAX,
+            buffer_bytes: usize::MAX,
+            max_open_files: 2,
+            overflow_bytes: usize::MAX,
+            merge_threads: 1,
+        };
+        let got = write_all(&lines, limits);
+        let layout: Vec<(&str, u32, usize)> = got
+            .iter()
+            .map(|(p, seq, statuses)| (p.as_str(), *seq, statuses.len()))
+            .collect();
+        assert_eq!(
+            layout,
+            [
+                ("Application=A", 0, 249),
+                ("Application=B", 0, 250),
+                ("Application=C", 0, 1)
+            ]
+        );
+    }
+
+    #[test]
     fn files_rolled_in_the_merge_keep_numbering_and_row_order() {
         let lines: Vec<String> = (0..300)
             .map(|i| format!(r#"{{"Application":"a{}","Status":{i}}}"#, (i * 7) % 11))
