@@ -1079,6 +1079,23 @@ mod tests {
         }
     }
 
+    /// Two open files at most, nothing else limited.
+    const TWO_OPEN_FILES: WriterLimits = WriterLimits {
+        max_file_bytes: u64::MAX,
+        buffer_bytes: usize::MAX,
+        max_open_files: 2,
+        overflow_bytes: usize::MAX,
+        merge_threads: 1,
+    };
+
+    /// Partition, sequence number and row count of each file written by [`write_all`].
+    fn file_layout(files: &[(String, u32, Vec<i64>)]) -> Vec<(&str, u32, usize)> {
+        files
+            .iter()
+            .map(|(p, seq, statuses)| (p.as_str(), *seq, statuses.len()))
+            .collect()
+    }
+
     #[test]
     fn idle_files_make_room_so_time_ordered_partitions_skip_the_overflow() {
         // Ten partitions one after the other (like hours), two files open at most: each closes
@@ -1091,18 +1108,8 @@ mod tests {
             })
             .collect();
         lines.push(r#"{"Application":"p0","Status":99999}"#.to_string());
-        let limits = WriterLimits {
-            max_file_bytes: u64::MAX,
-            buffer_bytes: usize::MAX,
-            max_open_files: 2,
-            overflow_bytes: usize::MAX,
-            merge_threads: 1,
-        };
-        let got = write_all(&lines, limits);
-        let layout: Vec<(&str, u32, usize)> = got
-            .iter()
-            .map(|(p, seq, statuses)| (p.as_str(), *seq, statuses.len()))
-            .collect();
+        let got = write_all(&lines, TWO_OPEN_FILES);
+        let layout = file_layout(&got);
         let mut expected = vec![("Application=p0", 0, 200), ("Application=p0", 1, 1)];
         let names: Vec<String> = (1..10).map(|p| format!("Application=p{p}")).collect();
         expected.extend(names.iter().map(|n| (n.as_str(), 0, 200)));
@@ -1124,18 +1131,8 @@ mod tests {
             })
             .collect();
         lines[251] = r#"{"Application":"C","Status":7}"#.to_string();
-        let limits = WriterLimits {
-            max_file_bytes: u64::MAX,
-            buffer_bytes: usize::MAX,
-            max_open_files: 2,
-            overflow_bytes: usize::MAX,
-            merge_threads: 1,
-        };
-        let got = write_all(&lines, limits);
-        let layout: Vec<(&str, u32, usize)> = got
-            .iter()
-            .map(|(p, seq, statuses)| (p.as_str(), *seq, statuses.len()))
-            .collect();
+        let got = write_all(&lines, TWO_OPEN_FILES);
+        let layout = file_layout(&got);
         assert_eq!(
             layout,
             [
