@@ -165,6 +165,13 @@ fn pid_namespace() -> Option<String> {
         .map(|p| p.display().to_string())
 }
 
+/// A number no other lease attempt of this process had: with host, pid and time, it makes a
+/// lease's owner unique, so a lease read back is known to be this attempt's own.
+fn next_attempt() -> u64 {
+    static ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -278,6 +285,18 @@ fn blocker(
     Ok(None)
 }
 
+/// Creates the lease object `key` if absent; whether `record` now holds it.
+///
+/// A create whose reply was lost (a dropped connection) is retried, and the retry finds the
+/// object the first attempt made: the owner it names tells our own create from a rival's.
+fn create_lease(root: &Location, key: &str, record: &LeaseRecord) -> Result<bool> {
+    let bytes = serde_json::to_vec(record).expect("a lease serialises");
+    if root.put_bytes(key, bytes, true)? {
+        return Ok(true);
+    }
+    Ok(read_record(root, key)?.is_some_and(|found| found.owner == record.owner))
+}
+
 impl Lease {
     /// Takes the lease of `shard` on `root`, or fails with [`Error::Locked`].
     pub fn acquire(root: &Location, shard: Shard, lease: Duration) -> Result<Lease> {
@@ -301,7 +320,7 @@ impl Lease {
             let key = format!("{folder}/{generation:012}.json");
             let expires_ms = now_ms() + lease.as_millis() as u64;
             let record = LeaseRecord {
-                owner: format!("{host}-{pid}-{}", now_ms()),
+                owner: format!("{host}-{pid}-{}-{}", now_ms(), next_attempt()),
                 host: host.clone(),
                 pid,
                 pid_start: process_start(pid),
@@ -310,8 +329,7 @@ impl Lease {
                 expires_unix_ms: expires_ms,
                 released: false,
             };
-            let bytes = serde_json::to_vec(&record).expect("a lease serialises");
-            if !root.put_bytes(&key, bytes, true)? {
+            if !create_lease(root, &key, &record)? {
                 continue; // another run took this generation first: look again
             }
             let mut held = Lease {
@@ -451,6 +469,99 @@ mod tests {
             Arc::new(object_store::memory::InMemory::new()),
             "memory://out",
         )
+    }
+
+    /// A store whose atomic creates land but answer "already exists", as a create does when
+    /// its reply was lost and the retry found the object the first attempt made.
+    #[derive(Debug)]
+    struct CreateReplyLost(object_store::memory::InMemory);
+
+    impl std::fmt::Display for CreateReplyLost {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "CreateReplyLost({})", self.0)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl object_store::ObjectStore for CreateReplyLost {
+        async fn put_opts(
+            &self,
+            location: &object_store::path::Path,
+            payload: object_store::PutPayload,
+            options: object_store::PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            let create = matches!(options.mode, object_store::PutMode::Create);
+            let put = self.0.put_opts(location, payload, options).await?;
+            if create {
+                return Err(object_store::Error::AlreadyExists {
+                    path: location.to_string(),
+                    source: "the retry of a create whose reply was lost".into(),
+                });
+            }
+            Ok(put)
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &object_store::path::Path,
+            options: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.0.put_multipart_opts(location, options).await
+        }
+        async fn get_opts(
+            &self,
+            location: &object_store::path::Path,
+            options: object_store::GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            self.0.get_opts(location, options).await
+        }
+        fn delete_stream(
+            &self,
+            locations: futures::stream::BoxStream<
+                'static,
+                object_store::Result<object_store::path::Path>,
+            >,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>
+        {
+            self.0.delete_stream(locations)
+        }
+        fn list(
+            &self,
+            prefix: Option<&object_store::path::Path>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
+        {
+            self.0.list(prefix)
+        }
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&object_store::path::Path>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.0.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(
+            &self,
+            from: &object_store::path::Path,
+            to: &object_store::path::Path,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.0.copy_opts(from, to, options).await
+        }
+    }
+
+    #[test]
+    fn a_lease_whose_create_reply_was_lost_is_still_ours_and_no_one_elses() {
+        let root = Location::with_store(
+            crate::storage::tests::storage(),
+            Arc::new(CreateReplyLost(object_store::memory::InMemory::new())),
+            "memory://out",
+        );
+        let lease = Duration::from_secs(60);
+        let held = Lease::acquire(&root, Shard::default(), lease).expect("our own lease");
+        assert!(held.key.ends_with("000000000001.json"), "{}", held.key);
+        held.check().unwrap();
+        let err = Lease::acquire(&root, Shard::default(), lease)
+            .err()
+            .expect("a second run is still refused");
+        assert!(err.to_string().contains("locked"), "{err}");
     }
 
     #[test]
