@@ -471,87 +471,11 @@ mod tests {
         )
     }
 
-    /// A store whose atomic creates land but answer "already exists", as a create does when
-    /// its reply was lost and the retry found the object the first attempt made.
-    #[derive(Debug)]
-    struct CreateReplyLost(object_store::memory::InMemory);
-
-    impl std::fmt::Display for CreateReplyLost {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "CreateReplyLost({})", self.0)
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl object_store::ObjectStore for CreateReplyLost {
-        async fn put_opts(
-            &self,
-            location: &object_store::path::Path,
-            payload: object_store::PutPayload,
-            options: object_store::PutOptions,
-        ) -> object_store::Result<object_store::PutResult> {
-            let create = matches!(options.mode, object_store::PutMode::Create);
-            let put = self.0.put_opts(location, payload, options).await?;
-            if create {
-                return Err(object_store::Error::AlreadyExists {
-                    path: location.to_string(),
-                    source: "the retry of a create whose reply was lost".into(),
-                });
-            }
-            Ok(put)
-        }
-        async fn put_multipart_opts(
-            &self,
-            location: &object_store::path::Path,
-            options: object_store::PutMultipartOptions,
-        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
-            self.0.put_multipart_opts(location, options).await
-        }
-        async fn get_opts(
-            &self,
-            location: &object_store::path::Path,
-            options: object_store::GetOptions,
-        ) -> object_store::Result<object_store::GetResult> {
-            self.0.get_opts(location, options).await
-        }
-        fn delete_stream(
-            &self,
-            locations: futures::stream::BoxStream<
-                'static,
-                object_store::Result<object_store::path::Path>,
-            >,
-        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>
-        {
-            self.0.delete_stream(locations)
-        }
-        fn list(
-            &self,
-            prefix: Option<&object_store::path::Path>,
-        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
-        {
-            self.0.list(prefix)
-        }
-        async fn list_with_delimiter(
-            &self,
-            prefix: Option<&object_store::path::Path>,
-        ) -> object_store::Result<object_store::ListResult> {
-            self.0.list_with_delimiter(prefix).await
-        }
-        async fn copy_opts(
-            &self,
-            from: &object_store::path::Path,
-            to: &object_store::path::Path,
-            options: object_store::CopyOptions,
-        ) -> object_store::Result<()> {
-            self.0.copy_opts(from, to, options).await
-        }
-    }
-
     #[test]
     fn a_lease_whose_create_reply_was_lost_is_still_ours_and_no_one_elses() {
         let root = Location::with_store(
             crate::storage::tests::storage(),
-            Arc::new(CreateReplyLost(object_store::memory::InMemory::new())),
+            Arc::new(crate::storage::tests::RepliesLost::landing()),
             "memory://out",
         );
         let lease = Duration::from_secs(60);

@@ -13,7 +13,9 @@
 //!   size ([`Location::upload_file`]); a failed upload is aborted, so no part stays behind, and
 //!   an object becomes visible only when its upload completes.
 //! - Transient errors (5xx, timeouts, connection resets) are retried by `object_store` with
-//!   exponential backoff; errors name the object as `scheme://bucket/key`.
+//!   exponential backoff; errors name the object as `scheme://bucket/key`. A request that
+//!   landed but lost its reply is recognised on the retry: a lease create by the owner it
+//!   names (`lock`), an upload completion by the object it left in place.
 //! - Credentials come from the standard environment (`AWS_ACCESS_KEY_ID`, ...), never from
 //!   flags, and are never printed: errors and logs show only URLs.
 
@@ -480,6 +482,9 @@ impl Location {
     /// Uploads a local file to `relative`: on local disk a rename, on object stores a multipart
     /// upload of `--upload-part-size` parts read from the file one at a time (at most two parts
     /// in memory), aborted on failure so that no part or partial object stays behind.
+    ///
+    /// `relative` must be a key only this run writes (a staged file, the run's rejects): a
+    /// completion whose reply was lost counts as done when an object of the file's size is there.
     pub fn upload_file(&self, file: &FsPath, relative: &str) -> Result<u64> {
         let size = std::fs::metadata(file)
             .map_err(|e| Error::output(file, e))?
@@ -502,7 +507,7 @@ impl Location {
         // file is local, so the upload is simply made again.
         let mut attempt = 0;
         loop {
-            match self.upload_once(file, relative) {
+            match self.upload_once(file, size, relative) {
                 Err(Error::Storage { message, .. })
                     if attempt < self.storage.options.retries
                         && unretried_transport_text(&message) =>
@@ -516,7 +521,7 @@ impl Location {
         }
     }
 
-    fn upload_once(&self, file: &FsPath, relative: &str) -> Result<()> {
+    fn upload_once(&self, file: &FsPath, size: u64, relative: &str) -> Result<()> {
         let path = self.path(relative);
         let part_size = self.storage.options.part_size;
         let mut source = File::open(file).map_err(|e| Error::output(file, e))?;
@@ -545,10 +550,23 @@ impl Location {
             }
             .await;
             match sent {
-                Ok(()) => {
-                    writer.finish().await.map_err(|e| self.error(relative, e))?;
-                    Ok(())
-                }
+                Ok(()) => match writer.finish().await {
+                    Ok(_) => Ok(()),
+                    // A completion that landed but whose reply was lost is retried, and the
+                    // retry finds no such upload: the object is there, the size of the file,
+                    // and (the key being this run's own) it is this upload's.
+                    Err(e) => match self.store.head(&path).await {
+                        Ok(meta) if meta.size == size => {
+                            tracing::info!(
+                                object = %self.display_key(relative),
+                                "the upload's completion failed but the object is in place: {}",
+                                describe(&e)
+                            );
+                            Ok(())
+                        }
+                        _ => Err(self.error(relative, e)),
+                    },
+                },
                 Err(e) => {
                     if let Err(abort) = writer.abort().await {
                         tracing::warn!(
@@ -865,22 +883,148 @@ pub(crate) mod tests {
         );
     }
 
+    /// A store whose atomic creates and multipart completions lose their reply: the request
+    /// lands (or, with `land` false, does not) and the client sees the answer its retry would
+    /// get: "already exists" for a create, "no such upload" for a completion.
+    #[derive(Debug)]
+    pub(crate) struct RepliesLost {
+        inner: Arc<object_store::memory::InMemory>,
+        land: bool,
+    }
+
+    impl RepliesLost {
+        pub(crate) fn landing() -> Self {
+            RepliesLost {
+                inner: Arc::new(object_store::memory::InMemory::new()),
+                land: true,
+            }
+        }
+    }
+
+    impl std::fmt::Display for RepliesLost {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "RepliesLost({})", self.inner)
+        }
+    }
+
+    /// The multipart upload of [`RepliesLost`].
+    #[derive(Debug)]
+    struct CompletionReplyLost {
+        inner: Box<dyn object_store::MultipartUpload>,
+        land: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl object_store::MultipartUpload for CompletionReplyLost {
+        fn put_part(&mut self, data: PutPayload) -> object_store::UploadPart {
+            self.inner.put_part(data)
+        }
+        async fn complete(&mut self) -> object_store::Result<object_store::PutResult> {
+            if self.land {
+                self.inner.complete().await?;
+            }
+            Err(object_store::Error::Generic {
+                store: "RepliesLost",
+                source: "NoSuchUpload: the upload does not exist (completed or aborted)".into(),
+            })
+        }
+        async fn abort(&mut self) -> object_store::Result<()> {
+            self.inner.abort().await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for RepliesLost {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            options: PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            if !matches!(options.mode, PutMode::Create) {
+                return self.inner.put_opts(location, payload, options).await;
+            }
+            if self.land {
+                self.inner.put_opts(location, payload, options).await?;
+            }
+            Err(object_store::Error::AlreadyExists {
+                path: location.to_string(),
+                source: "the retry of a create whose reply was lost".into(),
+            })
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            options: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            let inner = self.inner.put_multipart_opts(location, options).await?;
+            Ok(Box::new(CompletionReplyLost {
+                inner,
+                land: self.land,
+            }))
+        }
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: object_store::GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
     /// A storage for tests.
     pub(crate) fn storage() -> Arc<Storage> {
         Storage::new(StorageOptions::default()).unwrap()
     }
 
     fn memory() -> Location {
+        memory_over(Arc::new(object_store::memory::InMemory::new()))
+    }
+
+    /// A location over `store` with the smallest parts, so that small files go up in several.
+    fn memory_over(store: Arc<dyn ObjectStore>) -> Location {
         let storage = Storage::new(StorageOptions {
             part_size: MIN_PART_SIZE,
             ..StorageOptions::default()
         })
         .unwrap();
-        Location::with_store(
-            storage,
-            Arc::new(object_store::memory::InMemory::new()),
-            "memory://test",
-        )
+        Location::with_store(storage, store, "memory://test")
+    }
+
+    /// A file of three parts and a bit, in `dir`.
+    fn multipart_file(dir: &FsPath) -> (PathBuf, Vec<u8>) {
+        let file = dir.join("big");
+        let data: Vec<u8> = (0..MIN_PART_SIZE * 3 + 12345)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        std::fs::write(&file, &data).unwrap();
+        (file, data)
     }
 
     #[test]
@@ -915,12 +1059,8 @@ pub(crate) mod tests {
     fn a_multipart_upload_and_a_streamed_read_give_back_the_same_bytes() {
         let loc = memory();
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("big");
-        // Three parts and a bit: the upload is split, the read comes back in pieces.
-        let data: Vec<u8> = (0..MIN_PART_SIZE * 3 + 12345)
-            .map(|i| (i * 31 % 251) as u8)
-            .collect();
-        std::fs::write(&file, &data).unwrap();
+        // The upload is split, the read comes back in pieces.
+        let (file, data) = multipart_file(dir.path());
         assert_eq!(
             loc.upload_file(&file, "out/big").unwrap(),
             data.len() as u64
@@ -931,6 +1071,26 @@ pub(crate) mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert!(back == data, "round trip differs");
+    }
+
+    #[test]
+    fn an_upload_whose_completion_reply_was_lost_is_done_if_the_object_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, data) = multipart_file(dir.path());
+        let landed = memory_over(Arc::new(RepliesLost::landing()));
+        assert_eq!(
+            landed.upload_file(&file, "out/big").unwrap(),
+            data.len() as u64
+        );
+        assert!(landed.get_bytes("out/big").unwrap().unwrap() == data);
+
+        let lost = memory_over(Arc::new(RepliesLost {
+            land: false,
+            ..RepliesLost::landing()
+        }));
+        let err = lost.upload_file(&file, "out/big").unwrap_err();
+        assert!(err.to_string().contains("NoSuchUpload"), "{err}");
+        assert!(lost.head("out/big").unwrap().is_none());
     }
 
     #[test]
