@@ -15,6 +15,12 @@
 //! reader of an input other than the one being delivered may run only [`LOOKAHEAD`] chunks
 //! ahead before it waits. The reader of the input being delivered never waits for that, so the
 //! pipeline always moves.
+//!
+//! The caller's thread is the one stage that cannot be spread: it encodes every row, in order.
+//! With five or more threads on two cores, an even share of the CPU left it behind, the bounded
+//! queues filled and cores went idle. So the pipeline drains first: decoders run
+//! [`DECODER_NICENESS`] and readers [`READER_NICENESS`] nice levels below the caller, and take
+//! the CPU it leaves (see [`lower_thread_priority`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +42,11 @@ use crate::write::rejects::RejectRecord;
 pub const CHUNK_BYTES: usize = 2 << 20;
 /// Chunks a reader may produce of an input before the inputs ahead of it have been delivered.
 pub const LOOKAHEAD: u64 = 4;
+/// Nice levels a decoder thread runs below the caller's thread.
+pub const DECODER_NICENESS: i32 = 5;
+/// Nice levels a reader thread runs below the caller's thread (below the decoders too, whose
+/// input it produces).
+pub const READER_NICENESS: i32 = 10;
 
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
@@ -213,6 +224,7 @@ pub fn run(
                     progress,
                     events: event_tx.clone(),
                 };
+                lower_thread_priority(READER_NICENESS);
                 loop {
                     let i = next_input.fetch_add(1, Ordering::Relaxed) as usize;
                     if i >= inputs.len() || !progress.wait_until(|current| i < current + threads) {
@@ -235,6 +247,7 @@ pub fn run(
                     progress,
                     events: event_tx.clone(),
                 };
+                lower_thread_priority(DECODER_NICENESS);
                 decode_chunks(decoder, &chunk_rx, &event_tx);
             });
         }
@@ -249,6 +262,23 @@ pub fn run(
         drop(event_rx);
         result
     })
+}
+
+/// Raises the calling thread's nice value by `steps` (capped at 19), so it gets less CPU than
+/// threads at the process's own level when they compete. Linux keeps a nice value per thread.
+/// Only ever lowers the priority, so it needs no privilege; if the system refuses, the thread
+/// keeps its priority, which costs speed, not correctness. Elsewhere it does nothing.
+pub fn lower_thread_priority(steps: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let thread = Some(rustix::thread::gettid());
+        if let Ok(current) = getpriority_process(thread) {
+            let _ = setpriority_process(thread, (current + steps).min(19));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = steps;
 }
 
 /// Puts events back in order and delivers them.
@@ -561,6 +591,30 @@ mod tests {
 
     /// A line that makes a decoder thread panic, in test builds only.
     pub(super) const PANIC_LINE: &[u8] = b"{\"__test_panic_in_decoder__\":1}";
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn lowering_a_threads_priority_leaves_the_other_threads_alone() {
+        use rustix::process::getpriority_process;
+        let nice = || getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let caller = nice();
+        let (before, after) = std::thread::spawn(move || {
+            let before = nice();
+            lower_thread_priority(3);
+            let lowered = nice();
+            lower_thread_priority(40);
+            (before, (lowered, nice()))
+        })
+        .join()
+        .unwrap();
+        assert_eq!(before, caller, "a new thread starts at its creator's level");
+        assert_eq!(
+            after,
+            ((caller + 3).min(19), 19),
+            "lowered by 3, then capped at 19"
+        );
+        assert_eq!(nice(), caller, "the caller keeps its priority");
+    }
 
     #[test]
     fn a_decoder_that_dies_stops_the_run_instead_of_hanging_it() {
