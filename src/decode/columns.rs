@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use arrow_array::builder::{BooleanBuilder, Int64Builder, StringBuilder};
 use arrow_array::{
-    ArrayRef, DictionaryArray, PrimitiveArray, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, DictionaryArray, PrimitiveArray, StringArray, TimestampMicrosecondArray,
     TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
 };
 use arrow_schema::TimeUnit;
@@ -117,10 +117,11 @@ impl EnumBuilder {
         self.nulls.append_null();
     }
 
-    /// The batch's column, and a fresh start for the next batch.
+    /// The batch's column, and a fresh start for the next batch, with room for as many rows.
     fn finish(&mut self) -> DictionaryArray<EnumKey> {
+        let rows = self.keys.len();
         let keys = PrimitiveArray::<EnumKey>::new(
-            std::mem::take(&mut self.keys).into(),
+            std::mem::replace(&mut self.keys, Vec::with_capacity(rows)).into(),
             self.nulls.finish(),
         );
         let values: StringArray = self.values.iter().map(|v| Some(&**v)).collect();
@@ -214,10 +215,16 @@ impl ColumnBuilder {
         }
     }
 
-    /// Finishes the rows appended so far into an array and resets the builder.
+    /// Finishes the rows appended so far into an array, and makes room in the builder for as
+    /// many rows in the next batch: arrow's builders hand their buffers over to the array and
+    /// would start again from nothing, growing by copying as they double.
     pub(crate) fn finish(&mut self) -> ArrayRef {
         match self {
-            ColumnBuilder::Str(b) => Arc::new(b.finish()),
+            ColumnBuilder::Str(b) => {
+                let array = b.finish();
+                *b = StringBuilder::with_capacity(array.len(), array.values().len());
+                Arc::new(array)
+            }
             ColumnBuilder::Enum {
                 builder,
                 key_documented,
@@ -226,10 +233,19 @@ impl ColumnBuilder {
                 key_documented.clear();
                 Arc::new(builder.finish())
             }
-            ColumnBuilder::Int(b) => Arc::new(b.finish()),
-            ColumnBuilder::Bool(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int(b) => {
+                let array = b.finish();
+                *b = Int64Builder::with_capacity(array.len());
+                Arc::new(array)
+            }
+            ColumnBuilder::Bool(b) => {
+                let array = b.finish();
+                *b = BooleanBuilder::with_capacity(array.len());
+                Arc::new(array)
+            }
             ColumnBuilder::Time(b, unit) => {
                 let (_, values, nulls) = b.finish().into_parts();
+                *b = Int64Builder::with_capacity(values.len());
                 match unit {
                     TimeUnit::Second => Arc::new(
                         TimestampSecondArray::new(values, nulls).with_timezone(TIMESTAMP_TZ),
