@@ -131,14 +131,24 @@ impl Scanner {
 }
 
 /// `a == b`, compared inline: keys are short, and a call to `memcmp` for each cost more than
-/// the comparison.
+/// the comparison. Eight bytes at a time, the last eight (overlapping the ones before) covering
+/// what is left: a key of 8 to 16 bytes takes two comparisons.
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    fn word(bytes: &[u8], at: usize) -> u64 {
+        u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
+    }
+    let len = a.len();
+    if len != b.len() {
         return false;
     }
-    let mut diff = 0;
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
+    if len < 8 {
+        return a == b;
+    }
+    let mut diff = word(a, len - 8) ^ word(b, len - 8);
+    let mut at = 0;
+    while at + 8 < len {
+        diff |= word(a, at) ^ word(b, at);
+        at += 8;
     }
     diff == 0
 }
@@ -313,20 +323,18 @@ fn integer(b: &[u8], pos: usize) -> Scan<(i64, usize)> {
     if matches!(b.get(end), Some(b'.' | b'e' | b'E')) {
         return Err(GiveUp);
     }
+    // Accumulated negatively so i64::MIN parses too. Eighteen digits stay below 10^18: no
+    // overflow possible, no checks needed; only a nineteenth (nanosecond timestamps have
+    // nineteen) is checked.
     let mut value: i64 = 0;
-    if digits.len() <= 18 {
-        // Below 10^18: no overflow possible, no checks needed.
-        for &d in digits {
-            value = value * 10 - i64::from(d - b'0');
-        }
-    } else {
-        for &d in digits {
-            // Accumulate negatively so i64::MIN parses too.
-            value = value
-                .checked_mul(10)
-                .and_then(|v| v.checked_sub(i64::from(d - b'0')))
-                .ok_or(GiveUp)?;
-        }
+    for &d in &digits[..digits.len().min(18)] {
+        value = value * 10 - i64::from(d - b'0');
+    }
+    if let Some(&d) = digits.get(18) {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_sub(i64::from(d - b'0')))
+            .ok_or(GiveUp)?;
     }
     let value = if negative {
         value
@@ -354,5 +362,57 @@ fn skip_scalar(b: &[u8], pos: usize) -> Scan<usize> {
         Some(b'f') if b[pos..].starts_with(b"false") => Ok(pos + 5),
         Some(b'n') if b[pos..].starts_with(b"null") => Ok(pos + 4),
         _ => Err(GiveUp),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_bytes_finds_a_difference_at_every_position_of_every_length() {
+        for len in 0..40 {
+            let a: Vec<u8> = (0..len as u8).map(|i| b'A' + i % 26).collect();
+            assert!(same_bytes(&a, &a.clone()), "{len} bytes");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(&a, &b), "{len} bytes, differing at {at}");
+            }
+            assert!(!same_bytes(&a, &a[..len.saturating_sub(1)]) || len == 0);
+        }
+    }
+
+    #[test]
+    fn integers_parse_exactly_up_to_the_i64_range_and_no_further() {
+        let parse = |text: &str| integer(text.as_bytes(), 0).ok();
+        for n in [
+            0,
+            7,
+            -7,
+            999_999_999_999_999_999,
+            -999_999_999_999_999_999,
+            1_000_000_000_000_000_000,
+            1_795_534_019_158_722_997,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let text = n.to_string();
+            assert_eq!(parse(&text), Some((n, text.len())), "{text}");
+        }
+        for text in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+        ] {
+            assert_eq!(parse(text), None, "{text} is out of range");
+        }
+        for text in ["-0", "01", "-", "1.5", "2e3"] {
+            assert_eq!(
+                parse(text),
+                None,
+                "{text} is not a JSON integer the scanner takes"
+            );
+        }
     }
 }
