@@ -275,7 +275,7 @@ impl Decoder {
         self.row.clear();
         // One UTF-8 check for the whole line; the general path reports where it fails.
         if self.fast_path
-            && let Ok(text) = std::str::from_utf8(line)
+            && let Ok(text) = simdutf8::basic::from_utf8(line)
         {
             let scanned = self.scanner.scan(
                 text,
