@@ -246,6 +246,45 @@ fn ticks_per_hour(data_type: &DataType) -> i64 {
 }
 
 impl ValueSource<'_> {
+    /// Whether rows `a` and `b` surely have the same folder value (`false` may still be the
+    /// same value: a dictionary can hold a value twice).
+    fn same(&self, a: usize, b: usize) -> bool {
+        match self {
+            ValueSource::Time {
+                column,
+                ticks_per_hour,
+                ..
+            } => match (column.is_null(a), column.is_null(b)) {
+                (false, false) => {
+                    column.value(a).div_euclid(*ticks_per_hour)
+                        == column.value(b).div_euclid(*ticks_per_hour)
+                }
+                (null_a, null_b) => null_a && null_b,
+            },
+            ValueSource::Field(column) => match (column.is_null(a), column.is_null(b)) {
+                (false, false) => match column.data_type() {
+                    DataType::Utf8 => {
+                        let strings = column.as_string::<i32>();
+                        strings.value(a) == strings.value(b)
+                    }
+                    DataType::Dictionary(_, _) => {
+                        let keys = column.as_dictionary::<EnumKey>().keys();
+                        keys.value(a) == keys.value(b)
+                    }
+                    DataType::Int64 => {
+                        let ints = column.as_primitive::<Int64Type>();
+                        ints.value(a) == ints.value(b)
+                    }
+                    DataType::Boolean => {
+                        column.as_boolean().value(a) == column.as_boolean().value(b)
+                    }
+                    _ => false,
+                },
+                (null_a, null_b) => null_a && null_b,
+            },
+        }
+    }
+
     /// Appends the folder value of `row` to `out`.
     fn render(&self, row: usize, out: &mut String) {
         match self {
@@ -350,6 +389,15 @@ pub fn split(batch: &RecordBatch, spec: &PartitionSpec) -> Result<Split> {
     let mut groups: HashMap<String, Vec<u32>> = HashMap::new();
     let mut key = String::new();
     for row in 0..batch.num_rows() {
+        // Archives come in time order, so a row most often has the previous row's folder: when
+        // every value is the same, `key` still holds it and need not be written again.
+        if row > 0 && sources.iter().all(|(_, source)| source.same(row - 1, row)) {
+            let rows = groups
+                .get_mut(key.as_str())
+                .expect("the previous row's group");
+            rows.push(row as u32);
+            continue;
+        }
         key.clear();
         for (n, (name, source)) in sources.iter().enumerate() {
             if n > 0 {
@@ -585,6 +633,55 @@ mod tests {
                 .collect();
             seen.sort_unstable();
             assert_eq!(seen, (0..500).collect::<Vec<i64>>(), "{text}");
+        }
+    }
+
+    #[test]
+    fn each_row_lands_in_its_own_folder_when_rows_around_it_share_some_values() {
+        // Runs of rows sharing an hour, a colo, both, or neither, nulls among them; each row's
+        // folder is checked against the split of that row alone.
+        let lines: Vec<String> = (0..300)
+            .map(|i| {
+                let time = match i % 17 {
+                    0 => "null".to_string(),
+                    _ => (1_700_000_000 + (i / 7) * 1_800).to_string(),
+                };
+                let colo = match i % 11 {
+                    0 => "null".to_string(),
+                    _ => format!(r#""c{}""#, i / 5 % 3),
+                };
+                format!(
+                    r#"{{"Timestamp":{time},"ColoCode":{colo},"ClientPort":{},"Status":{i}}}"#,
+                    i / 4 % 2
+                )
+            })
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let b = batch(&refs);
+        let status = |piece: &RecordBatch| -> Vec<i64> {
+            let column = piece.column_by_name("Status").unwrap();
+            column.as_primitive::<Int64Type>().values().to_vec()
+        };
+        for text in [
+            "date,hour",
+            "date",
+            "date,hour,ColoCode",
+            "ColoCode,ClientPort",
+        ] {
+            let mut folder_of = vec![None; b.num_rows()];
+            for (folder, piece) in split_pieces(&b, text) {
+                for row in status(&piece) {
+                    folder_of[row as usize] = Some(folder.clone());
+                }
+            }
+            for (row, folder) in folder_of.iter().enumerate() {
+                let alone = split_pieces(&b.slice(row, 1), text);
+                assert_eq!(
+                    folder.as_deref(),
+                    Some(alone[0].0.as_str()),
+                    "{text}, row {row}"
+                );
+            }
         }
     }
 
