@@ -27,6 +27,8 @@ pub enum Line<'a> {
 /// Reads lines from a buffered reader without holding more than one line (up to the limit).
 pub struct LineReader<R> {
     inner: R,
+    /// Bytes of `inner`'s buffer lent out as the last line, consumed at the next call.
+    lent: usize,
     buf: Vec<u8>,
     line_no: u64,
     max_line_bytes: usize,
@@ -38,6 +40,7 @@ impl<R: BufRead> LineReader<R> {
     pub fn new(inner: R, max_line_bytes: usize) -> Self {
         LineReader {
             inner,
+            lent: 0,
             buf: Vec::new(),
             line_no: 0,
             max_line_bytes,
@@ -52,6 +55,15 @@ impl<R: BufRead> LineReader<R> {
 
     /// The next line and its number, or `None` at the end of the stream.
     pub fn next_line(&mut self) -> io::Result<Option<(u64, Line<'_>)>> {
+        self.inner.consume(std::mem::take(&mut self.lent));
+        // A whole line in the inner reader's buffer is lent from there, not copied.
+        if let Some((end, consumed)) = self.whole_line_buffered()? {
+            // The same buffer again: it is not refilled while it holds unconsumed bytes.
+            let line = &self.inner.fill_buf()?[..end];
+            self.lent = consumed;
+            self.line_no += 1;
+            return Ok(Some((self.line_no, Line::Complete(line))));
+        }
         self.buf.clear();
         let mut len: u64 = 0;
         let mut saw_any = false;
@@ -124,6 +136,30 @@ impl<R: BufRead> LineReader<R> {
         };
         Ok(Some((self.line_no, line)))
     }
+
+    /// If the inner reader's buffer holds a whole line within the limit (and the stream's start,
+    /// which may hold a byte-order mark, is behind): where the line ends without its line
+    /// ending, and how many bytes it takes with it.
+    fn whole_line_buffered(&mut self) -> io::Result<Option<(usize, usize)>> {
+        if self.at_start {
+            return Ok(None);
+        }
+        let available = loop {
+            match self.inner.fill_buf() {
+                Ok(available) => break available,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        let Some(newline) = memchr::memchr(b'\n', available) else {
+            return Ok(None);
+        };
+        let end = match available[..newline].last() {
+            Some(b'\r') => newline - 1,
+            _ => newline,
+        };
+        Ok((end <= self.max_line_bytes).then_some((end, newline + 1)))
+    }
 }
 
 #[cfg(test)]
@@ -190,7 +226,9 @@ mod tests {
             );
         }
         // A CR at the limit is part of the line ending, not of the line.
-        assert_eq!(frame(b"12345\r\n", 5, 3), [(1, "12345".to_string())]);
+        for cap in [3, 8192] {
+            assert_eq!(frame(b"12345\r\n", 5, cap), [(1, "12345".to_string())]);
+        }
         // A byte-order mark does not count towards the first line's length.
         for cap in [1, 2, 8192] {
             assert_eq!(
@@ -205,6 +243,24 @@ mod tests {
                 frame(b"\xEF\xBB\xBF123456\n", 5, cap),
                 [(1, "TOO LONG 6: 123456".to_string())]
             );
+        }
+    }
+
+    #[test]
+    fn lines_are_the_same_whether_lent_from_the_buffer_or_copied() {
+        // Lines of every length around the limit, with and without CR, empty ones, and a last
+        // line without a newline: a buffer of 1 byte never holds a whole line (every line is
+        // copied), larger ones hold some, whole or cut.
+        let mut input = b"\xEF\xBB\xBF".to_vec();
+        for i in 0..200usize {
+            input.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, i * 7 % 23));
+            input.extend_from_slice(if i % 3 == 0 { b"\r\n" } else { b"\n" });
+        }
+        input.extend_from_slice(b"last\r");
+        let copied = frame(&input, 16, 1);
+        assert_eq!(copied.len(), 201);
+        for cap in [2, 5, 16, 17, 18, 40, 100, 8192] {
+            assert_eq!(frame(&input, 16, cap), copied, "buffer capacity {cap}");
         }
     }
 }
