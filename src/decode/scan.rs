@@ -183,20 +183,50 @@ fn string_end(b: &[u8], start: usize) -> Scan<(usize, bool)> {
     let mut pos = start;
     let mut escaped = false;
     loop {
-        let i = memchr::memchr2(b'"', b'\\', &b[pos..]).ok_or(GiveUp)? + pos;
-        if b[pos..i].iter().any(|&c| c < 0x20) {
-            return Err(GiveUp);
-        }
-        if b[i] == b'"' {
-            return Ok((i, escaped));
-        }
-        escaped = true;
-        // Skip the escaped character; `\u` takes four more, checked when decoding.
-        pos = i + 2;
-        if pos > b.len() {
-            return Err(GiveUp);
+        let i = pos + string_stop(&b[pos..]).ok_or(GiveUp)?;
+        match b[i] {
+            b'"' => return Ok((i, escaped)),
+            b'\\' => {
+                escaped = true;
+                // Skip the escaped character; `\u` takes four more, checked when decoding.
+                pos = i + 2;
+                if pos > b.len() {
+                    return Err(GiveUp);
+                }
+            }
+            _ => return Err(GiveUp),
         }
     }
+}
+
+/// The offset of the first byte of `b` that stops a run of plain string content: a quote, a
+/// backslash or a control character (below 0x20). Strings in Logpush lines are short (most
+/// under 40 bytes), so eight bytes at a time in a register beat a `memchr2` call and a second
+/// pass for control characters.
+fn string_stop(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte of `x` below `n` (n <= 0x80). Exact for the lowest such byte:
+    // a borrow only runs upward from a byte that is itself below `n`.
+    fn below(x: u64, n: u8) -> u64 {
+        x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH_BITS
+    }
+    let mut at = 0;
+    while let Some(chunk) = b.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let stops = below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1)
+            | below(word, 0x20);
+        if stops != 0 {
+            // Little-endian: the lowest set bit is in the first stopping byte.
+            return Some(at + (stops.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    b[at..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|i| at + i)
 }
 
 /// Appends the unescaped content of `raw` (a string body with escapes) to `out`.
@@ -308,8 +338,22 @@ fn timestamp_slot(zero_is_null: bool, instant: Instant, unit: TimeUnit) -> Scan<
 fn integer(b: &[u8], pos: usize) -> Scan<(i64, usize)> {
     let negative = b[pos] == b'-';
     let digits_start = pos + usize::from(negative);
+    // Nineteen digits stay below 10^19 < 2^64: the magnitude is accumulated unchecked, and
+    // longer numbers (wrapped, the value is then meaningless) are refused by their length.
+    let mut magnitude: u64 = 0;
     let mut end = digits_start;
-    while end < b.len() && b[end].is_ascii_digit() {
+    while let Some(chunk) = b.get(end..end + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let Some(value) = eight_digits(word) else {
+            break;
+        };
+        magnitude = magnitude.wrapping_mul(100_000_000).wrapping_add(value);
+        end += 8;
+    }
+    while let Some(&d) = b.get(end)
+        && d.is_ascii_digit()
+    {
+        magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
         end += 1;
     }
     let digits = &b[digits_start..end];
@@ -323,25 +367,35 @@ fn integer(b: &[u8], pos: usize) -> Scan<(i64, usize)> {
     if matches!(b.get(end), Some(b'.' | b'e' | b'E')) {
         return Err(GiveUp);
     }
-    // Accumulated negatively so i64::MIN parses too. Eighteen digits stay below 10^18: no
-    // overflow possible, no checks needed; only a nineteenth (nanosecond timestamps have
-    // nineteen) is checked.
-    let mut value: i64 = 0;
-    for &d in &digits[..digits.len().min(18)] {
-        value = value * 10 - i64::from(d - b'0');
-    }
-    if let Some(&d) = digits.get(18) {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_sub(i64::from(d - b'0')))
-            .ok_or(GiveUp)?;
-    }
     let value = if negative {
-        value
+        // Up to 2^63, which is i64::MIN's magnitude: as i64 it is i64::MIN, and negating it
+        // (wrapping) leaves it so.
+        (magnitude <= 1 << 63).then(|| (magnitude as i64).wrapping_neg())
     } else {
-        value.checked_neg().ok_or(GiveUp)?
+        i64::try_from(magnitude).ok()
     };
-    Ok((value, end))
+    Ok((value.ok_or(GiveUp)?, end))
+}
+
+/// The value of eight ASCII digits read as a little-endian word (the first digit in the lowest
+/// byte), or `None` if any byte is not a digit.
+fn eight_digits(word: u64) -> Option<u64> {
+    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    // Each byte is 0x30..=0x3F, and still 0x3_ after adding 6: so 0x30..=0x39. (Adding 6 only
+    // carries out of a byte that already failed the first test.)
+    if word & HIGH_NIBBLES != ZEROS
+        || word.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES != ZEROS
+    {
+        return None;
+    }
+    // Pairs of digits, then all eight, combined by multiplications in the register.
+    let digits = word - ZEROS;
+    let pairs = digits * 10 + (digits >> 8);
+    // The products' upper halves sum to the value; their lower halves never carry into them.
+    let high = (pairs & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
+    let low = ((pairs >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
+    Some((high + low) >> 32)
 }
 
 /// Skips the value of an unknown key: a string, number or literal (anything else gives up).
@@ -380,6 +434,108 @@ mod tests {
                 assert!(!same_bytes(&a, &b), "{len} bytes, differing at {at}");
             }
             assert!(!same_bytes(&a, &a[..len.saturating_sub(1)]) || len == 0);
+        }
+    }
+
+    #[test]
+    fn string_stop_finds_the_first_quote_backslash_or_control_character_wherever_it_is() {
+        let naive = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        // Bytes next to the stopping ones, which must not stop: the edges of the tests.
+        let plain = [
+            b' ', b'!', b'#', b'[', b']', b'a', 0x7f, 0x80, 0xa2, 0xdc, 0xff,
+        ];
+        for len in 0..40 {
+            let base: Vec<u8> = (0..len).map(|i| plain[i % plain.len()]).collect();
+            assert_eq!(string_stop(&base), None, "{len} plain bytes");
+            for at in 0..len {
+                for stop in [b'"', b'\\', 0x00, 0x0a, 0x1f] {
+                    let mut b = base.clone();
+                    b[at] = stop;
+                    // A second stop further on must not hide the first.
+                    if at + 3 < len {
+                        b[at + 3] = b'"';
+                    }
+                    assert_eq!(string_stop(&b), naive(&b), "{len} bytes, {stop:#x} at {at}");
+                    assert_eq!(string_stop(&b), Some(at));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn string_end_skips_escaped_quotes_and_refuses_control_characters() {
+        let end = |text: &[u8]| string_end(text, 0).ok();
+        assert_eq!(end(br#"abc" rest"#), Some((3, false)));
+        assert_eq!(end(br#"a\"b\\" rest"#), Some((6, true)));
+        assert_eq!(end(br#"0123456789\"0123456789" x"#), Some((22, true)));
+        assert_eq!(end(br#"tab\there" x"#), Some((9, true)));
+        assert_eq!(end(b"raw\ttab\" x"), None);
+        assert_eq!(end(br#"no end"#), None);
+        assert_eq!(end(br#"ends in a backslash\"#), None);
+    }
+
+    #[test]
+    fn eight_digits_reads_every_digit_position_and_refuses_any_other_byte() {
+        let word = |text: &[u8]| u64::from_le_bytes(text.try_into().unwrap());
+        let mut n: u64 = 12_345_678;
+        for _ in 0..10_000 {
+            let text = format!("{:08}", n % 100_000_000);
+            assert_eq!(
+                eight_digits(word(text.as_bytes())),
+                Some(n % 100_000_000),
+                "{text}"
+            );
+            n = n
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+        }
+        for text in [b"00000000", b"99999999", b"10000000", b"00000001"] {
+            let expected = std::str::from_utf8(text).unwrap().parse().ok();
+            assert_eq!(eight_digits(word(text)), expected);
+        }
+        for at in 0..8 {
+            for other in [
+                b'/',
+                b':',
+                b'-',
+                b'.',
+                b'e',
+                0x00,
+                0x39 + 0x10,
+                0xb0,
+                0xfa,
+                0xff,
+            ] {
+                let mut text = *b"12345678";
+                text[at] = other;
+                assert_eq!(eight_digits(word(&text)), None, "{other:#x} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn integers_of_every_length_parse_as_the_standard_library_does() {
+        for len in 1..=21 {
+            for first in [b'1', b'9'] {
+                for sign in ["", "-"] {
+                    let digits: String = (0..len)
+                        .map(|i| {
+                            if i == 0 {
+                                first as char
+                            } else {
+                                char::from(b'0' + (i * 7 % 10) as u8)
+                            }
+                        })
+                        .collect();
+                    let text = format!("{sign}{digits},");
+                    let expected = text[..text.len() - 1].parse::<i64>().ok();
+                    assert_eq!(
+                        integer(text.as_bytes(), 0).ok(),
+                        expected.map(|n| (n, text.len() - 1)),
+                        "{text}"
+                    );
+                }
+            }
         }
     }
 
