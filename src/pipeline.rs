@@ -117,6 +117,50 @@ struct Chunk {
     blank_lines: u64,
 }
 
+/// Emptied chunk buffers, handed back by decoders for readers to fill again.
+///
+/// A fresh 2 MiB buffer per chunk was faulted in page by page as its reader wrote it: three
+/// quarters of a run's page faults, and kernel time to match. A recycled buffer is mapped
+/// already. No more buffers exist than without the pool (a reader allocates only when none is
+/// spare), and a buffer that grew past twice its planned size (a chunk whose last line was long)
+/// is freed, not kept.
+struct SpareBuffers {
+    give: Sender<ChunkBuffers>,
+    take: Receiver<ChunkBuffers>,
+    text_capacity: usize,
+}
+
+/// A chunk's text and line table.
+type ChunkBuffers = (Vec<u8>, Vec<(u32, u64)>);
+
+impl SpareBuffers {
+    /// A pool of at most `max_spare` idle buffers for chunks of about `chunk_bytes`.
+    fn new(max_spare: usize, chunk_bytes: usize) -> Self {
+        let (give, take) = bounded(max_spare);
+        SpareBuffers {
+            give,
+            take,
+            text_capacity: chunk_bytes + 4096,
+        }
+    }
+
+    /// Empty buffers: spare ones if there are any, new ones otherwise.
+    fn take(&self) -> ChunkBuffers {
+        self.take
+            .try_recv()
+            .unwrap_or_else(|_| (Vec::with_capacity(self.text_capacity), Vec::new()))
+    }
+
+    /// Keeps `buffers` for a later chunk, unless they grew too large or the pool is full.
+    fn give(&self, (mut text, mut lines): ChunkBuffers) {
+        if text.capacity() <= 2 * self.text_capacity {
+            text.clear();
+            lines.clear();
+            let _ = self.give.try_send((text, lines));
+        }
+    }
+}
+
 /// Messages to the caller's thread, in any order.
 enum Event {
     Chunk {
@@ -213,12 +257,14 @@ pub fn run(
     let next_input = AtomicU64::new(0);
     let (chunk_tx, chunk_rx) = bounded::<Chunk>(threads * 2);
     let (event_tx, event_rx) = bounded::<Event>(threads * 4);
+    // As many as can be queued for decoders: enough that readers rarely allocate.
+    let spare = SpareBuffers::new(threads * 2, options.chunk_bytes);
 
     std::thread::scope(|scope| {
         for _ in 0..threads.min(inputs.len()) {
             let chunk_tx = chunk_tx.clone();
             let event_tx = event_tx.clone();
-            let (progress, next_input) = (&progress, &next_input);
+            let (progress, next_input, spare) = (&progress, &next_input, &spare);
             scope.spawn(move || {
                 let _guard = CrashGuard {
                     progress,
@@ -230,7 +276,8 @@ pub fn run(
                     if i >= inputs.len() || !progress.wait_until(|current| i < current + threads) {
                         return;
                     }
-                    let event = read_input(i, &inputs[i], options, bytes_in, &chunk_tx, progress);
+                    let event =
+                        read_input(i, &inputs[i], options, bytes_in, &chunk_tx, progress, spare);
                     if event_tx.send(event).is_err() {
                         return;
                     }
@@ -241,14 +288,14 @@ pub fn run(
         for decoder in decoders {
             let chunk_rx = chunk_rx.clone();
             let event_tx = event_tx.clone();
-            let progress = &progress;
+            let (progress, spare) = (&progress, &spare);
             scope.spawn(move || {
                 let _guard = CrashGuard {
                     progress,
                     events: event_tx.clone(),
                 };
                 lower_thread_priority(DECODER_NICENESS);
-                decode_chunks(decoder, &chunk_rx, &event_tx);
+                decode_chunks(decoder, &chunk_rx, &event_tx, spare);
             });
         }
         drop(chunk_rx);
@@ -369,6 +416,7 @@ fn read_input(
     bytes_in: &Arc<AtomicU64>,
     chunks: &Sender<Chunk>,
     progress: &Progress,
+    spare: &SpareBuffers,
 ) -> Event {
     let source: Arc<str> = input.source.display_name().into();
     let failed = |line: u64, e: std::io::Error| Event::ReadFailed {
@@ -391,14 +439,17 @@ fn read_input(
     let mut lines = LineReader::new(reader, options.max_line_bytes);
     let mut digest = matches!(input.source, Source::Stdin).then(Sha256::new);
     let mut seq = 0;
-    let new_chunk = |seq| Chunk {
-        input: i,
-        seq,
-        source: source.clone(),
-        text: Vec::with_capacity(options.chunk_bytes + 4096),
-        lines: Vec::new(),
-        rejects: Vec::new(),
-        blank_lines: 0,
+    let new_chunk = |seq| {
+        let (text, lines) = spare.take();
+        Chunk {
+            input: i,
+            seq,
+            source: source.clone(),
+            text,
+            lines,
+            rejects: Vec::new(),
+            blank_lines: 0,
+        }
     };
     let mut chunk = new_chunk(seq);
     loop {
@@ -461,7 +512,12 @@ fn read_input(
 }
 
 /// A decoder thread: turns chunks into decoded chunks until the chunk channel closes.
-fn decode_chunks(mut decoder: Decoder, chunks: &Receiver<Chunk>, events: &Sender<Event>) {
+fn decode_chunks(
+    mut decoder: Decoder,
+    chunks: &Receiver<Chunk>,
+    events: &Sender<Event>,
+    spare: &SpareBuffers,
+) {
     for chunk in chunks {
         let mut batches = Vec::new();
         let mut rejects = chunk.rejects;
@@ -501,6 +557,7 @@ fn decode_chunks(mut decoder: Decoder, chunks: &Receiver<Chunk>, events: &Sender
             }
         }
         rejects.sort_by_key(|r| r.line);
+        spare.give((chunk.text, chunk.lines));
         let decoded = DecodedChunk {
             batches,
             rejects,
@@ -587,6 +644,31 @@ mod tests {
         events.dedup();
         let all = arrow_select::concat::concat_batches(&rows[0].schema(), &rows).unwrap();
         (all, rejects, events)
+    }
+
+    #[test]
+    fn spare_buffers_come_back_empty_and_only_the_ones_of_planned_size_are_kept() {
+        let spare = SpareBuffers::new(2, 1000);
+        let (mut text, mut lines) = spare.take();
+        assert!(text.is_empty() && lines.is_empty() && text.capacity() >= 1000);
+        text.extend_from_slice(b"{}");
+        lines.push((2, 1));
+        let address = text.as_ptr();
+        spare.give((text, lines));
+        let (text, lines) = spare.take();
+        assert_eq!(text.as_ptr(), address, "the same buffer is filled again");
+        assert!(text.is_empty() && lines.is_empty(), "and comes back empty");
+
+        // A buffer that grew for a long line is freed: the next one is of the planned size.
+        spare.give((vec![0; 20_000], Vec::new()));
+        assert!(spare.take().0.capacity() < 20_000);
+
+        // The pool holds at most two idle buffers.
+        for _ in 0..3 {
+            spare.give((Vec::with_capacity(1000), Vec::new()));
+        }
+        assert_eq!(spare.take.len(), 2);
+        drop(text);
     }
 
     /// A line that makes a decoder thread panic, in test builds only.
