@@ -165,7 +165,7 @@ pub struct ConvertArgs {
         help_heading = "Parquet"
     )]
     pub compression: Codec,
-    /// Compression level (zstd 1-22, default 3; gzip 0-10, default 6).
+    /// Compression level (zstd 1-22, default 1; gzip 0-10, default 6).
     #[arg(long, value_name = "LEVEL", help_heading = "Parquet")]
     pub compression_level: Option<i32>,
     /// Most rows in a row group.

@@ -47,7 +47,7 @@ pub const STAGING_DIR: &str = "_staging";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Codec {
-    /// zstd (default level 3).
+    /// zstd (default level 1).
     Zstd,
     /// Snappy.
     Snappy,
