@@ -300,7 +300,7 @@ fn value(
                     timestamp_slot(spec.zero_is_null, instant, unit)?
                 }
             };
-            if !matches!(slot, Slot::Str(..)) {
+            if escaped && !matches!(slot, Slot::Str(..)) {
                 row.text.truncate(start); // an escaped string parsed to another type
             }
             Ok((slot, close + 1))
