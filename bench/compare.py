@@ -9,12 +9,15 @@ What ``make bench`` runs. Steps:
 2. Read the archive once to warm the page cache, then run both tools on it, alternating
    (``--rounds``, default 3; the order flips every round: A B, B A, A B, ...). Every run is its
    own child process writing into an empty folder; its CPU time and peak resident memory come from
-   ``os.wait4`` (the rusage of that one child, nothing else).
+   ``os.wait4`` (the rusage of that one child, nothing else). Linux counts the peak of the
+   process a child was spawned from in the child's peak, so this process never loads DuckDB and
+   flags any run whose peak was not above its own.
 3. After each run: ``sync`` (untimed, so the next run does not pay for this one's writeback),
-   sum the sizes of the files written, read the Parquet output back with DuckDB
-   (``read_parquet('<out>/**/*.parquet')``) and fail unless it holds as many rows as the archive
-   has lines and the same aggregates (``CONTENT_CHECK``) as every other run. The folder is then
-   deleted. The CPU used meanwhile by other processes is recorded; a busy machine is flagged.
+   sum the sizes of the files written, read the Parquet output back with DuckDB in a child
+   (``read_back.py``: ``read_parquet('<out>/**/*.parquet')``) and fail unless it holds as many
+   rows as the archive has lines and the same aggregates (``CONTENT_CHECK``) as every other run.
+   The folder is then deleted. The CPU used meanwhile by other processes is recorded; a busy
+   machine is flagged.
 4. Print every run, the medians, and the ratios (ours / DuckDB); with ``--markdown FILE`` write the
    same as Markdown, with the machine and date, ready to paste into BENCHMARKS.md.
 
@@ -37,6 +40,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import statistics
@@ -207,8 +211,14 @@ class Run:
     other_load: float  # cores kept busy by other (user-space) processes during the run
     kernel_cpu: float  # CPU seconds of kernel threads during the run (writeback, reclaim)
     sync_seconds: float  # the untimed sync after the run (writing back its output)
-    check: dict  # row count and aggregates of the output (CONTENT_CHECK)
+    check: dict  # row count and aggregates of the output (read_back.CONTENT_CHECK)
+    harness_peak_bytes: int = 0  # the child's peak RSS is not known when at most this
     extra: dict = field(default_factory=dict)
+
+    @property
+    def rss_unknown(self) -> bool:
+        """Whether the child's own peak RSS was hidden by the harness's (see ``run_child``)."""
+        return self.maxrss_bytes <= self.harness_peak_bytes
 
     @property
     def cpu(self) -> float:
@@ -238,46 +248,17 @@ def tree_size(path: Path) -> tuple[int, int, int]:
     return total, files, len(dirs)
 
 
-# Aggregates that must match between the two outputs. Null and epoch-0 timestamps count alike
-# (our tool writes a zero DisconnectTimestamp as null, DuckDB's make_timestamp as 1970-01-01);
-# timestamps are truncated to microseconds whatever their unit, as the DuckDB side does.
-CONTENT_CHECK = {
-    "rows": "count(*)",
-    "sum(ClientBytes)": "sum(\"ClientBytes\")",
-    "sum(OriginBytes)": "sum(\"OriginBytes\")",
-    "sum(Status)": "sum(\"Status\")",
-    "sum(IpFirewall)": "sum(\"IpFirewall\"::INTEGER)",
-    "sum(epoch_us(Timestamp))": "sum(epoch_ns(\"Timestamp\") // 1000)",
-    "sum(epoch_us(ConnectTimestamp))": "sum(epoch_ns(\"ConnectTimestamp\") // 1000)",
-    "sum(epoch_us(DisconnectTimestamp))": "sum(epoch_ns(\"DisconnectTimestamp\") // 1000)",
-    "count(DISTINCT Application)": "count(DISTINCT \"Application\")",
-}
-
-
 def check_output(out: Path, content: bool) -> dict:
-    """Row count (and with ``content``, a few aggregates) of the Parquet files under ``out``.
-
-    Hive partitioning is on, as partition columns (`--partition-by ...,Application`) are only in
-    the paths; without type guessing, so `Application` stays a string.
-    """
-    import duckdb  # noqa: PLC0415
-
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        checks = CONTENT_CHECK if content else {"rows": "count(*)"}
-        glob = str(out) + "/**/*.parquet"
-        try:
-            values = con.execute(
-                f"SELECT {', '.join(checks.values())} "
-                "FROM read_parquet(?, hive_partitioning = true, hive_types_autocast = false)",
-                [glob]).fetchone()
-        except duckdb.Error as e:
-            raise BenchError(f"cannot check {out} with DuckDB ({e}); --no-content-check "
-                             "checks the row count only")
-        return {k: (int(v) if v is not None else None) for k, v in zip(checks, values)}
-    finally:
-        con.close()
+    """Row count (and with ``content``, a few aggregates) of the Parquet files under ``out``,
+    read back with DuckDB by ``read_back.py`` in a child process: loaded here, DuckDB would
+    raise this process's peak memory, which Linux then reports as part of every later child's
+    peak (see ``run_child``)."""
+    argv = [sys.executable, str(HERE / "read_back.py"), str(out)] + (["--content"] if content
+                                                                      else [])
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BenchError(f"{proc.stderr.strip()}; --no-content-check checks the row count only")
+    return json.loads(proc.stdout)
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -322,10 +303,17 @@ class ChildResult:
     usage: object  # resource.struct_rusage of the child alone
     busy: float  # CPU seconds the whole machine was busy meanwhile
     kernel: float  # ... of which kernel threads
+    harness_peak: int  # this process's own peak RSS in bytes when it spawned the child
 
 
 def run_child(argv: list[str], log_path: Path, timeout: float) -> ChildResult:
-    """Run ``argv`` as a child, measuring wall time and its own rusage (``wait4``)."""
+    """Run ``argv`` as a child, measuring wall time and its own rusage (``wait4``).
+
+    A child's peak RSS (``ru_maxrss``) is at least the peak of the process it was spawned from:
+    Linux carries it across ``exec``. So this process stays small (DuckDB is only ever loaded in
+    children), and ``harness_peak`` records its own peak, below which a child's is not known.
+    """
+    harness_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     with open(log_path, "wb") as logf:
         kernel0 = kernel_thread_cpu_seconds()
         busy0 = busy_cpu_seconds()
@@ -350,7 +338,7 @@ def run_child(argv: list[str], log_path: Path, timeout: float) -> ChildResult:
         kernel = kernel_thread_cpu_seconds() - kernel0
     code = os.waitstatus_to_exitcode(status)
     proc.returncode = code  # already reaped: keep Popen from waiting again
-    return ChildResult(code, wall, usage, busy, kernel)
+    return ChildResult(code, wall, usage, busy, kernel, harness_peak)
 
 
 def tail(path: Path, n: int = 30) -> str:
@@ -402,7 +390,8 @@ def measure(v: Variant, rnd: int, work: Path, a: argparse.Namespace, keep: bool)
                out_files=out_files, partitions=partitions, rows=rows,
                ndjson_bytes=v.archive.ndjson_bytes,
                other_load=max(0.0, res.busy - res.kernel - ru.ru_utime - ru.ru_stime) / wall,
-               kernel_cpu=res.kernel, sync_seconds=sync_s, check=check, extra=extra)
+               kernel_cpu=res.kernel, sync_seconds=sync_s, check=check,
+               harness_peak_bytes=res.harness_peak, extra=extra)
 
 
 def fmt_run(r: Run) -> str:
@@ -413,6 +402,9 @@ def fmt_run(r: Run) -> str:
         s += f"  [COPY {r.extra['copy_seconds']:.2f} s]"
     if r.other_load > OTHER_LOAD_WARN:
         s += f"  (other processes kept {r.other_load:.2f} cores busy: figures disturbed)"
+    if r.rss_unknown:
+        s += (f"  (peak RSS not measurable: at most the harness's own "
+              f"{r.harness_peak_bytes / MB:.0f} MB)")
     return s
 
 
@@ -701,11 +693,8 @@ def duck_variant(label: str, archive: Archive, python: str, threads: int = 0,
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
-    try:
-        import duckdb  # noqa: F401, PLC0415  (the outputs are checked in this process)
-    except ImportError:
-        raise BenchError(f"{sys.executable} cannot import duckdb: run this with the project's "
-                         ".venv/bin/python (`make venv`)") from None
+    # The outputs are read back by children of this interpreter (read_back.py), never here.
+    duckdb_version(sys.executable)
     src_bin = Path(a.bin)
     if not src_bin.is_file():
         raise BenchError(f"{src_bin} not found: run `cargo build --release` first")
@@ -850,6 +839,13 @@ def report(results: dict, a: argparse.Namespace, info: dict, started: dt.datetim
                 f"{max(r.other_load for r in disturbed):.2f} cores busy during "
                 f"{len(disturbed)} of {len(runs)} runs (see 'other load'): these figures are "
                 f"disturbed; rerun on an idle machine.")
+        hidden = [r for r in runs if r.rss_unknown]
+        if hidden:
+            extra_lines.append(
+                f"**Warning**: in {len(hidden)} of {len(runs)} runs the child's peak RSS was no "
+                f"more than the harness's own ({max(r.harness_peak_bytes for r in hidden) / MB:.0f}"
+                f" MB), which Linux reports in its place: those peak RSS figures are upper "
+                f"bounds only.")
         if key == "threads" and main:
             m_labels = [v.label for v in main[2]]
             m_ours, m_duck = medians(main[3], m_labels[0]), medians(main[3], m_labels[1])
