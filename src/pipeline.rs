@@ -119,8 +119,9 @@ struct Chunk {
 
 /// Emptied chunk buffers, handed back by decoders for readers to fill again.
 ///
-/// A fresh 2 MiB buffer per chunk was faulted in page by page as its reader wrote it: three
-/// quarters of a run's page faults, and kernel time to match. A recycled buffer is mapped
+/// A fresh buffer per chunk (up to [`CHUNK_BYTES`], sized by the memory budget) was faulted in
+/// page by page as its reader wrote it: three quarters of a run's page faults, and kernel time
+/// to match. A recycled buffer is mapped
 /// already. No more buffers exist than without the pool (a reader allocates only when none is
 /// spare), and a buffer that grew past twice its planned size (a chunk whose last line was long)
 /// is freed, not kept.
