@@ -81,11 +81,16 @@ BENCH_ARGS ?=
 BENCH_OUT ?= target/bench
 
 .PHONY: bench
-bench: venv ## Benchmark against DuckDB on ~1 GB of generated NDJSON (BENCH_ARGS="--rounds 5 --extra")
+bench: venv $(VENV)/.bench-installed ## Benchmark against DuckDB and Polars on ~1 GB of generated NDJSON (BENCH_ARGS="--rounds 5 --extra --cores 1,2,4")
 	$(CARGO) build --release --quiet
 	$(VENV)/bin/python bench/compare.py --bin $(BIN_RELEASE) --cargo "$(CARGO)" \
 	  --markdown $(BENCH_OUT)/latest.md --json $(BENCH_OUT)/latest.json $(BENCH_ARGS)
 	$(CARGO) bench --bench pipeline
+
+# Polars, for the benchmark only (bench/requirements.txt).
+$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
 
 .PHONY: bench-storage
 bench-storage: venv tools ## The bench conversion from and to local disk, s3s-fs and moto (after make bench)
