@@ -1,0 +1,280 @@
+//! The line decoder on arbitrary bytes.
+//!
+//! The first byte picks the options (strict, timestamp unit, partition field); the rest is split
+//! into lines at `\n`, as the line reader would. Each line goes through two decoders, one with
+//! the fast scanner and one serde-only, which must agree exactly (same reject, same field, same
+//! reason, same rows). Every line is also judged by an independent oracle written here from the
+//! README's decoding rules over `serde_json::Value`: it must accept exactly the lines the
+//! decoder accepts, with the same values. Nothing may panic.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int16Type, Int64Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+use logpush_parquet::decode::timestamp::{Instant, parse_timestamp_str};
+use logpush_parquet::decode::{DecodeOptions, Decoder};
+use logpush_parquet::schema::{EventSchema, FieldType};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+
+/// One cell, as the oracle and the decoded batch both express it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cell {
+    Null,
+    Str(String),
+    Int(i64),
+    Bool(bool),
+}
+
+/// The oracle's verdict on one line.
+#[derive(Debug)]
+enum Verdict {
+    Accept(Vec<Cell>),
+    Reject,
+    /// serde_json's `Value` cannot hold it (nesting past its recursion limit): no verdict.
+    Unknown,
+}
+
+/// The top-level object's entries in order, duplicates kept.
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The unit of an epoch integer by magnitude, computed in i128 (README, "Timestamps").
+fn epoch_int(n: i64) -> Instant {
+    let n = i128::from(n);
+    let per_sec: i128 = match n.unsigned_abs() {
+        m if m < 100_000_000_000 => 1,
+        m if m < 100_000_000_000_000 => 1_000,
+        m if m < 100_000_000_000_000_000 => 1_000_000,
+        _ => 1_000_000_000,
+    };
+    let nanos_total = n * (1_000_000_000 / per_sec);
+    Instant {
+        secs: nanos_total.div_euclid(1_000_000_000) as i64,
+        nanos: nanos_total.rem_euclid(1_000_000_000) as u32,
+    }
+}
+
+/// An instant as ticks of `unit`, floored, or `None` outside 0001..=9999 or i64.
+fn ticks(i: Instant, unit: TimeUnit) -> Option<i64> {
+    const MIN_SECS: i64 = -62_135_596_800;
+    const MAX_SECS: i64 = 253_402_300_799;
+    if !(MIN_SECS..=MAX_SECS).contains(&i.secs) {
+        return None;
+    }
+    let per_tick: i128 = match unit {
+        TimeUnit::Second => 1_000_000_000,
+        TimeUnit::Millisecond => 1_000_000,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => 1,
+    };
+    let total = i128::from(i.secs) * 1_000_000_000 + i128::from(i.nanos);
+    i64::try_from(total.div_euclid(per_tick))
+        .ok()
+        .filter(|&t| t != i64::MIN)
+}
+
+fn is_int_text(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A JSON integer that serde_json read as an integer (not `-0`, not a fraction or exponent).
+fn json_i64(n: &serde_json::Number) -> Result<i64, ()> {
+    if n.is_f64() {
+        return Err(());
+    }
+    n.as_i64().ok_or(())
+}
+
+fn oracle(line: &[u8], schema: &EventSchema, unit: TimeUnit, strict: bool) -> Verdict {
+    let entries = match serde_json::from_slice::<Entries>(line) {
+        Ok(Entries(e)) => e,
+        // Limits of `Value`, not of the JSON grammar: nesting past 128 levels, numbers beyond
+        // f64, `\u` escapes of lone surrogates. The decoder skips such values under unknown
+        // keys without building them (and refuses them under known keys).
+        Err(e)
+            if [
+                "recursion limit exceeded",
+                "number out of range",
+                "surrogate",
+                "unexpected end of hex escape",
+            ]
+            .iter()
+            .any(|m| e.to_string().contains(m)) =>
+        {
+            return Verdict::Unknown;
+        }
+        Err(_) => return Verdict::Reject,
+    };
+    let mut cells: Vec<Option<Cell>> = vec![None; schema.fields().len()];
+    for (key, value) in entries {
+        let Some(i) = schema.index_of(&key) else {
+            if strict {
+                return Verdict::Reject;
+            }
+            continue;
+        };
+        if cells[i].is_some() {
+            return Verdict::Reject; // a key given twice
+        }
+        let spec = &schema.fields()[i];
+        let cell = match (spec.field_type, value) {
+            (_, Value::Null) => Cell::Null,
+            (FieldType::String, Value::String(s)) => Cell::Str(s),
+            (FieldType::Int, Value::Number(n)) => match json_i64(&n) {
+                Ok(v) => Cell::Int(v),
+                Err(()) => return Verdict::Reject,
+            },
+            (FieldType::Int, Value::String(s)) if is_int_text(&s) => match s.parse() {
+                Ok(v) => Cell::Int(v),
+                Err(_) => return Verdict::Reject,
+            },
+            (FieldType::Bool, Value::Bool(b)) => Cell::Bool(b),
+            (FieldType::Bool, Value::String(s)) if s == "true" || s == "false" => {
+                Cell::Bool(s == "true")
+            }
+            (FieldType::Timestamp, v @ (Value::Number(_) | Value::String(_))) => {
+                let instant = match v {
+                    Value::Number(n) => match json_i64(&n) {
+                        Ok(n) => epoch_int(n),
+                        Err(()) => return Verdict::Reject,
+                    },
+                    Value::String(s) => match parse_timestamp_str(&s) {
+                        Ok(i) => i,
+                        Err(_) => return Verdict::Reject,
+                    },
+                    _ => unreachable!(),
+                };
+                if spec.zero_is_null && instant == Instant::EPOCH {
+                    Cell::Null
+                } else {
+                    match ticks(instant, unit) {
+                        Some(t) => Cell::Int(t),
+                        None => return Verdict::Reject,
+                    }
+                }
+            }
+            _ => return Verdict::Reject,
+        };
+        cells[i] = Some(cell);
+    }
+    Verdict::Accept(cells.into_iter().map(|c| c.unwrap_or(Cell::Null)).collect())
+}
+
+/// Row `row` of `batch` as cells (timestamps as their raw ticks).
+fn row_cells(batch: &RecordBatch, row: usize) -> Vec<Cell> {
+    batch
+        .columns()
+        .iter()
+        .map(|col| {
+            if col.is_null(row) {
+                return Cell::Null;
+            }
+            match col.data_type() {
+                DataType::Utf8 => Cell::Str(col.as_string::<i32>().value(row).to_string()),
+                DataType::Dictionary(_, _) => {
+                    let dict = col.as_dictionary::<Int16Type>();
+                    let key = dict.keys().value(row) as usize;
+                    Cell::Str(dict.values().as_string::<i32>().value(key).to_string())
+                }
+                DataType::Int64 => Cell::Int(col.as_primitive::<Int64Type>().value(row)),
+                DataType::Boolean => Cell::Bool(col.as_boolean().value(row)),
+                DataType::Timestamp(_, _) => Cell::Int(timestamp_ticks(col.as_ref()).value(row)),
+                other => panic!("unexpected column type {other}"),
+            }
+        })
+        .collect()
+}
+
+/// A timestamp column's raw i64 ticks, whatever its unit.
+fn timestamp_ticks(col: &dyn Array) -> arrow_array::Int64Array {
+    let data = col.to_data().into_builder().data_type(DataType::Int64);
+    arrow_array::Int64Array::from(data.build().expect("same layout"))
+}
+
+fn schema() -> &'static Arc<EventSchema> {
+    static SCHEMA: OnceLock<Arc<EventSchema>> = OnceLock::new();
+    SCHEMA.get_or_init(|| Arc::new(EventSchema::spectrum_events()))
+}
+
+/// Checks one fuzz input; panics on any disagreement.
+pub fn check(data: &[u8]) {
+    let Some((&flags, body)) = data.split_first() else {
+        return;
+    };
+    let schema = schema();
+    let strict = flags & 1 != 0;
+    let unit = [
+        TimeUnit::Microsecond,
+        TimeUnit::Millisecond,
+        TimeUnit::Nanosecond,
+        TimeUnit::Second,
+    ][usize::from(flags >> 1 & 3)];
+    let options = DecodeOptions {
+        timestamp_unit: unit,
+        strict,
+        batch_size: 64,
+    };
+    let mut fast = Decoder::try_new(schema.clone(), options).expect("valid options");
+    let mut general = Decoder::try_new(schema.clone(), options)
+        .expect("valid options")
+        .with_fast_path(false);
+    let mut expected = Vec::new();
+    for line in body.split(|&b| b == b'\n').take(64) {
+        let a = fast.decode_line(line);
+        let b = general.decode_line(line);
+        assert_eq!(
+            a,
+            b,
+            "fast and serde paths disagree on {:?}",
+            String::from_utf8_lossy(line)
+        );
+        match (oracle(line, schema, unit, strict), &a) {
+            (Verdict::Accept(cells), Ok(())) => expected.push(Some(cells)),
+            (Verdict::Reject, Err(_)) => {}
+            (Verdict::Unknown, Ok(())) => expected.push(None),
+            (Verdict::Unknown, Err(_)) => {}
+            (verdict, got) => panic!(
+                "oracle says {verdict:?}, decoder says {got:?} for {:?}",
+                String::from_utf8_lossy(line)
+            ),
+        }
+    }
+    assert_eq!(fast.take_stats(), general.take_stats());
+    let a = fast.flush().expect("batch builds");
+    let b = general.flush().expect("batch builds");
+    let rows = a.as_ref().map_or(0, RecordBatch::num_rows);
+    assert_eq!(rows, expected.len());
+    assert_eq!(rows, b.as_ref().map_or(0, RecordBatch::num_rows));
+    if let (Some(a), Some(b)) = (a, b) {
+        for (row, cells) in expected.iter().enumerate() {
+            let got = row_cells(&a, row);
+            assert_eq!(got, row_cells(&b, row), "fast and serde rows differ");
+            if let Some(cells) = cells {
+                assert_eq!(&got, cells, "row {row} differs from the oracle");
+            }
+        }
+    }
+}
