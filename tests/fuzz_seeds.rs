@@ -23,7 +23,7 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
             continue; // the corpus exists only where `make fuzz` ran
         };
         for entry in entries {
-            let path = entry.unwrap().path();
+            let path = entry.expect("a readable folder entry").path();
             if path.is_file() {
                 inputs.push(path);
             }
@@ -33,7 +33,7 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
     let failed: Vec<String> = inputs
         .iter()
         .filter(|path| {
-            let data = std::fs::read(path).unwrap();
+            let data = std::fs::read(path).expect("a readable fuzz input");
             catch_unwind(AssertUnwindSafe(|| check(&data))).is_err()
         })
         .map(|path| path.display().to_string())
