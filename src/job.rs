@@ -497,7 +497,7 @@ fn convert_inputs(
         .writer_properties(&options.schema, file_metadata(options))?;
     let memory = MemoryPlan::new(options.memory_limit, options.threads);
     tracing::debug!(?memory, "memory plan");
-    let mut writer = PartitionedWriter::new(
+    let mut writer = PartitionedWriter::try_new(
         staging.local.clone(),
         file_schema,
         properties,
@@ -506,9 +506,9 @@ fn convert_inputs(
             buffer_bytes: memory.row_group_buffers,
             max_open_files: memory.max_open_files,
             overflow_bytes: memory.overflow_bytes,
-            merge_threads: options.threads,
+            encode_threads: options.threads,
         },
-    );
+    )?;
     let mut rejects = RejectWriter::new(&staging.local);
     let bytes_in = Arc::new(AtomicU64::new(0));
     let pipeline = PipelineOptions {

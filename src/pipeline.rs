@@ -201,6 +201,17 @@ impl Drop for CrashGuard<'_> {
     }
 }
 
+/// Cancels the run if the caller's thread unwinds while it holds this.
+struct CancelOnUnwind<'a>(&'a Progress);
+
+impl Drop for CancelOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.cancel();
+        }
+    }
+}
+
 /// Tells readers which input is being delivered, and whether the run was cancelled.
 struct Progress {
     current: Mutex<usize>,
@@ -302,7 +313,11 @@ pub fn run(
         drop(chunk_rx);
         drop(event_tx);
 
+        // A panic in `deliver` must stop the other threads too, or the scope would wait for
+        // readers waiting for their turn.
+        let cancel_on_unwind = CancelOnUnwind(&progress);
         let result = collect(inputs.len(), &event_rx, &progress, &mut deliver);
+        drop(cancel_on_unwind);
         if result.is_err() {
             progress.cancel();
         }
@@ -737,6 +752,48 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("the run hung after a decoder thread died");
         assert!(stopped, "the run must fail when a decoder thread dies");
+    }
+
+    #[test]
+    fn a_panic_in_the_callers_thread_stops_the_run_instead_of_hanging_it() {
+        // Regression: readers waiting for their turn kept the scope from ending.
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = Vec::new();
+        for i in 0..6 {
+            let path = dir.path().join(format!("{i}.ndjson"));
+            let text: Vec<u8> = (0..2000)
+                .flat_map(|n| format!("{{\"Status\":{n}}}\n").into_bytes())
+                .collect();
+            std::fs::write(&path, text).unwrap();
+            args.push(path.display().to_string());
+        }
+        let inputs = expand(&args, &crate::storage::tests::storage())
+            .unwrap()
+            .inputs;
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let options = PipelineOptions {
+                schema: Arc::new(EventSchema::spectrum_events()),
+                decode: DecodeOptions::default(),
+                max_line_bytes: 1 << 20,
+                threads: 2,
+                partition_fields: Vec::new(),
+                chunk_bytes: 64,
+            };
+            let mut delivered = 0;
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(&inputs, &options, &Arc::new(AtomicU64::new(0)), |_| {
+                    delivered += 1;
+                    assert!(delivered < 3, "injected panic in the caller");
+                    Ok(())
+                })
+            }));
+            let _ = done_tx.send(outcome.is_err());
+        });
+        let panicked = done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the run hung after the caller's thread panicked");
+        assert!(panicked, "the caller's panic reaches the caller");
     }
 
     #[test]

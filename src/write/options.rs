@@ -1,0 +1,143 @@
+//! How data files are encoded and sized: the codec, row group and file sizes from the command
+//! line, turned into parquet-rs writer properties, and the limits that keep the writer's memory
+//! flat.
+
+use parquet::basic::{Compression, Encoding, GzipLevel, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::error::{Error, Result};
+use crate::schema::{ColumnEncoding, EventSchema};
+
+/// The Parquet compression codec of the data files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// zstd (default level 1).
+    Zstd,
+    /// Snappy.
+    Snappy,
+    /// LZ4 (the raw-block LZ4 Parquet codec).
+    Lz4,
+    /// gzip (default level 6).
+    Gzip,
+    /// No compression.
+    None,
+}
+
+/// How data files are encoded and sized.
+#[derive(Debug, Clone)]
+pub struct ParquetOptions {
+    /// Compression codec.
+    pub codec: Codec,
+    /// Codec level (zstd 1-22, gzip 0-10); `None` for the codec's default.
+    pub level: Option<i32>,
+    /// Most rows in a row group.
+    pub row_group_rows: usize,
+    /// Most estimated encoded bytes in a row group.
+    pub row_group_bytes: usize,
+    /// A file is closed and the next one started once it reaches this many bytes.
+    pub max_file_bytes: u64,
+}
+
+impl Default for ParquetOptions {
+    fn default() -> Self {
+        ParquetOptions {
+            codec: Codec::Zstd,
+            level: None,
+            row_group_rows: 1024 * 1024,
+            row_group_bytes: 128 * 1024 * 1024,
+            max_file_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+impl ParquetOptions {
+    /// The parquet writer properties for these options, with `metadata` as key-value metadata
+    /// and each field's column encoding from the field list.
+    pub fn writer_properties(
+        &self,
+        schema: &EventSchema,
+        metadata: Vec<KeyValue>,
+    ) -> Result<WriterProperties> {
+        let level_error = |e: parquet::errors::ParquetError| Error::InvalidOption {
+            option: "--compression-level",
+            message: e.to_string(),
+        };
+        let compression = match self.codec {
+            Codec::Zstd => Compression::ZSTD(match self.level {
+                Some(l) => ZstdLevel::try_new(l).map_err(level_error)?,
+                None => ZstdLevel::default(),
+            }),
+            Codec::Gzip => Compression::GZIP(match self.level {
+                Some(l) => GzipLevel::try_new(u32::try_from(l).map_err(|_| {
+                    level_error(parquet::errors::ParquetError::General(
+                        "gzip levels are 0 to 10".into(),
+                    ))
+                })?)
+                .map_err(level_error)?,
+                None => GzipLevel::default(),
+            }),
+            Codec::Snappy | Codec::Lz4 | Codec::None if self.level.is_some() => {
+                return Err(Error::InvalidOption {
+                    option: "--compression-level",
+                    message: format!("{:?} has no levels", self.codec).to_lowercase(),
+                });
+            }
+            Codec::Snappy => Compression::SNAPPY,
+            Codec::Lz4 => Compression::LZ4_RAW,
+            Codec::None => Compression::UNCOMPRESSED,
+        };
+        if self.row_group_rows == 0 || self.row_group_bytes == 0 || self.max_file_bytes == 0 {
+            return Err(Error::InvalidOption {
+                option: "--row-group-size/--max-file-size",
+                message: "must be greater than zero".into(),
+            });
+        }
+        let mut builder = WriterProperties::builder();
+        for field in schema.fields() {
+            let column = ColumnPath::from(field.name.as_str());
+            match field.encoding {
+                None | Some(ColumnEncoding::Dictionary) => {}
+                Some(ColumnEncoding::Plain) => {
+                    builder = builder.set_column_dictionary_enabled(column, false);
+                }
+                Some(ColumnEncoding::Delta) => {
+                    builder = builder
+                        .set_column_dictionary_enabled(column.clone(), false)
+                        .set_column_encoding(column, Encoding::DELTA_BINARY_PACKED);
+                }
+            }
+        }
+        Ok(builder
+            .set_compression(compression)
+            .set_max_row_group_row_count(Some(self.row_group_rows))
+            .set_max_row_group_bytes(Some(self.row_group_bytes))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_created_by(format!(
+                "logpush-parquet version {} ({})",
+                env!("CARGO_PKG_VERSION"),
+                parquet::file::properties::DEFAULT_CREATED_BY
+            ))
+            .set_key_value_metadata(Some(metadata))
+            .build())
+    }
+}
+
+/// Limits that keep the writer's memory flat however many partitions a run touches.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterLimits {
+    /// A file is closed and the next one started once it reaches this many bytes.
+    pub max_file_bytes: u64,
+    /// Most memory for row groups being built, over all open files: past it, the largest are
+    /// written out early (as smaller row groups).
+    pub buffer_bytes: usize,
+    /// Most files open at once. Rows of partitions beyond it wait in the overflow buffer.
+    pub max_open_files: usize,
+    /// Memory for rows of partitions without an open file: past it, they are spilled to disk in
+    /// partition order, to be merged into one file per partition at the end.
+    pub overflow_bytes: usize,
+    /// Encoder threads (see [`super::encode`]).
+    pub encode_threads: usize,
+}
