@@ -73,9 +73,10 @@ pub struct MemoryPlan {
 impl MemoryPlan {
     /// The plan for `limit` bytes and `threads` pipeline threads.
     pub fn new(limit: usize, threads: usize) -> Self {
-        // In flight per thread: 2 queued, 1 being decoded, 1 being framed and up to
-        // `LOOKAHEAD` read ahead, each also held once decoded (about half the size).
-        let chunks_in_flight = threads.max(1) * (4 + pipeline::LOOKAHEAD as usize) * 3 / 2;
+        // Per reading thread: `LOOKAHEAD` chunks read ahead of delivery (queued, being decoded
+        // or decoded, about half as large again in Arrow) and 1 being framed, and 2 spare
+        // buffers.
+        let chunks_in_flight = threads.max(1) * ((pipeline::LOOKAHEAD as usize + 1) * 3 / 2 + 2);
         MemoryPlan {
             chunk_bytes: (limit / 4 / chunks_in_flight).clamp(64 << 10, pipeline::CHUNK_BYTES),
             row_group_buffers: limit / 4,
@@ -507,6 +508,7 @@ fn convert_inputs(
             max_open_files: memory.max_open_files,
             overflow_bytes: memory.overflow_bytes,
             encode_threads: options.threads,
+            idle_splits: write::options::IDLE_SPLITS_PER_THREAD * options.threads.max(1) as u64,
         },
     )?;
     let mut rejects = RejectWriter::new(&staging.local);
@@ -519,20 +521,22 @@ fn convert_inputs(
         partition_fields: options.partition.moved_fields(),
         chunk_bytes: memory.chunk_bytes,
     };
-    // Counts of the input being delivered, added to the run's once it has been read to its end.
-    let mut input_counts = Counts::default();
+    // Counts of the inputs being delivered (their chunks come interleaved), each added to the
+    // run's once the input has been read to its end.
+    let mut input_counts: std::collections::HashMap<usize, Counts> =
+        std::collections::HashMap::new();
     let mut counts = Counts::default();
     let mut failed = Vec::new();
     let mut stdin_digest = None;
     let mut inputs_read = 0;
     pipeline::run(inputs, &pipeline, &bytes_in, |delivery| {
         match delivery {
-            Delivery::Chunk { decoded, .. } => {
+            Delivery::Chunk { input, decoded } => {
                 for batch in &decoded.batches {
                     writer.write_split(&partition::split(batch, &options.partition)?)?;
                 }
                 rejects.write_all(&decoded.rejects)?;
-                input_counts.add(Counts {
+                input_counts.entry(input).or_default().add(Counts {
                     stats: decoded.stats,
                     rejected: decoded.rejects.len() as u64,
                     blank_lines: decoded.blank_lines,
@@ -543,13 +547,14 @@ fn convert_inputs(
                 content_digest,
             } => {
                 let name = inputs[input].source.display_name();
+                let done = input_counts.remove(&input).unwrap_or_default();
                 tracing::info!(
                     input = %name,
-                    rows = input_counts.stats.rows,
-                    rejected = input_counts.rejected,
+                    rows = done.stats.rows,
+                    rejected = done.rejected,
                     "converted"
                 );
-                counts.add(std::mem::take(&mut input_counts));
+                counts.add(done);
                 inputs_read += 1;
                 if content_digest.is_some() {
                     stdin_digest = content_digest;
@@ -558,7 +563,7 @@ fn convert_inputs(
             }
             Delivery::InputFailed { input, failure } => {
                 tracing::warn!(input = %failure.input, "input failed: {}", failure.error);
-                input_counts = Counts::default();
+                input_counts.remove(&input);
                 failed.push((input, failure));
             }
         }

@@ -1,26 +1,31 @@
 //! The parallel read → decode pipeline. It hands decoded chunks to the caller's thread, which
-//! partitions and encodes them, in input and line order.
+//! partitions them and hands them to the encoder threads ([`crate::write`]).
 //!
 //! ```text
-//! reader threads (one per open input): open, decompress, frame lines into ~2 MiB chunks
+//! reader threads (one per slot): open, decompress, frame lines into chunks of up to 2 MiB
 //!     └─ chunks ─→ decoder threads: lines → record batches + rejects
-//!                      └─ decoded chunks ─→ caller, in order: rows, then "input done" or "failed"
+//!                      └─ decoded chunks ─→ caller, slot by slot in turn:
+//!                                           rows, then "input done" or "failed"
 //! ```
 //!
-//! A single large input still keeps every core busy: its reader decompresses while decoders
-//! parse its earlier chunks and the caller encodes the ones before. Delivery in order keeps the
-//! output byte-identical from run to run whatever the thread timing.
+//! The inputs are dealt out to `threads` slots, input `i` to slot `i % slots`, and each slot's
+//! reader reads its inputs one after the other. The caller receives the slots' chunks in turn:
+//! one item of slot 0 (a chunk, or the end of an input), one of slot 1, and so on around. So
+//! every reader decompresses at once, and the order of delivery is a fixed function of the
+//! inputs and the chunk size: the output is the same bytes from run to run whatever the thread
+//! timing (the same `--threads`; another thread count interleaves the inputs otherwise, which
+//! moves rows within a partition, never between partitions). Within an input, lines come in
+//! order. A single large input still keeps every core busy: its reader decompresses while
+//! decoders parse its earlier chunks and the encoder threads encode the ones before.
 //!
-//! Memory is bounded whatever the size of the inputs: at most `threads` inputs are open, and the
-//! reader of an input other than the one being delivered may run only [`LOOKAHEAD`] chunks
-//! ahead before it waits. The reader of the input being delivered never waits for that, so the
-//! pipeline always moves.
+//! Memory is bounded whatever the size of the inputs: a slot's reader may run at most
+//! [`LOOKAHEAD`] items ahead of the slot's delivery before it waits, and each slot has one
+//! input open.
 //!
-//! The caller's thread is the one stage that cannot be spread: it encodes every row, in order.
-//! With five or more threads on two cores, an even share of the CPU left it behind, the bounded
-//! queues filled and cores went idle. So the pipeline drains first: decoders run
-//! [`DECODER_NICENESS`] and readers [`READER_NICENESS`] nice levels below the caller, and take
-//! the CPU it leaves (see [`lower_thread_priority`]).
+//! The pipeline drains first: with more threads than cores, an even share of the CPU left the
+//! stages downstream behind while queues filled and cores idled. So decoders run
+//! [`DECODER_NICENESS`] and readers [`READER_NICENESS`] nice levels below the caller and the
+//! encoder threads, and take the CPU those leave (see [`lower_thread_priority`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,8 +45,9 @@ use crate::write::rejects::RejectRecord;
 
 /// Bytes of line text per chunk handed to a decoder.
 pub const CHUNK_BYTES: usize = 2 << 20;
-/// Chunks a reader may produce of an input before the inputs ahead of it have been delivered.
-pub const LOOKAHEAD: u64 = 4;
+/// Items (chunks, or the end of an input) a slot's reader may have produced beyond those of its
+/// slot delivered so far.
+pub const LOOKAHEAD: u64 = 3;
 /// Nice levels a decoder thread runs below the caller's thread.
 pub const DECODER_NICENESS: i32 = 5;
 /// Nice levels a reader thread runs below the caller's thread (below the decoders too, whose
@@ -57,7 +63,7 @@ pub struct PipelineOptions {
     pub decode: DecodeOptions,
     /// Lines longer than this are rejected unread.
     pub max_line_bytes: usize,
-    /// Decoder threads, and the most inputs open at once.
+    /// Decoder threads, and slots (readers, and the most inputs open at once).
     pub threads: usize,
     /// Fields that become partition folder names (see [`Decoder::with_partition_fields`]).
     pub partition_fields: Vec<usize>,
@@ -104,10 +110,11 @@ pub enum Delivery {
     },
 }
 
-/// Lines of one input, framed by its reader.
+/// Lines of one input, framed by its reader: item `seq` of slot `slot`.
 struct Chunk {
-    input: usize,
+    slot: usize,
     seq: u64,
+    input: usize,
     source: Arc<str>,
     text: Vec<u8>,
     /// End offset in `text` and line number of each line.
@@ -164,20 +171,11 @@ impl SpareBuffers {
 
 /// Messages to the caller's thread, in any order.
 enum Event {
-    Chunk {
-        input: usize,
+    /// Item `seq` of slot `slot`: a decoded chunk, or the end of one of its inputs.
+    Item {
+        slot: usize,
         seq: u64,
-        decoded: DecodedChunk,
-    },
-    /// The reader of `input` is done: it produced `chunks` chunks.
-    ReadDone {
-        input: usize,
-        chunks: u64,
-        content_digest: Option<String>,
-    },
-    ReadFailed {
-        input: usize,
-        failure: FailedInput,
+        item: Delivery,
     },
     /// A pipeline thread could not go on (a bug): the run must stop.
     Crashed(String),
@@ -212,38 +210,64 @@ impl Drop for CancelOnUnwind<'_> {
     }
 }
 
-/// Tells readers which input is being delivered, and whether the run was cancelled.
+/// Where each slot's delivery stands, so that readers wait for room; and whether the run was
+/// cancelled.
 struct Progress {
-    current: Mutex<usize>,
-    moved: Condvar,
+    slots: Vec<SlotProgress>,
     cancelled: AtomicBool,
 }
 
+/// Items of one slot delivered so far.
+struct SlotProgress {
+    delivered: Mutex<u64>,
+    moved: Condvar,
+}
+
 impl Progress {
-    /// Waits until `ready(input being delivered)` holds; `false` when the run is cancelled.
-    fn wait_until(&self, ready: impl Fn(usize) -> bool) -> bool {
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        while !ready(*current) && !self.cancelled.load(Ordering::Relaxed) {
-            current = self.moved.wait(current).unwrap_or_else(|e| e.into_inner());
+    fn new(slots: usize) -> Self {
+        Progress {
+            slots: (0..slots)
+                .map(|_| SlotProgress {
+                    delivered: Mutex::new(0),
+                    moved: Condvar::new(),
+                })
+                .collect(),
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits until item `seq` of `slot` is within [`LOOKAHEAD`] of the slot's delivery;
+    /// `false` when the run is cancelled.
+    fn wait_for_room(&self, slot: usize, seq: u64) -> bool {
+        let progress = &self.slots[slot];
+        let mut delivered = progress.delivered.lock().unwrap_or_else(|e| e.into_inner());
+        while seq >= *delivered + LOOKAHEAD && !self.cancelled.load(Ordering::Relaxed) {
+            delivered = progress
+                .moved
+                .wait(delivered)
+                .unwrap_or_else(|e| e.into_inner());
         }
         !self.cancelled.load(Ordering::Relaxed)
     }
 
-    fn advance(&self, current: usize) {
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = current;
-        self.moved.notify_all();
+    fn advance(&self, slot: usize, delivered: u64) {
+        let progress = &self.slots[slot];
+        *progress.delivered.lock().unwrap_or_else(|e| e.into_inner()) = delivered;
+        progress.moved.notify_all();
     }
 
     fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
-        let _guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        self.moved.notify_all();
+        for progress in &self.slots {
+            let _guard = progress.delivered.lock().unwrap_or_else(|e| e.into_inner());
+            progress.moved.notify_all();
+        }
     }
 }
 
 /// Runs the pipeline over `inputs`, calling `deliver` on this thread with each decoded chunk and
-/// the end of each input, in order. `bytes_in` counts raw bytes read. An error from `deliver`
-/// stops the run.
+/// the end of each input, slot by slot in turn (see the module documentation). `bytes_in`
+/// counts raw bytes read. An error from `deliver` stops the run.
 pub fn run(
     inputs: &[Input],
     options: &PipelineOptions,
@@ -254,6 +278,7 @@ pub fn run(
         return Ok(());
     }
     let threads = options.threads.max(1);
+    let slots = threads.min(inputs.len());
     // Every decoder is created up front so a bad option fails before any thread starts.
     let decoders: Vec<Decoder> = (0..threads)
         .map(|_| {
@@ -261,35 +286,43 @@ pub fn run(
                 .map(|d| d.with_partition_fields(options.partition_fields.clone()))
         })
         .collect::<Result<_>>()?;
-    let progress = Progress {
-        current: Mutex::new(0),
-        moved: Condvar::new(),
-        cancelled: AtomicBool::new(false),
-    };
-    let next_input = AtomicU64::new(0);
+    let progress = Progress::new(slots);
     let (chunk_tx, chunk_rx) = bounded::<Chunk>(threads * 2);
     let (event_tx, event_rx) = bounded::<Event>(threads * 4);
     // As many as can be queued for decoders: enough that readers rarely allocate.
     let spare = SpareBuffers::new(threads * 2, options.chunk_bytes);
 
     std::thread::scope(|scope| {
-        for _ in 0..threads.min(inputs.len()) {
+        for slot in 0..slots {
             let chunk_tx = chunk_tx.clone();
             let event_tx = event_tx.clone();
-            let (progress, next_input, spare) = (&progress, &next_input, &spare);
-            scope.spawn(move || {
+            let (progress, spare) = (&progress, &spare);
+            spawn_named(scope, format!("reader-{slot}"), move || {
                 let _guard = CrashGuard {
                     progress,
                     events: event_tx.clone(),
                 };
                 lower_thread_priority(READER_NICENESS);
-                loop {
-                    let i = next_input.fetch_add(1, Ordering::Relaxed) as usize;
-                    if i >= inputs.len() || !progress.wait_until(|current| i < current + threads) {
+                let mut seq = 0;
+                for i in (slot..inputs.len()).step_by(slots) {
+                    let reader = SlotReader {
+                        slot,
+                        options,
+                        bytes_in,
+                        chunks: &chunk_tx,
+                        progress,
+                        spare,
+                    };
+                    let end = reader.read_input(i, &inputs[i], &mut seq);
+                    if progress.cancelled.load(Ordering::Relaxed) {
                         return;
                     }
-                    let event =
-                        read_input(i, &inputs[i], options, bytes_in, &chunk_tx, progress, spare);
+                    let event = Event::Item {
+                        slot,
+                        seq,
+                        item: end,
+                    };
+                    seq += 1;
                     if event_tx.send(event).is_err() {
                         return;
                     }
@@ -297,11 +330,11 @@ pub fn run(
             });
         }
         drop(chunk_tx);
-        for decoder in decoders {
+        for (n, decoder) in decoders.into_iter().enumerate() {
             let chunk_rx = chunk_rx.clone();
             let event_tx = event_tx.clone();
             let (progress, spare) = (&progress, &spare);
-            scope.spawn(move || {
+            spawn_named(scope, format!("decoder-{n}"), move || {
                 let _guard = CrashGuard {
                     progress,
                     events: event_tx.clone(),
@@ -314,9 +347,9 @@ pub fn run(
         drop(event_tx);
 
         // A panic in `deliver` must stop the other threads too, or the scope would wait for
-        // readers waiting for their turn.
+        // readers waiting for room.
         let cancel_on_unwind = CancelOnUnwind(&progress);
-        let result = collect(inputs.len(), &event_rx, &progress, &mut deliver);
+        let result = collect(inputs.len(), slots, &event_rx, &progress, &mut deliver);
         drop(cancel_on_unwind);
         if result.is_err() {
             progress.cancel();
@@ -325,6 +358,18 @@ pub fn run(
         drop(event_rx);
         result
     })
+}
+
+/// Starts a pipeline thread with a name (profilers and debuggers show it).
+fn spawn_named<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    name: String,
+    work: impl FnOnce() + Send + 'scope,
+) {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn_scoped(scope, work)
+        .expect("the system can start a pipeline thread");
 }
 
 /// Raises the calling thread's nice value by `steps` (capped at 19), so it gets less CPU than
@@ -344,186 +389,154 @@ pub fn lower_thread_priority(steps: i32) {
     let _ = steps;
 }
 
-/// Puts events back in order and delivers them.
+/// Puts items back in order and delivers them: the next item of each slot in turn, until every
+/// input has ended.
 fn collect(
-    count: usize,
+    inputs: usize,
+    slots: usize,
     events: &Receiver<Event>,
     progress: &Progress,
     deliver: &mut impl FnMut(Delivery) -> Result<()>,
 ) -> Result<()> {
-    #[derive(Default)]
-    struct Pending {
-        chunks: BTreeMap<u64, DecodedChunk>,
-        delivered: u64,
-        total: Option<u64>,
-        digest: Option<String>,
-        failure: Option<FailedInput>,
-    }
-    let mut pending: BTreeMap<usize, Pending> = BTreeMap::new();
-    let mut next = 0;
-    while next < count {
-        let event = events
+    let mut pending: Vec<BTreeMap<u64, Delivery>> = (0..slots).map(|_| BTreeMap::new()).collect();
+    let mut next = vec![0u64; slots];
+    // Inputs of each slot not yet ended.
+    let mut left: Vec<usize> = (0..slots)
+        .map(|slot| (slot..inputs).step_by(slots).count())
+        .collect();
+    let mut turn = 0;
+    while left.iter().any(|&n| n > 0) {
+        while left[turn] == 0 {
+            turn = (turn + 1) % slots;
+        }
+        if let Some(item) = pending[turn].remove(&next[turn]) {
+            next[turn] += 1;
+            progress.advance(turn, next[turn]);
+            if !matches!(item, Delivery::Chunk { .. }) {
+                left[turn] -= 1;
+            }
+            deliver(item)?;
+            turn = (turn + 1) % slots;
+            continue;
+        }
+        match events
             .recv()
-            .map_err(|_| Error::Pipeline("a pipeline thread stopped early".into()))?;
-        match event {
-            // Late chunks of an input already delivered as failed.
-            Event::Chunk { input, .. } if input < next => {}
-            Event::Chunk {
-                input,
-                seq,
-                decoded,
-            } => {
-                pending
-                    .entry(input)
-                    .or_default()
-                    .chunks
-                    .insert(seq, decoded);
-            }
-            Event::ReadDone {
-                input,
-                chunks,
-                content_digest,
-            } => {
-                let p = pending.entry(input).or_default();
-                p.total = Some(chunks);
-                p.digest = content_digest;
-            }
-            Event::ReadFailed { input, failure } => {
-                pending.entry(input).or_default().failure = Some(failure);
+            .map_err(|_| Error::Pipeline("a pipeline thread stopped early".into()))?
+        {
+            Event::Item { slot, seq, item } => {
+                pending[slot].insert(seq, item);
             }
             Event::Crashed(reason) => return Err(Error::Pipeline(reason)),
-        }
-        while let Some(p) = pending.get_mut(&next) {
-            if let Some(decoded) = p.chunks.remove(&p.delivered) {
-                p.delivered += 1;
-                deliver(Delivery::Chunk {
-                    input: next,
-                    decoded,
-                })?;
-                continue;
-            }
-            let end = if let Some(failure) = p.failure.take() {
-                Delivery::InputFailed {
-                    input: next,
-                    failure,
-                }
-            } else if p.total == Some(p.delivered) {
-                Delivery::InputDone {
-                    input: next,
-                    content_digest: p.digest.take(),
-                }
-            } else {
-                break;
-            };
-            pending.remove(&next);
-            deliver(end)?;
-            next += 1;
-            progress.advance(next);
         }
     }
     Ok(())
 }
 
-/// Reads input `i` into chunks; returns the event that ends it.
-fn read_input(
-    i: usize,
-    input: &Input,
-    options: &PipelineOptions,
-    bytes_in: &Arc<AtomicU64>,
-    chunks: &Sender<Chunk>,
-    progress: &Progress,
-    spare: &SpareBuffers,
-) -> Event {
-    let source: Arc<str> = input.source.display_name().into();
-    let failed = |line: u64, e: std::io::Error| Event::ReadFailed {
-        input: i,
-        failure: FailedInput {
-            input: source.to_string(),
-            error: error_chain(&Error::InputRead {
-                path: source.to_string(),
-                line,
-                source: e,
-            }),
-            lines_discarded: line,
-        },
-    };
-    let stopped = || std::io::Error::other("the run was stopped");
-    let reader = match input::open(input, bytes_in.clone()) {
-        Ok(r) => r,
-        Err(e) => return failed(0, e),
-    };
-    let mut lines = LineReader::new(reader, options.max_line_bytes);
-    let mut digest = matches!(input.source, Source::Stdin).then(Sha256::new);
-    let mut seq = 0;
-    let new_chunk = |seq| {
-        let (text, lines) = spare.take();
-        Chunk {
+/// What a slot's reader needs while it reads its inputs.
+struct SlotReader<'a> {
+    slot: usize,
+    options: &'a PipelineOptions,
+    bytes_in: &'a Arc<AtomicU64>,
+    chunks: &'a Sender<Chunk>,
+    progress: &'a Progress,
+    spare: &'a SpareBuffers,
+}
+
+impl SlotReader<'_> {
+    /// Reads input `i` into chunks, items `*seq`, `*seq + 1`, ... of the slot; returns the item
+    /// that ends it (to be numbered next), having counted the chunks in `seq`.
+    fn read_input(&self, i: usize, input: &Input, seq: &mut u64) -> Delivery {
+        let source: Arc<str> = input.source.display_name().into();
+        let failed = |line: u64, e: std::io::Error| Delivery::InputFailed {
             input: i,
-            seq,
-            source: source.clone(),
-            text,
-            lines,
-            rejects: Vec::new(),
-            blank_lines: 0,
-        }
-    };
-    let mut chunk = new_chunk(seq);
-    loop {
-        let (number, line) = match lines.next_line() {
-            Ok(Some(next)) => next,
-            Ok(None) => break,
-            Err(e) => return failed(lines.line_no(), e),
+            failure: FailedInput {
+                input: source.to_string(),
+                error: error_chain(&Error::InputRead {
+                    path: source.to_string(),
+                    line,
+                    source: e,
+                }),
+                lines_discarded: line,
+            },
         };
-        match line {
-            Line::Complete(bytes) => {
-                if let Some(d) = digest.as_mut() {
-                    d.update(bytes);
-                    d.update(b"\n");
-                }
-                if bytes.iter().all(u8::is_ascii_whitespace) {
-                    chunk.blank_lines += 1;
-                    continue;
-                }
-                chunk.text.extend_from_slice(bytes);
-                chunk.lines.push((chunk.text.len() as u32, number));
+        let stopped = || std::io::Error::other("the run was stopped");
+        let reader = match input::open(input, self.bytes_in.clone()) {
+            Ok(r) => r,
+            Err(e) => return failed(0, e),
+        };
+        let mut lines = LineReader::new(reader, self.options.max_line_bytes);
+        let mut digest = matches!(input.source, Source::Stdin).then(Sha256::new);
+        let new_chunk = || {
+            let (text, lines) = self.spare.take();
+            Chunk {
+                slot: self.slot,
+                seq: 0,
+                input: i,
+                source: source.clone(),
+                text,
+                lines,
+                rejects: Vec::new(),
+                blank_lines: 0,
             }
-            Line::TooLong { len, head } => {
-                if let Some(d) = digest.as_mut() {
-                    d.update(format!("too long {len}\n"));
-                    d.update(head);
+        };
+        // Numbers the chunk and sends it once the slot has room for it.
+        let send = |mut chunk: Chunk, seq: &mut u64| {
+            chunk.seq = *seq;
+            *seq += 1;
+            self.progress.wait_for_room(self.slot, chunk.seq) && self.chunks.send(chunk).is_ok()
+        };
+        let mut chunk = new_chunk();
+        loop {
+            let (number, line) = match lines.next_line() {
+                Ok(Some(next)) => next,
+                Ok(None) => break,
+                Err(e) => return failed(lines.line_no(), e),
+            };
+            match line {
+                Line::Complete(bytes) => {
+                    if let Some(d) = digest.as_mut() {
+                        d.update(bytes);
+                        d.update(b"\n");
+                    }
+                    if bytes.iter().all(u8::is_ascii_whitespace) {
+                        chunk.blank_lines += 1;
+                        continue;
+                    }
+                    chunk.text.extend_from_slice(bytes);
+                    chunk.lines.push((chunk.text.len() as u32, number));
                 }
-                chunk.rejects.push(RejectRecord::new(
-                    &source,
-                    number,
-                    None,
-                    format!(
-                        "line is {len} bytes, over the limit of {} (--max-line-bytes)",
-                        options.max_line_bytes
-                    ),
-                    head,
-                    len,
-                ));
+                Line::TooLong { len, head } => {
+                    if let Some(d) = digest.as_mut() {
+                        d.update(format!("too long {len}\n"));
+                        d.update(head);
+                    }
+                    chunk.rejects.push(RejectRecord::new(
+                        &source,
+                        number,
+                        None,
+                        format!(
+                            "line is {len} bytes, over the limit of {} (--max-line-bytes)",
+                            self.options.max_line_bytes
+                        ),
+                        head,
+                        len,
+                    ));
+                }
             }
-        }
-        if chunk.text.len() >= options.chunk_bytes {
-            // Past the lookahead, wait until this input is the one being delivered.
-            let may_send = progress.wait_until(|current| i == current || seq < LOOKAHEAD);
-            seq += 1;
-            let full = std::mem::replace(&mut chunk, new_chunk(seq));
-            if !may_send || chunks.send(full).is_err() {
+            if chunk.text.len() >= self.options.chunk_bytes
+                && !send(std::mem::replace(&mut chunk, new_chunk()), seq)
+            {
                 return failed(lines.line_no(), stopped());
             }
         }
-    }
-    if !progress.wait_until(|current| i == current || seq < LOOKAHEAD)
-        || chunks.send(chunk).is_err()
-    {
-        return failed(lines.line_no(), stopped());
-    }
-    Event::ReadDone {
-        input: i,
-        chunks: seq + 1,
-        content_digest: digest.map(|d| crate::hex(&d.finalize())),
+        let empty = chunk.lines.is_empty() && chunk.rejects.is_empty() && chunk.blank_lines == 0;
+        if !empty && !send(chunk, seq) {
+            return failed(lines.line_no(), stopped());
+        }
+        Delivery::InputDone {
+            input: i,
+            content_digest: digest.map(|d| crate::hex(&d.finalize())),
+        }
     }
 }
 
@@ -580,10 +593,13 @@ fn decode_chunks(
             stats: decoder.take_stats(),
             blank_lines: chunk.blank_lines,
         };
-        let event = Event::Chunk {
-            input: chunk.input,
+        let event = Event::Item {
+            slot: chunk.slot,
             seq: chunk.seq,
-            decoded,
+            item: Delivery::Chunk {
+                input: chunk.input,
+                decoded,
+            },
         };
         if events.send(event).is_err() {
             return;
@@ -596,12 +612,12 @@ mod tests {
     use super::*;
     use crate::input::expand;
 
-    /// Everything delivered: all rows as one batch (dictionaries as plain strings), the
-    /// rejects, and the order of input ends.
-    fn deliveries(
-        threads: usize,
-        chunk_bytes: usize,
-    ) -> (RecordBatch, Vec<(String, u64)>, Vec<String>) {
+    /// Everything delivered, in delivery order: each chunk's rows (dictionaries as plain
+    /// strings) with its input, the rejects (source, line), and the events ("chunk 3",
+    /// "done 3").
+    type Delivered = (Vec<(usize, RecordBatch)>, Vec<(String, u64)>, Vec<String>);
+
+    fn deliveries(threads: usize, chunk_bytes: usize) -> Delivered {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let args = [
             root.join("examples/data").display().to_string(),
@@ -641,12 +657,13 @@ mod tests {
                             .iter()
                             .map(|f| f.name().clone())
                             .collect::<Vec<_>>();
-                        rows.push(
+                        rows.push((
+                            input,
                             RecordBatch::try_from_iter_with_nullable(
                                 names.into_iter().zip(columns).map(|(n, c)| (n, c, true)),
                             )
                             .unwrap(),
-                        );
+                        ));
                     }
                     events.push(format!("chunk {input}"));
                     rejects.extend(decoded.rejects.iter().map(|r| (r.source.clone(), r.line)));
@@ -657,9 +674,22 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        events.dedup();
-        let all = arrow_select::concat::concat_batches(&rows[0].schema(), &rows).unwrap();
-        (all, rejects, events)
+        (rows, rejects, events)
+    }
+
+    /// Each input's rows, in the order they came.
+    fn rows_by_input(rows: &[(usize, RecordBatch)]) -> BTreeMap<usize, RecordBatch> {
+        let mut by_input: BTreeMap<usize, Vec<RecordBatch>> = BTreeMap::new();
+        for (input, batch) in rows {
+            by_input.entry(*input).or_default().push(batch.clone());
+        }
+        by_input
+            .into_iter()
+            .map(|(input, batches)| {
+                let all = arrow_select::concat::concat_batches(&batches[0].schema(), &batches);
+                (input, all.unwrap())
+            })
+            .collect()
     }
 
     #[test]
@@ -797,18 +827,26 @@ mod tests {
     }
 
     #[test]
-    fn chunk_sizes_and_thread_counts_deliver_the_same_rows_in_the_same_order() {
+    fn any_chunk_size_and_thread_count_delivers_each_inputs_lines_once_and_in_order() {
         let reference = deliveries(1, CHUNK_BYTES);
-        let expected_events: Vec<String> = (0..5)
+        let mut expected_events: Vec<String> = (0..5)
             .flat_map(|i| [format!("chunk {i}"), format!("done {i}")])
             .collect();
-        assert_eq!(reference.2, expected_events);
+        let mut one_thread = reference.2.clone();
+        one_thread.dedup();
+        assert_eq!(
+            one_thread, expected_events,
+            "one slot: the inputs one after another"
+        );
         assert_eq!(
             reference.1.len(),
             4,
             "2 sample rejects and 2 fixture rejects"
         );
-        assert_eq!(reference.0.num_rows(), 1306);
+        let reference_rows = rows_by_input(&reference.0);
+        let total: usize = reference_rows.values().map(RecordBatch::num_rows).sum();
+        assert_eq!(total, 1306);
+        expected_events.sort();
         for (threads, chunk_bytes) in [
             (1, 1),
             (2, 1),
@@ -816,11 +854,55 @@ mod tests {
             (2, 100),
             (3, 4096),
             (2, CHUNK_BYTES),
+            (8, 1),
         ] {
+            let (rows, mut rejects, events) = deliveries(threads, chunk_bytes);
+            let case = format!("{threads} threads, {chunk_bytes}-byte chunks");
             assert!(
-                deliveries(threads, chunk_bytes) == reference,
-                "{threads} threads, {chunk_bytes}-byte chunks changed what was delivered"
+                rows_by_input(&rows) == reference_rows,
+                "{case}: rows differ"
+            );
+            rejects.sort();
+            let mut expected_rejects = reference.1.clone();
+            expected_rejects.sort();
+            assert_eq!(rejects, expected_rejects, "{case}");
+            // Each input ends once, after all its chunks.
+            for input in 0..5 {
+                let done = events.iter().position(|e| *e == format!("done {input}"));
+                let last_chunk = events.iter().rposition(|e| *e == format!("chunk {input}"));
+                assert!(
+                    done > last_chunk,
+                    "{case}: input {input} ended before its chunks"
+                );
+            }
+            let mut kinds = events.clone();
+            kinds.sort();
+            kinds.dedup();
+            assert_eq!(kinds, expected_events, "{case}");
+            assert_eq!(
+                events.iter().filter(|e| e.starts_with("done")).count(),
+                5,
+                "{case}"
+            );
+            // The same options deliver the same items in the same order, every run.
+            let again = deliveries(threads, chunk_bytes);
+            assert!(
+                again.0 == rows && again.2 == events,
+                "{case}: delivery order moved"
             );
         }
+    }
+
+    #[test]
+    fn slots_take_turns() {
+        // Two slots, tiny chunks: inputs 0 and 1 are read at once and delivered alternately.
+        let (_, _, events) = deliveries(2, 100);
+        let first: Vec<&str> = events.iter().take(6).map(String::as_str).collect();
+        assert_eq!(
+            first,
+            [
+                "chunk 0", "chunk 1", "chunk 0", "chunk 1", "chunk 0", "chunk 1"
+            ]
+        );
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use arrow_array::RecordBatch;
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use parquet::arrow::ArrowWriter;
@@ -39,17 +39,18 @@ use crate::error::{Error, Result};
 /// (thousands of values per column) dwarfs handing it over; small enough that the rows waiting
 /// in the files, and out in tasks, stay few: each segment held costs about 5 MB of memory for
 /// `spectrum_events`. (Tiny under test, so that files take many segments.)
-pub const SEGMENT_ROWS: usize = if cfg!(test) { 7 } else { 4096 };
+pub const SEGMENT_ROWS: usize = if cfg!(test) { 7 } else { 2048 };
 
 /// A segment is also due once its rows hold this many bytes in Arrow (wide rows).
-pub const SEGMENT_BYTES: usize = 4 << 20;
+pub const SEGMENT_BYTES: usize = 2 << 20;
 
-/// Pieces (slices of delivered batches) a file holds before it copies them into one batch:
-/// a partition that gets a few rows of each batch must not keep every batch alive.
-const MAX_PENDING_PIECES: usize = 8;
+/// Below this many rows per batch on average, a task joins a segment's batches into one column
+/// before encoding it: each write into a column writer has a cost of its own, which small
+/// batches (many threads share a small memory budget) would pay hundreds of times a segment.
+const JOIN_BELOW_ROWS: usize = 1024;
 
 /// Values (rows times columns) that make a task worth handing over on its own.
-const VALUES_PER_TASK: usize = 8 * 1024;
+const VALUES_PER_TASK: usize = 4 * 1024;
 
 /// A closed data file waiting in staging for the commit.
 #[derive(Debug, Clone)]
@@ -312,10 +313,6 @@ impl RollingFile {
             if may_fill {
                 self.join_segment()?;
             }
-        } else if self.pending.len() > MAX_PENDING_PIECES {
-            let schema = self.pending[0].schema();
-            let one = arrow_select::concat::concat_batches(&schema, &self.pending)?;
-            self.pending = vec![one];
         }
         Ok(())
     }
@@ -642,9 +639,17 @@ fn write_field(
     batches: &[RecordBatch],
 ) -> Result<()> {
     let spec = factory.schema.field(field);
-    for batch in batches {
-        let leaves =
-            compute_leaves(spec, batch.column(field)).map_err(|e| factory.parquet_error(e))?;
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let joined;
+    let columns: Vec<&ArrayRef> = if batches.len() > 1 && rows < JOIN_BELOW_ROWS * batches.len() {
+        let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(field).as_ref()).collect();
+        joined = arrow_select::concat::concat(&parts)?;
+        vec![&joined]
+    } else {
+        batches.iter().map(|b| b.column(field)).collect()
+    };
+    for column in columns {
+        let leaves = compute_leaves(spec, column).map_err(|e| factory.parquet_error(e))?;
         for (leaf, writer) in leaves.iter().zip(writers.iter_mut()) {
             writer.write(leaf).map_err(|e| factory.parquet_error(e))?;
         }

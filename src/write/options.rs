@@ -140,4 +140,12 @@ pub struct WriterLimits {
     pub overflow_bytes: usize,
     /// Encoder threads (see [`super::encode`]).
     pub encode_threads: usize,
+    /// Splits (batches) without rows for an open file after which it may be closed to make
+    /// room for another partition ([`IDLE_SPLITS_PER_THREAD`] per reading thread: the pipeline
+    /// takes its readers' chunks in turn, so a partition fed by one of them gets rows once a
+    /// round).
+    pub idle_splits: u64,
 }
+
+/// See [`WriterLimits::idle_splits`].
+pub const IDLE_SPLITS_PER_THREAD: u64 = 16;

@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::SchemaRef;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use parquet::file::properties::WriterProperties;
@@ -23,9 +23,6 @@ use super::options::WriterLimits;
 use super::spill::Overflow;
 use crate::error::{Error, Result};
 use crate::partition::Split;
-
-/// Splits (batches) without rows for an open file after which it may be closed to make room.
-const IDLE_SPLITS: u64 = 32;
 
 /// Writes record batches into one rolling Parquet file per partition, in a staging folder.
 pub struct PartitionedWriter {
@@ -102,7 +99,14 @@ impl PartitionedWriter {
                 let file = self.open_file(partition);
                 self.open.insert(partition.to_string(), file);
             }
-            let piece = split.batch.slice(range.start, range.len());
+            // A piece of less than half its batch is copied out: waiting in its file for a
+            // segment, a slice would keep the whole batch alive.
+            let piece = if range.len() * 2 < split.batch.num_rows() {
+                let rows = UInt32Array::from_iter_values(range.start as u32..range.end as u32);
+                arrow_select::take::take_record_batch(&split.batch, &rows)?
+            } else {
+                split.batch.slice(range.start, range.len())
+            };
             self.write_open(partition, piece)?;
         }
         self.splits += 1;
@@ -120,8 +124,8 @@ impl PartitionedWriter {
         })
     }
 
-    /// Closes the open file written least recently, if no rows came to it for [`IDLE_SPLITS`]
-    /// splits, to make room for another partition; returns whether it did. Archives come in
+    /// Closes the open file written least recently, if no rows came to it for
+    /// [`WriterLimits::idle_splits`] splits, to make room for another partition; returns whether it did. Archives come in
     /// time order, so with `date,hour` partitions an hour's file goes idle once the hour is
     /// over: closing it keeps a day of hours out of the overflow. Rows that still come to the
     /// closed partition go to the overflow (and a second file at the end).
@@ -134,7 +138,7 @@ impl PartitionedWriter {
         else {
             return Ok(false);
         };
-        if self.splits - last < IDLE_SPLITS {
+        if self.splits - last < self.limits.idle_splits {
             return Ok(false);
         }
         let partition = partition.clone();
@@ -391,6 +395,7 @@ mod tests {
             max_open_files: 1000,
             overflow_bytes: usize::MAX,
             encode_threads: 1,
+            idle_splits: 32,
         };
         let expected = write_all(&lines, roomy);
         assert_eq!(expected.len(), 37);
@@ -404,7 +409,7 @@ mod tests {
                 ..roomy
             };
             let got = write_all(&lines, tight);
-            assert_eq!(got, expected, "{encode_threads} merge threads");
+            assert_eq!(got, expected, "{encode_threads} encoder threads");
             for (partition, _, statuses) in &got {
                 assert!(statuses.windows(2).all(|w| w[0] < w[1]), "{partition}");
             }
@@ -418,6 +423,7 @@ mod tests {
         max_open_files: 2,
         overflow_bytes: usize::MAX,
         encode_threads: 1,
+        idle_splits: 32,
     };
 
     /// Partition, sequence number and row count of each file written by [`write_all`].
@@ -488,6 +494,7 @@ mod tests {
             max_open_files: 2,
             overflow_bytes: 1,
             encode_threads: 2,
+            idle_splits: 32,
         };
         let got = write_all(&lines, limits);
         let mut by_partition: BTreeMap<&str, (Vec<u32>, Vec<i64>)> = BTreeMap::new();
