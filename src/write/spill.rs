@@ -114,26 +114,27 @@ impl Overflow {
     /// Writes the buffer to a run file in partition order and empties it; then, when
     /// [`RUNS_PER_LEVEL`] runs of one level have piled up at the end, merges them into one run
     /// of the next level, so the runs stay few (logarithmic in the data) and are each rewritten
-    /// only once per level.
+    /// only once per level. Rows are gathered into the run's messages by index, a message at a
+    /// time, whatever the number of partitions.
     fn spill(&mut self) -> Result<()> {
         let buffered = std::mem::take(&mut self.buffered);
         self.bytes = 0;
-        // Each partition's pieces, in the order they came.
-        let mut pieces: BTreeMap<&str, Vec<RecordBatch>> = BTreeMap::new();
-        for (batch, groups) in &buffered {
+        // Each partition's ranges of the buffered batches, in the order they came.
+        let mut ranges: BTreeMap<&str, Vec<(usize, usize, usize)>> = BTreeMap::new();
+        for (b, (_, groups)) in buffered.iter().enumerate() {
             let mut offset = 0;
             for (partition, rows) in groups {
-                pieces
+                ranges
                     .entry(partition)
                     .or_default()
-                    .push(batch.slice(offset, *rows));
+                    .push((b, offset, *rows));
                 offset += rows;
             }
         }
         let mut run = RunWriter::create(&self.staging, &mut self.next_run, &self.plain, 0)?;
-        for (partition, slices) in pieces {
-            for piece in slices {
-                run.write(partition, piece)?;
+        for (partition, ranges) in ranges {
+            for (b, offset, rows) in ranges {
+                run.add(partition, &buffered[b].0, offset, rows)?;
             }
         }
         drop(buffered);
@@ -148,22 +149,48 @@ impl Overflow {
             let merged: Vec<Run> = self.runs.split_off(runs.len() - same);
             let mut run =
                 RunWriter::create(&self.staging, &mut self.next_run, &self.plain, level + 1)?;
-            read_runs_in_order(&merged, |partition, piece| run.write(partition, piece))?;
+            read_runs_in_order(&merged, |partition, message, offset, rows| {
+                run.add(partition, message, offset, rows)
+            })?;
             self.runs.push(run.finish()?);
             remove_runs(&merged);
         }
     }
 
     /// Calls `each` with every row that came here: partition by partition (sorted), each
-    /// partition's rows in the order they came, as pieces with plain string columns. The run
-    /// files are removed however it ends.
-    pub(super) fn drain(mut self, each: impl FnMut(&str, RecordBatch) -> Result<()>) -> Result<()> {
+    /// partition's rows in the order they came, gathered into batches of at most
+    /// [`DRAIN_ROWS`] rows with plain string columns. The run files are removed however it
+    /// ends.
+    pub(super) fn drain(
+        mut self,
+        mut each: impl FnMut(&str, RecordBatch) -> Result<()>,
+    ) -> Result<()> {
         if self.buffered.is_empty() && self.runs.is_empty() {
             return Ok(());
         }
         let spilled = self.spill();
         let runs = std::mem::take(&mut self.runs);
-        let read = spilled.and_then(|()| read_runs_in_order(&runs, each));
+        let mut gather = Gather::default();
+        let mut current = String::new();
+        let read = spilled.and_then(|()| {
+            read_runs_in_order(&runs, |partition, message, offset, rows| {
+                if partition != current {
+                    if !gather.is_empty() {
+                        each(&current, gather.take()?)?;
+                    }
+                    current = partition.to_string();
+                }
+                gather.add(message, offset, rows);
+                if gather.len() >= DRAIN_ROWS {
+                    each(&current, gather.take()?)?;
+                }
+                Ok(())
+            })?;
+            if !gather.is_empty() {
+                each(&current, gather.take()?)?;
+            }
+            Ok(())
+        });
         remove_runs(&runs);
         read
     }
@@ -197,6 +224,9 @@ const RUNS_PER_LEVEL: usize = 16;
 /// (Tiny under test, so that partitions straddle messages.)
 const RUN_MESSAGE_ROWS: usize = if cfg!(test) { 7 } else { 1024 };
 
+/// Rows of one partition handed out at a time when the overflow is drained.
+const DRAIN_ROWS: usize = if cfg!(test) { 5 } else { 8192 };
+
 /// A spilled run: an Arrow IPC stream of rows in partition order, and how many per partition.
 struct Run {
     path: PathBuf,
@@ -204,16 +234,61 @@ struct Run {
     level: u32,
 }
 
+/// Rows picked from some batches, by index, to be copied into one batch in one pass: far
+/// cheaper than slicing each partition's few rows out and concatenating the slices when a
+/// message holds rows of thousands of partitions.
+#[derive(Default)]
+struct Gather {
+    sources: Vec<RecordBatch>,
+    indices: Vec<(usize, usize)>,
+}
+
+impl Gather {
+    /// Picks rows `offset..offset + rows` of `batch`.
+    fn add(&mut self, batch: &RecordBatch, offset: usize, rows: usize) {
+        // Ranges come a batch at a time: the last source is most often the same batch.
+        let same = self.sources.last().is_some_and(|last| {
+            last.num_rows() == batch.num_rows()
+                && last
+                    .columns()
+                    .iter()
+                    .zip(batch.columns())
+                    .all(|(a, b)| std::sync::Arc::ptr_eq(a, b))
+        });
+        if !same {
+            self.sources.push(batch.clone());
+        }
+        let source = self.sources.len() - 1;
+        self.indices
+            .extend((offset..offset + rows).map(|row| (source, row)));
+    }
+
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    /// The picked rows as one batch; empties the gather.
+    fn take(&mut self) -> Result<RecordBatch> {
+        let sources: Vec<&RecordBatch> = self.sources.iter().collect();
+        let batch = arrow_select::interleave::interleave_record_batch(&sources, &self.indices)?;
+        self.sources.clear();
+        self.indices.clear();
+        Ok(batch)
+    }
+}
+
 /// Writes one run.
 struct RunWriter {
     path: PathBuf,
-    schema: SchemaRef,
     writer: StreamWriter<BufWriter<File>>,
     index: Vec<(String, usize)>,
     level: u32,
-    /// Pieces not yet written, gathered into the next message.
-    pending: Vec<RecordBatch>,
-    pending_rows: usize,
+    /// Rows of the next message.
+    pending: Gather,
 }
 
 impl RunWriter {
@@ -226,18 +301,22 @@ impl RunWriter {
                 .map_err(|e| Error::output(&path, std::io::Error::other(e)))?;
         Ok(RunWriter {
             path,
-            schema: schema.clone(),
             writer,
             index: Vec::new(),
             level,
-            pending: Vec::new(),
-            pending_rows: 0,
+            pending: Gather::default(),
         })
     }
 
-    /// Appends a piece; pieces must come in partition order.
-    fn write(&mut self, partition: &str, piece: RecordBatch) -> Result<()> {
-        let rows = piece.num_rows();
+    /// Appends rows `offset..offset + rows` of `batch`, of `partition`; rows must come in
+    /// partition order.
+    fn add(
+        &mut self,
+        partition: &str,
+        batch: &RecordBatch,
+        offset: usize,
+        rows: usize,
+    ) -> Result<()> {
         if rows == 0 {
             return Ok(());
         }
@@ -245,9 +324,8 @@ impl RunWriter {
             Some((p, count)) if p == partition => *count += rows,
             _ => self.index.push((partition.to_string(), rows)),
         }
-        self.pending.push(piece);
-        self.pending_rows += rows;
-        if self.pending_rows >= RUN_MESSAGE_ROWS {
+        self.pending.add(batch, offset, rows);
+        if self.pending.len() >= RUN_MESSAGE_ROWS {
             self.write_pending()?;
         }
         Ok(())
@@ -257,9 +335,7 @@ impl RunWriter {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let message = arrow_select::concat::concat_batches(&self.schema, &self.pending)?;
-        self.pending.clear();
-        self.pending_rows = 0;
+        let message = self.pending.take()?;
         self.writer
             .write(&message)
             .map_err(|e| Error::output(&self.path, std::io::Error::other(e)))
@@ -306,12 +382,12 @@ impl<'a> RunReader<'a> {
         })
     }
 
-    /// Calls `each` with the rows of `partition`, as slices of the run's messages, if the run's
+    /// Calls `each` with the rows of `partition`, as ranges of the run's messages, if the run's
     /// next partition is that one.
     fn read_partition(
         &mut self,
         partition: &str,
-        each: &mut impl FnMut(&str, RecordBatch) -> Result<()>,
+        each: &mut impl FnMut(&str, &RecordBatch, usize, usize) -> Result<()>,
     ) -> Result<()> {
         let Some((p, rows)) = self.run.index.get(self.next) else {
             return Ok(());
@@ -337,25 +413,24 @@ impl<'a> RunReader<'a> {
                 continue;
             }
             let n = left.min(available);
-            let piece = self
+            let message = self
                 .message
                 .as_ref()
-                .expect("available rows come from a message")
-                .slice(self.taken, n);
+                .expect("available rows come from a message");
+            each(partition, message, self.taken, n)?;
             self.taken += n;
             left -= n;
-            each(partition, piece)?;
         }
         Ok(())
     }
 }
 
 /// Calls `each` with the rows of `runs`: partition by partition (sorted), and within a
-/// partition run by run, in the order the runs were written. Rows come as slices of the runs'
-/// messages, so a partition may come in several pieces.
+/// partition run by run, in the order the runs were written. Rows come as ranges (message,
+/// offset, rows) of the runs' messages, so a partition may come in several ranges.
 fn read_runs_in_order(
     runs: &[Run],
-    mut each: impl FnMut(&str, RecordBatch) -> Result<()>,
+    mut each: impl FnMut(&str, &RecordBatch, usize, usize) -> Result<()>,
 ) -> Result<()> {
     let mut readers = runs
         .iter()

@@ -6,6 +6,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import schema_text
@@ -50,17 +51,31 @@ def test_duckdb_runs_the_printed_view(converted):
     assert (date_type, hour_type) == ("DATE", "INTEGER")
 
 
-def test_pyarrow_reads_dictionary_and_utc_microsecond_columns(converted):
+def test_pyarrow_reads_string_and_utc_microsecond_columns_and_enums_are_dictionary_encoded(converted):
     partitioning = ds.partitioning(pa.schema([("date", pa.date32()), ("hour", pa.int32())]), flavor="hive")
     dataset = ds.dataset(converted.out, format="parquet", partitioning=partitioning)
     table = dataset.to_table()
+    # No Arrow schema is embedded: each type comes from its Parquet logical type.
     for name in ENUMS:
-        assert table.schema.field(name).type == pa.dictionary(pa.int16(), pa.string()), name
+        assert table.schema.field(name).type == pa.string(), name
     for name in TIMESTAMPS:
         assert table.schema.field(name).type == pa.timestamp("us", tz="UTC"), name
     assert table.schema.field("Status").type == pa.int64()
     assert table.schema.field("IpFirewall").type == pa.bool_()
-    assert table.schema.field("Status").metadata[b"description"].startswith(b"A code")
+    assert not (table.schema.field("Status").metadata or {}).get(b"description")
+    for fragment in dataset.get_fragments():
+        metadata = pq.ParquetFile(fragment.path).metadata
+        assert b"ARROW:schema" not in (metadata.metadata or {})
+        for i in range(metadata.num_row_groups):
+            group = metadata.row_group(i)
+            for j in range(group.num_columns):
+                column = group.column(j)
+                if column.path_in_schema in ENUMS:
+                    assert "RLE_DICTIONARY" in column.encodings, (fragment.path, column.path_in_schema)
+    # A reader that wants Arrow dictionaries asks for them.
+    first = next(iter(dataset.get_fragments())).path
+    enums = pq.read_table(first, read_dictionary=ENUMS).schema
+    assert all(pa.types.is_dictionary(enums.field(name).type) for name in ENUMS)
     columns = {}
     for name in table.column_names:
         col = table.column(name)

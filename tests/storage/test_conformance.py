@@ -64,7 +64,7 @@ def test_convert_reads_back_every_row_with_its_type(store, sample):
     for name in TIMESTAMPS:
         assert table.schema.field(name).type == pa.timestamp("us", tz="UTC"), name
     for name in ENUMS:
-        assert pa.types.is_dictionary(table.schema.field(name).type), name
+        assert table.schema.field(name).type == pa.string(), name
     assert table.schema.field("ClientBytes").type == pa.int64()
     assert table.schema.field("IpFirewall").type == pa.bool_()
     assert table_rows(table) == expected
