@@ -149,8 +149,9 @@ pub struct ConvertArgs {
     /// many partitions (accepts KiB, MiB, GiB suffixes).
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size, help_heading = "Decoding")]
     pub memory_limit: u64,
-    /// Threads that read and decode inputs, and that write overflowed partitions at the end
-    /// (default: one per core).
+    /// Threads per stage: that many inputs are read at once, and that many threads decode and
+    /// that many encode Parquet (default: one per core). Runs with the same value write the
+    /// same bytes.
     #[arg(long, value_name = "N", help_heading = "Decoding")]
     pub threads: Option<usize>,
     /// Rows decoded per batch.

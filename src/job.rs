@@ -4,8 +4,9 @@
 //!
 //! Every row is accounted for: a line is either written or kept in the rejects file, and
 //! `rows_read = rows_written + rows_rejected`. Reading and decoding run in parallel
-//! ([`crate::pipeline`]), which hands decoded chunks over in input and line order; this thread
-//! partitions and encodes them. An input that cannot be read to its end (truncated gzip, I/O
+//! ([`crate::pipeline`]), which hands decoded chunks over in a fixed order; this thread
+//! partitions them and routes the rows to the writer, whose encoder threads encode them
+//! ([`crate::write`]). An input that cannot be read to its end (truncated gzip, I/O
 //! error) is left out: the run converts the other inputs again without it, commits them, and
 //! reports it ([`Status::InputFailed`], exit 3); it is not in the ledger, so the next run tries
 //! it again.
@@ -55,9 +56,9 @@ pub const MIN_MEMORY_LIMIT: usize = 16 << 20;
 /// they outgrow it); a quarter to open files, which caps how many are open at once (an open
 /// Parquet writer costs about [`OPEN_FILE_BYTES`], mostly its 31 columns' zstd contexts); an
 /// eighth to rows of partitions beyond that (spilled to disk in partition order when they outgrow
-/// it, then merged into one file per partition). The rest is headroom for the allocator, the
-/// rejects and the binary. Lines up to `--max-line-bytes` come on top: one such line can be in
-/// memory per reader.
+/// it, then written into one file per partition). The rest is headroom for the allocator, the
+/// rejects, the segments waiting in files and the binary. Lines up to `--max-line-bytes` come on
+/// top: one such line can be in memory per reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryPlan {
     /// Bytes of line text per pipeline chunk.
