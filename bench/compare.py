@@ -171,8 +171,11 @@ def ensure_archive(a: argparse.Namespace, *, rows: int, apps: int, hours: int) -
     if not path.is_dir():
         partial = cache_dir / (name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        cmd = shlex.split(a.cargo) + ["run", "--release", "--quiet", "--example", "generate",
-                                      "--", "--out", str(partial)] + gen_args
+        if a.generate_bin:
+            cmd = [a.generate_bin, "--out", str(partial)] + gen_args
+        else:
+            cmd = shlex.split(a.cargo) + ["run", "--release", "--quiet", "--example", "generate",
+                                          "--", "--out", str(partial)] + gen_args
         log(f"generating {path} (cached for later runs):\n  {shlex.join(cmd)}")
         t = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, check=False)
@@ -720,6 +723,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--cache-dir", default=str(ROOT / ".cache"), help="where archives are cached")
     g.add_argument("--cargo", default=os.environ.get("CARGO", "cargo"),
                    help="cargo command (runs the generator)")
+    g.add_argument("--generate-bin", default=None,
+                   help="a built generator (target/release/examples/generate) to run instead of "
+                        "cargo, where there is no toolchain")
 
     g = ap.add_argument_group("runs")
     g.add_argument("--tools", default=",".join(TOOLS),
