@@ -271,7 +271,7 @@ impl ConvertArgs {
         // Fails early on a bad level or size, before any input is read.
         parquet.writer_properties(&schema, Vec::new())?;
         let mut options = ConvertOptions::new(self.inputs.clone(), self.output.clone(), schema)?;
-        options.selection = crate::job::Selection {
+        options.selection = crate::plan::Selection {
             reprocess: self.reprocess,
             since: self.since,
             until: self.until,

@@ -16,7 +16,7 @@
 //! interrupted before its commit point and started again writes the same names.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,18 +26,18 @@ use sha2::{Digest, Sha256};
 
 use crate::decode::{DecodeOptions, DecodeStats};
 use crate::error::{Error, Result};
-use crate::input::{self, Input, SkippedInput, Source};
+use crate::input::{self, Input, Source};
 use crate::ledger::{InputRecord, Ledger, MANIFEST_FORMAT, Manifest, ManifestFile};
 use crate::lock::{self, Lease, Shard};
 use crate::partition::{self, PartitionSpec};
 use crate::pipeline::{self, Delivery, PipelineOptions};
+use crate::plan::{self, Selection};
 use crate::report::{FailedInput, Progress, Status, Summary};
 use crate::schema::EventSchema;
+use crate::stage::{Staging, UPLOAD_CONCURRENCY, clean_staging, unix_nanos, upload_groups};
 use crate::storage::{Location, Storage, StorageOptions, concurrently};
 use crate::write::rejects::{RejectWriter, rejects_file_name};
-use crate::write::{
-    self, ParquetOptions, PartitionedWriter, STAGING_DIR, StagedFile, WriterLimits,
-};
+use crate::write::{self, ParquetOptions, PartitionedWriter, StagedFile, WriterLimits};
 
 /// The default of `--max-reject-ratio`: more than 1 line in 100 rejected fails the run.
 pub const DEFAULT_MAX_REJECT_RATIO: f64 = 0.01;
@@ -128,18 +128,6 @@ pub struct ConvertOptions {
     pub temp_dir: Option<PathBuf>,
 }
 
-/// Which of the listed inputs a run converts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Selection {
-    /// Convert inputs the ledger holds again, replacing their runs.
-    pub reprocess: bool,
-    /// Only inputs whose time (from their `YYYYMMDD/` folder or Logpush file name) is at or after
-    /// this Unix time, in seconds.
-    pub since: Option<i64>,
-    /// Only inputs whose time is before this Unix time, in seconds.
-    pub until: Option<i64>,
-}
-
 impl ConvertOptions {
     /// Options with defaults for everything but the inputs, output and schema.
     pub fn new(inputs: Vec<String>, output: String, schema: Arc<EventSchema>) -> Result<Self> {
@@ -179,140 +167,6 @@ impl ConvertOptions {
     }
 }
 
-/// Where a run's files wait until the commit: a local folder for the Parquet writer and, for
-/// object store outputs, the prefix they are uploaded to. Both are under a `_` folder (or the
-/// system's temporary folder), so readers never see them. Removed however the run ends.
-struct Staging {
-    /// Local folder the writer writes into.
-    local: PathBuf,
-    /// The same place as a key under the output root (`_staging/<shard>/<name>`).
-    key: String,
-    /// Whether `local` is under the output root (local outputs).
-    in_root: bool,
-}
-
-impl Staging {
-    fn create(root: &Location, shard: Shard, temp_dir: Option<&Path>) -> Result<Staging> {
-        let name = format!("{}-{}", std::process::id(), unix_nanos());
-        let key = format!("{STAGING_DIR}/{shard}/{name}");
-        let (local, in_root) = match root.local_root() {
-            Some(dir) => (dir.join(&key), true),
-            None => {
-                let base = temp_dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
-                (base.join(format!("logpush-parquet-{name}")), false)
-            }
-        };
-        std::fs::create_dir_all(&local).map_err(|e| Error::output(&local, e))?;
-        Ok(Staging {
-            local,
-            key,
-            in_root,
-        })
-    }
-
-    /// Stages a closed local file under the output root; returns its key there.
-    fn stage(&self, root: &Location, file: &Path) -> Result<String> {
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let key = format!("{}/{name}", self.key);
-        if !self.in_root {
-            root.upload_file(file, &key)?;
-        }
-        Ok(key)
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.local);
-        if self.in_root
-            && let Some(parent) = self.local.parent()
-        {
-            let _ = std::fs::remove_dir(parent); // only if empty
-            if let Some(grandparent) = parent.parent() {
-                let _ = std::fs::remove_dir(grandparent);
-            }
-        }
-    }
-}
-
-/// Files uploaded to staging at once.
-const UPLOAD_CONCURRENCY: usize = 16;
-
-/// Consecutive groups of `files` to upload together: at most [`UPLOAD_CONCURRENCY`] files, whose
-/// uploads hold at most `budget` bytes together (an upload holds its file, or two parts of
-/// `per_file / 2` bytes of a larger one), unless one file alone holds more.
-fn upload_groups(files: &[StagedFile], budget: usize, per_file: u64) -> Vec<&[StagedFile]> {
-    let mut groups = Vec::new();
-    let (mut start, mut held) = (0, 0u64);
-    for (i, file) in files.iter().enumerate() {
-        let cost = file.bytes.min(per_file);
-        if i > start && (held + cost > budget as u64 || i - start >= UPLOAD_CONCURRENCY) {
-            groups.push(&files[start..i]);
-            (start, held) = (i, 0);
-        }
-        held += cost;
-    }
-    if start < files.len() {
-        groups.push(&files[start..]);
-    }
-    groups
-}
-
-/// Deletes what runs left in staging (killed, or failed before their commit): not the staging
-/// of shards a live run held when `busy` was listed, nor any created after `snapshot` (Unix
-/// nanoseconds, taken just before that listing: a run that took its lease since then). Called
-/// while holding this shard's lease, after unfinished runs were published.
-fn clean_staging(
-    root: &Location,
-    busy: &std::collections::HashSet<String>,
-    snapshot: u128,
-) -> Result<()> {
-    // Staging folders are `_staging/<shard>/<pid>-<nanos>`.
-    let stale_folder = |shard: &str, name: &str| {
-        let created = name
-            .rsplit_once('-')
-            .and_then(|(_, nanos)| nanos.parse::<u128>().ok());
-        !busy.contains(shard) && created.is_none_or(|c| c < snapshot)
-    };
-    let mut stale: Vec<String> = root
-        .list(STAGING_DIR)?
-        .into_iter()
-        .map(|l| l.key)
-        .filter(|key| {
-            let mut parts = key.split('/').skip(1);
-            let shard = parts.next().unwrap_or_default();
-            stale_folder(shard, parts.next().unwrap_or_default())
-        })
-        .collect();
-    stale.sort();
-    for key in &stale {
-        root.delete(key)?;
-    }
-    if let Some(dir) = root.local_root() {
-        // Empty folders are left behind on local disk.
-        if let Ok(shards) = std::fs::read_dir(dir.join(STAGING_DIR)) {
-            for shard in shards.flatten() {
-                let shard_name = shard.file_name().to_string_lossy().into_owned();
-                for run in std::fs::read_dir(shard.path())
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                {
-                    let name = run.file_name().to_string_lossy().into_owned();
-                    if stale_folder(&shard_name, &name) {
-                        let _ = std::fs::remove_dir_all(run.path());
-                    }
-                }
-                let _ = std::fs::remove_dir(shard.path()); // only if empty
-            }
-        }
-    }
-    Ok(())
-}
-
 /// What some lines came to.
 #[derive(Default)]
 struct Counts {
@@ -327,147 +181,6 @@ impl Counts {
         self.rejected += other.rejected;
         self.blank_lines += other.blank_lines;
     }
-}
-
-/// The inputs a run takes, and why it leaves the others.
-#[derive(Debug, Default)]
-struct Plan {
-    convert: Vec<Input>,
-    /// Runs whose inputs are all converted again (`--reprocess`).
-    replaces: BTreeSet<String>,
-    skipped: Vec<SkippedInput>,
-    already_converted: u64,
-    other_shards: u64,
-    outside_window: u64,
-}
-
-/// Chooses the inputs to convert: this shard's, in the time window, not in the ledger (or all
-/// of them with `--reprocess`, together with every other input of the runs they replace).
-fn plan(
-    listed: input::InputList,
-    ledger: &Ledger,
-    options: &ConvertOptions,
-    storage: &Arc<Storage>,
-) -> Result<Plan> {
-    let converted = ledger.converted();
-    let mut plan = Plan {
-        skipped: listed.skipped,
-        ..Plan::default()
-    };
-    let selection = options.selection;
-    for input in listed.inputs {
-        let key = input.key();
-        if input.source == Source::Stdin {
-            plan.convert.push(input); // identified by its content, after reading
-            continue;
-        }
-        if !options.shard.owns(&key) {
-            plan.other_shards += 1;
-            continue;
-        }
-        if (selection.since.is_some() || selection.until.is_some())
-            && !in_window(&key, selection.since, selection.until)
-        {
-            plan.outside_window += 1;
-            continue;
-        }
-        match converted.get(key.as_str()) {
-            Some(done) if selection.reprocess => {
-                plan.replaces.insert(done.run_id.clone());
-                plan.convert.push(input);
-            }
-            Some(done) => {
-                if done.record.size != input.size || done.record.version != input.version {
-                    tracing::warn!(
-                        input = %key,
-                        run = %done.run_id,
-                        "changed since it was converted (size or version differs); \
-                         --reprocess converts it again"
-                    );
-                }
-                plan.already_converted += 1;
-            }
-            None => plan.convert.push(input),
-        }
-    }
-    // A replaced run's files hold rows of all its inputs: every one is converted again.
-    let mut have: std::collections::HashSet<String> = plan.convert.iter().map(Input::key).collect();
-    for run in &plan.replaces {
-        for record in ledger.manifests.get(run).map_or(&[][..], |m| &m.inputs) {
-            if record.key.starts_with("stdin:") {
-                return Err(Error::InputNotFound {
-                    input: "-".into(),
-                    message: format!(
-                        "--reprocess must convert every input of run {run} again, and one of them \
-                         was standard input, which cannot be read again"
-                    ),
-                });
-            }
-            if have.insert(record.key.clone()) {
-                let input =
-                    input::resolve(&record.key, storage).map_err(|e| Error::InputNotFound {
-                        input: record.key.clone(),
-                        message: format!(
-                            "--reprocess must convert every input of run {run} again, and this \
-                             one cannot be read: {e}"
-                        ),
-                    })?;
-                plan.convert.push(input);
-            }
-        }
-    }
-    plan.convert.sort_by_key(|i| i.source.clone());
-    Ok(plan)
-}
-
-/// Whether an input's time, read from its key, falls in `[since, until)`. Logpush names files
-/// `<start>_<end>_<hash>.log.gz` with `20261123T225959Z` times, in `YYYYMMDD/` folders; the
-/// file's start time is used when there is one, else the folder's whole day must overlap the
-/// window. An input with neither is outside any window.
-pub fn in_window(key: &str, since: Option<i64>, until: Option<i64>) -> bool {
-    let since = since.unwrap_or(i64::MIN);
-    let until = until.unwrap_or(i64::MAX);
-    let file = key.rsplit('/').next().unwrap_or(key);
-    if let Some(start) = logpush_file_start(file) {
-        return since <= start && start < until;
-    }
-    key.split('/')
-        .rev()
-        .skip(1)
-        .find_map(parse_yyyymmdd)
-        .is_some_and(|day| day + 86_400 > since && day < until)
-}
-
-/// Unix seconds of midnight of a `YYYYMMDD` string.
-fn parse_yyyymmdd(text: &str) -> Option<i64> {
-    if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let year: i64 = text[..4].parse().ok()?;
-    let month: u32 = text[4..6].parse().ok()?;
-    let day: u32 = text[6..8].parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    Some(crate::decode::timestamp::days_from_civil(year, month, day) * 86_400)
-}
-
-/// The start time of a Logpush file name `20261123T225959Z_...`, in Unix seconds.
-fn logpush_file_start(name: &str) -> Option<i64> {
-    let stamp = name.get(..16)?;
-    let bytes = stamp.as_bytes();
-    if bytes[8] != b'T' || bytes[15] != b'Z' {
-        return None;
-    }
-    let day = parse_yyyymmdd(&stamp[..8])?;
-    let digits = &stamp[9..15];
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let h: i64 = digits[..2].parse().ok()?;
-    let m: i64 = digits[2..4].parse().ok()?;
-    let s: i64 = digits[4..].parse().ok()?;
-    (h < 24 && m < 60 && s < 61).then_some(day + h * 3600 + m * 60 + s)
 }
 
 /// One pass of the pipeline over some inputs, staged but not committed.
@@ -604,7 +317,7 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         clean_staging(&root, &busy, snapshot)?;
     }
     let listed = input::expand(&options.inputs, &storage)?;
-    let plan = plan(listed, &ledger, options, &storage)?;
+    let plan = plan::plan(listed, &ledger, options.shard, options.selection, &storage)?;
     summary.inputs_skipped = plan.skipped.clone();
     summary.inputs_already_converted = plan.already_converted;
     summary.inputs_other_shards = plan.other_shards;
@@ -834,13 +547,6 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     Ok(summary)
 }
 
-/// Now, in Unix nanoseconds.
-fn unix_nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
-}
-
 /// The lease's loss, if it was lost: the reason a failure happened, more than the failure.
 fn lease_lost(lease: Option<&Lease>) -> Option<Error> {
     lease.and_then(|l| l.check().err())
@@ -890,49 +596,4 @@ fn file_metadata(options: &ConvertOptions) -> Vec<KeyValue> {
             options.partition.to_option_text(),
         ),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn staged(bytes: u64) -> StagedFile {
-        StagedFile {
-            temp: PathBuf::new(),
-            partition: String::new(),
-            seq: 0,
-            rows: 0,
-            bytes,
-        }
-    }
-
-    #[test]
-    fn upload_groups_hold_at_most_the_budget_and_keep_every_file_once_in_order() {
-        let files: Vec<StagedFile> = [5, 5, 5, 40, 1, 1, 100, 3]
-            .into_iter()
-            .chain(std::iter::repeat_n(1, 40))
-            .map(staged)
-            .collect();
-        let groups = upload_groups(&files, 12, 30);
-        let sizes: Vec<Vec<u64>> = groups
-            .iter()
-            .map(|g| g.iter().map(|f| f.bytes).collect())
-            .collect();
-        assert_eq!(
-            sizes[..5],
-            [vec![5, 5], vec![5], vec![40], vec![1, 1], vec![100]]
-        );
-        for group in &groups {
-            let held: u64 = group.iter().map(|f| f.bytes.min(30)).sum();
-            assert!(group.len() == 1 || held <= 12, "{held} bytes held at once");
-            assert!(group.len() <= UPLOAD_CONCURRENCY);
-        }
-        let flat: Vec<u64> = groups
-            .iter()
-            .flat_map(|g| g.iter().map(|f| f.bytes))
-            .collect();
-        let all: Vec<u64> = files.iter().map(|f| f.bytes).collect();
-        assert_eq!(flat, all);
-        assert!(upload_groups(&[], 12, 30).is_empty());
-    }
 }

@@ -21,8 +21,10 @@ pub mod ledger;
 pub mod lock;
 pub mod partition;
 pub mod pipeline;
+pub mod plan;
 pub mod report;
 pub mod schema;
+pub mod stage;
 pub mod storage;
 pub mod write;
 
