@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use parquet::file::metadata::KeyValue;
 use sha2::{Digest, Sha256};
 
+use crate::commit::Table;
+use crate::commit::plain::PlainTable;
 use crate::decode::{DecodeOptions, DecodeStats};
 use crate::error::{Error, Result};
 use crate::input::{self, Input, Source};
@@ -31,7 +33,7 @@ use crate::ledger::{InputRecord, Ledger, MANIFEST_FORMAT, Manifest, ManifestFile
 use crate::lock::{self, Lease, Shard};
 use crate::partition::{self, PartitionSpec};
 use crate::pipeline::{self, Delivery, PipelineOptions};
-use crate::plan::{self, Selection};
+use crate::plan::{self, Plan, Selection};
 use crate::report::{FailedInput, Progress, Status, Summary};
 use crate::schema::EventSchema;
 use crate::stage::{Staging, UPLOAD_CONCURRENCY, clean_staging, unix_nanos, upload_groups};
@@ -168,7 +170,7 @@ impl ConvertOptions {
 }
 
 /// What some lines came to.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Counts {
     stats: DecodeStats,
     rejected: u64,
@@ -194,6 +196,16 @@ struct Attempt {
     failed: Vec<(usize, FailedInput)>,
     inputs_read: u64,
     bytes_in: u64,
+}
+
+impl Attempt {
+    fn figures(&self) -> Figures {
+        Figures {
+            counts: self.counts.clone(),
+            inputs_read: self.inputs_read,
+            bytes_in: self.bytes_in,
+        }
+    }
 }
 
 /// Converts `inputs` into staged files (nothing committed).
@@ -307,21 +319,23 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     } else {
         Some(Lease::acquire(&root, options.shard, options.lease)?)
     };
-    let mut ledger = Ledger::load(&root)?;
-    let mut summary = Summary::new(root.display_key(""), options.dry_run);
+    let mut table = PlainTable::open(&root)?;
+    let mut recovered = Vec::new();
     if lease.is_some() {
         // Runs of shards no live run holds are ours to finish and clean up.
         let snapshot = unix_nanos();
         let busy = lock::live_shards(&root, options.shard)?;
-        summary.runs_recovered = ledger.recover(&root, &busy)?;
+        recovered = table.recover(&root, &busy)?;
         clean_staging(&root, &busy, snapshot)?;
     }
     let listed = input::expand(&options.inputs, &storage)?;
-    let plan = plan::plan(listed, &ledger, options.shard, options.selection, &storage)?;
-    summary.inputs_skipped = plan.skipped.clone();
-    summary.inputs_already_converted = plan.already_converted;
-    summary.inputs_other_shards = plan.other_shards;
-    summary.inputs_outside_window = plan.outside_window;
+    let plan = plan::plan(
+        listed,
+        table.ledger(),
+        options.shard,
+        options.selection,
+        &storage,
+    )?;
     tracing::info!(
         convert = plan.convert.len(),
         already_converted = plan.already_converted,
@@ -329,35 +343,83 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         outside_window = plan.outside_window,
         "planned"
     );
-    if options.dry_run {
-        summary.would_convert = plan
-            .convert
-            .iter()
-            .map(|i| i.source.display_name())
-            .collect();
-        summary.elapsed_s = started.elapsed().as_secs_f64();
-        return Ok(summary);
-    }
-    if plan.convert.is_empty() {
-        summary.elapsed_s = started.elapsed().as_secs_f64();
-        return Ok(summary);
-    }
-    progress.set_total(plan.convert.iter().map(|i| i.size).sum());
+    let outcome = if options.dry_run {
+        Outcome::DryRun
+    } else if plan.convert.is_empty() {
+        Outcome::NothingNew
+    } else {
+        run(&plan, options, &root, &mut table, lease.as_ref(), progress)?
+    };
+    drop(lease);
+    Ok(summarize(
+        root.display_key(""),
+        options.dry_run,
+        &plan,
+        recovered,
+        outcome,
+        started,
+    ))
+}
 
-    // Convert; when inputs fail, convert the others again without them (their rows are mixed
-    // into the staged files). Standard input cannot be read twice, and a --reprocess run needs
-    // all the inputs of the runs it replaces: then nothing is committed.
-    let mut inputs = plan.convert;
+/// How a run ended: what [`summarize`] turns into its [`Summary`].
+enum Outcome {
+    /// `--dry-run`: nothing written.
+    DryRun,
+    /// Nothing to convert.
+    NothingNew,
+    /// Inputs failed, and the others could not be committed without them (standard input,
+    /// `--reprocess`) or there were none: nothing committed.
+    InputsFailed {
+        failed: Vec<FailedInput>,
+        read: Figures,
+    },
+    /// More lines rejected than `--max-reject-ratio` allows: only the rejects file was written.
+    TooManyRejects {
+        failed: Vec<FailedInput>,
+        read: Figures,
+        run_id: String,
+        rejects: Option<(String, u64)>,
+    },
+    /// The run committed.
+    Committed {
+        failed: Vec<FailedInput>,
+        read: Figures,
+        run: Box<Manifest>,
+        staged: Vec<StagedFile>,
+    },
+}
+
+/// What the inputs read to their end came to.
+struct Figures {
+    counts: Counts,
+    inputs_read: u64,
+    bytes_in: u64,
+}
+
+/// Converts the planned inputs and commits them; when inputs fail, converts the others again
+/// without them (their rows are mixed into the staged files) and commits those. Standard input
+/// cannot be read twice, and a `--reprocess` run needs all the inputs of the runs it replaces:
+/// then nothing is committed.
+fn run(
+    plan: &Plan,
+    options: &ConvertOptions,
+    root: &Location,
+    table: &mut dyn Table,
+    lease: Option<&Lease>,
+    progress: &Progress,
+) -> Result<Outcome> {
+    progress.set_total(plan.convert.iter().map(|i| i.size).sum());
+    let mut inputs = plan.convert.clone();
     let mut failed: Vec<FailedInput> = Vec::new();
     let attempt = loop {
-        let attempt = match convert_inputs(&inputs, options, &root, progress) {
+        let attempt = match convert_inputs(&inputs, options, root, progress) {
             Ok(attempt) => attempt,
             // A run paused past its lease finds its staging cleaned by the run that took over:
             // say so rather than name the missing file.
-            Err(e) => return Err(lease_lost(lease.as_ref()).unwrap_or(e)),
+            Err(e) => return Err(lease_lost(lease).unwrap_or(e)),
         };
         if attempt.failed.is_empty() {
-            break Some(attempt);
+            break attempt;
         }
         let bad: BTreeSet<usize> = attempt.failed.iter().map(|(i, _)| *i).collect();
         failed.extend(attempt.failed.iter().map(|(_, f)| f.clone()));
@@ -369,13 +431,12 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
             .map(|(_, input)| input)
             .collect();
         // Replacing runs needs every one of their inputs: without one, its rows would be lost.
-        let replacing = !plan.replaces.is_empty();
-        if stdin || replacing || inputs.is_empty() {
-            // The lines of the inputs read to their end, none committed.
-            summary.rows_read = attempt.counts.stats.rows + attempt.counts.rejected;
-            summary.rows_discarded = summary.rows_read;
-            summary.inputs_read = attempt.inputs_read;
-            break None;
+        if stdin || !plan.replaces.is_empty() || inputs.is_empty() {
+            progress.finish();
+            return Ok(Outcome::InputsFailed {
+                failed,
+                read: attempt.figures(),
+            });
         }
         tracing::warn!(
             failed = bad.len(),
@@ -384,25 +445,6 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         );
     };
     progress.finish();
-    summary.inputs_failed = failed;
-    let Some(attempt) = attempt else {
-        summary.status = Status::InputFailed;
-        summary.elapsed_s = started.elapsed().as_secs_f64();
-        return Ok(summary);
-    };
-
-    let Counts {
-        stats,
-        rejected,
-        blank_lines,
-    } = attempt.counts;
-    let rows_read = stats.rows + rejected;
-    summary.rows_read = rows_read;
-    summary.blank_lines = blank_lines;
-    summary.bytes_in = attempt.bytes_in;
-    summary.inputs_read = attempt.inputs_read;
-    summary.unknown_fields = stats.unknown_fields;
-    summary.out_of_enum = stats.out_of_enum;
 
     let records: Vec<InputRecord> = inputs
         .iter()
@@ -419,15 +461,119 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
             },
         })
         .collect();
-    // The same standard input converted before: this run replaces that one.
+    let replaces = runs_replaced(table.ledger(), &plan.replaces, &records)?;
+    let run_id = run_id(options, &records, &replaces);
+    let read = attempt.figures();
+    let rows_read = read.counts.stats.rows + read.counts.rejected;
+    if read.counts.rejected as f64 > options.max_reject_ratio * rows_read as f64 {
+        // No data: the rejects go straight to their final name for the user to inspect.
+        let rejects = match &attempt.rejects {
+            Some((file, count)) => {
+                let name = rejects_file_name(&run_id);
+                root.upload_file(file, &name)?;
+                Some((name, *count))
+            }
+            None => None,
+        };
+        return Ok(Outcome::TooManyRejects {
+            failed,
+            read,
+            run_id,
+            rejects,
+        });
+    }
+
+    // Stage (upload, for object stores), then commit.
+    let paths: Vec<String> = attempt
+        .staged
+        .iter()
+        .map(|s| write::data_file_name(&s.partition, &run_id, s.seq))
+        .collect();
+    let keys: Vec<String> = attempt
+        .staged
+        .iter()
+        .zip(&paths)
+        .map(|(s, path)| table.staging_key(&attempt.staging, &s.temp, path))
+        .collect();
+    let jobs: Vec<(&StagedFile, &String)> = attempt.staged.iter().zip(&keys).collect();
+    let put = |(s, key): &(&StagedFile, &String)| attempt.staging.put(root, &s.temp, key);
+    if attempt.staging.in_root {
+        jobs.iter().try_for_each(put)?;
+    } else {
+        let per_file = 2 * options.storage.part_size as u64;
+        let groups = upload_groups(&attempt.staged, options.memory_limit / 4, per_file);
+        let mut start = 0;
+        for group in groups {
+            concurrently(&jobs[start..start + group.len()], UPLOAD_CONCURRENCY, put)?;
+            start += group.len();
+        }
+    }
+    let files: Vec<ManifestFile> = attempt
+        .staged
+        .iter()
+        .zip(paths)
+        .zip(keys)
+        .map(|((staged, path), key)| ManifestFile {
+            path,
+            staged: key,
+            rows: staged.rows,
+            bytes: staged.bytes,
+        })
+        .collect();
+    let rejects = match &attempt.rejects {
+        Some((file, count)) => {
+            let path = rejects_file_name(&run_id);
+            let key = table.staging_key(&attempt.staging, file, &path);
+            attempt.staging.put(root, file, &key)?;
+            Some(ManifestFile {
+                path,
+                staged: key,
+                rows: *count,
+                bytes: std::fs::metadata(file).map_or(0, |m| m.len()),
+            })
+        }
+        None => None,
+    };
+    let ledger = table.ledger();
+    let mut replaced: Vec<String> = replaces.into_iter().collect();
+    if ledger.manifests.contains_key(&run_id) && !replaced.contains(&run_id) {
+        replaced.push(run_id.clone());
+    }
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        run_id,
+        shard: options.shard.to_string(),
+        committed_at: lock::now_rfc3339(),
+        inputs: records,
+        removes: ledger.files_of(&replaced),
+        replaces: replaced,
+        files,
+        rejects,
+    };
+    table.commit(root, &manifest, lease)?;
+    Ok(Outcome::Committed {
+        failed,
+        read,
+        run: Box::new(manifest),
+        staged: attempt.staged,
+    })
+}
+
+/// The runs a run replaces: those of `--reprocess`, and the run that converted the same
+/// standard input before, when it converted nothing else (its files hold the rows of that run's
+/// other inputs too: replacing them would lose those rows, and converting it again would double
+/// its own, so that is refused).
+fn runs_replaced(
+    ledger: &Ledger,
+    reprocessed: &BTreeSet<String>,
+    records: &[InputRecord],
+) -> Result<BTreeSet<String>> {
     let converted = ledger.converted();
-    let mut replaces = plan.replaces;
-    for record in &records {
+    let mut replaces = reprocessed.clone();
+    for record in records {
         if record.key.starts_with("stdin:")
             && let Some(done) = converted.get(record.key.as_str())
         {
-            // Its files hold the rows of that run's other inputs too: replacing them would lose
-            // those rows, and converting it again would double its own.
             let alone = ledger
                 .manifests
                 .get(&done.run_id)
@@ -445,106 +591,111 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
             replaces.insert(done.run_id.clone());
         }
     }
-    let run_id = run_id(options, &records, &replaces);
-    summary.run_id = run_id.clone();
+    Ok(replaces)
+}
 
-    let too_many_rejects = rejected as f64 > options.max_reject_ratio * rows_read as f64;
-    if too_many_rejects {
-        // No data: the rejects go straight to their final name for the user to inspect.
-        summary.status = Status::RejectThresholdExceeded;
-        summary.rows_discarded = stats.rows;
-        if let Some((file, count)) = &attempt.rejects {
-            let name = rejects_file_name(&run_id);
-            root.upload_file(file, &name)?;
-            summary.rows_rejected = *count;
-            summary.rejects_file = Some(name);
+/// The summary of a run: the one place where an [`Outcome`] and the plan become figures.
+fn summarize(
+    output: String,
+    dry_run: bool,
+    plan: &Plan,
+    runs_recovered: Vec<String>,
+    outcome: Outcome,
+    started: Instant,
+) -> Summary {
+    let mut summary = Summary {
+        output,
+        dry_run,
+        runs_recovered,
+        inputs_skipped: plan.skipped.clone(),
+        inputs_already_converted: plan.already_converted,
+        inputs_other_shards: plan.other_shards,
+        inputs_outside_window: plan.outside_window,
+        ..Summary::default()
+    };
+    let read = |summary: &mut Summary, read: Figures| {
+        let Counts {
+            stats,
+            rejected,
+            blank_lines,
+        } = read.counts;
+        summary.rows_read = stats.rows + rejected;
+        summary.blank_lines = blank_lines;
+        summary.bytes_in = read.bytes_in;
+        summary.inputs_read = read.inputs_read;
+        summary.unknown_fields = stats.unknown_fields;
+        summary.out_of_enum = stats.out_of_enum;
+        (stats.rows, rejected)
+    };
+    match outcome {
+        Outcome::DryRun => {
+            summary.would_convert = plan
+                .convert
+                .iter()
+                .map(|i| i.source.display_name())
+                .collect();
         }
-        summary.elapsed_s = started.elapsed().as_secs_f64();
-        return Ok(summary);
-    }
-
-    // Stage (upload, for object stores), then the commit point, then publish.
-    let staged_keys: Vec<String> = if attempt.staging.in_root {
-        let stage = |s: &StagedFile| attempt.staging.stage(&root, &s.temp);
-        attempt.staged.iter().map(stage).collect::<Result<_>>()?
-    } else {
-        let per_file = 2 * options.storage.part_size as u64;
-        let mut keys = Vec::with_capacity(attempt.staged.len());
-        for group in upload_groups(&attempt.staged, options.memory_limit / 4, per_file) {
-            keys.extend(concurrently(group, UPLOAD_CONCURRENCY, |s| {
-                attempt.staging.stage(&root, &s.temp)
-            })?);
+        Outcome::NothingNew => {}
+        Outcome::InputsFailed { failed, read: r } => {
+            // The lines of the inputs read to their end, none committed.
+            summary.rows_read = r.counts.stats.rows + r.counts.rejected;
+            summary.rows_discarded = summary.rows_read;
+            summary.inputs_read = r.inputs_read;
+            summary.status = Status::InputFailed;
+            summary.inputs_failed = failed;
         }
-        keys
-    };
-    let files: Vec<ManifestFile> = attempt
-        .staged
-        .iter()
-        .zip(staged_keys)
-        .map(|(staged, key)| ManifestFile {
-            path: write::data_file_name(&staged.partition, &run_id, staged.seq),
-            staged: key,
-            rows: staged.rows,
-            bytes: staged.bytes,
-        })
-        .collect();
-    let rejects = match &attempt.rejects {
-        Some((file, count)) => Some(ManifestFile {
-            path: rejects_file_name(&run_id),
-            staged: attempt.staging.stage(&root, file)?,
-            rows: *count,
-            bytes: std::fs::metadata(file).map_or(0, |m| m.len()),
-        }),
-        None => None,
-    };
-    let mut replaced: Vec<String> = replaces.into_iter().collect();
-    if ledger.manifests.contains_key(&run_id) && !replaced.contains(&run_id) {
-        replaced.push(run_id.clone());
+        Outcome::TooManyRejects {
+            failed,
+            read: r,
+            run_id,
+            rejects,
+        } => {
+            let (rows, _) = read(&mut summary, r);
+            summary.status = Status::RejectThresholdExceeded;
+            summary.rows_discarded = rows;
+            summary.inputs_failed = failed;
+            summary.run_id = run_id;
+            if let Some((name, count)) = rejects {
+                summary.rows_rejected = count;
+                summary.rejects_file = Some(name);
+            }
+        }
+        Outcome::Committed {
+            failed,
+            read: r,
+            run,
+            staged,
+        } => {
+            let (rows, rejected) = read(&mut summary, r);
+            summary.status = if failed.is_empty() {
+                Status::Ok
+            } else {
+                Status::InputFailed
+            };
+            summary.inputs_failed = failed;
+            summary.committed = true;
+            summary.run_id = run.run_id.clone();
+            summary.inputs_converted = run.inputs.len() as u64;
+            summary.rows_written = rows;
+            summary.rows_rejected = rejected;
+            summary.rejects_file = run.rejects.as_ref().map(|r| r.path.clone());
+            summary.files = run
+                .files
+                .iter()
+                .zip(&staged)
+                .map(|(f, s)| write::WrittenFile {
+                    path: f.path.clone(),
+                    partition: s.partition.clone(),
+                    rows: f.rows,
+                    bytes: f.bytes,
+                })
+                .collect();
+            summary.files_written = summary.files.len() as u64;
+            summary.bytes_out = summary.files.iter().map(|f| f.bytes).sum();
+        }
     }
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT,
-        run_id: run_id.clone(),
-        shard: options.shard.to_string(),
-        committed_at: lock::now_rfc3339(),
-        inputs: records,
-        removes: ledger.files_of(&replaced),
-        replaces: replaced,
-        files,
-        rejects,
-    };
-    if let Some(lease) = &lease {
-        lease.check()?;
-    }
-    ledger.commit(&root, &manifest)?;
-    ledger.publish(&root, &manifest)?;
-    drop(attempt.staging);
-    drop(lease);
-
-    summary.status = if summary.inputs_failed.is_empty() {
-        Status::Ok
-    } else {
-        Status::InputFailed
-    };
-    summary.committed = true;
-    summary.inputs_converted = manifest.inputs.len() as u64;
-    summary.rows_written = stats.rows;
-    summary.rows_rejected = rejected;
-    summary.rejects_file = manifest.rejects.as_ref().map(|r| r.path.clone());
-    summary.files = manifest
-        .files
-        .iter()
-        .zip(&attempt.staged)
-        .map(|(f, s)| write::WrittenFile {
-            path: f.path.clone(),
-            partition: s.partition.clone(),
-            rows: f.rows,
-            bytes: f.bytes,
-        })
-        .collect();
-    summary.files_written = summary.files.len() as u64;
-    summary.bytes_out = summary.files.iter().map(|f| f.bytes).sum();
     summary.elapsed_s = started.elapsed().as_secs_f64();
-    Ok(summary)
+    summary
 }
 
 /// The lease's loss, if it was lost: the reason a failure happened, more than the failure.

@@ -12,6 +12,7 @@
 //! [`job::convert`] runs the whole flow; the stages are usable on their own.
 
 pub mod cli;
+pub mod commit;
 pub mod decode;
 pub mod error;
 pub mod exit_code;

@@ -41,17 +41,32 @@ impl Staging {
         })
     }
 
-    /// Stages a closed local file under the output root; returns its key there.
-    pub fn stage(&self, root: &Location, file: &Path) -> Result<String> {
+    /// The key of a local file of this staging folder, under the output root.
+    pub fn key_of(&self, file: &Path) -> String {
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let key = format!("{}/{name}", self.key);
+        format!("{}/{name}", self.key)
+    }
+
+    /// Puts a closed local file of this staging folder at `key` under the output root: uploads
+    /// it to an object store, moves it on local disk (nothing, when `key` is where it is).
+    pub fn put(&self, root: &Location, file: &Path, key: &str) -> Result<()> {
         if !self.in_root {
-            root.upload_file(file, &key)?;
+            return root.upload_file(file, key).map(|_| ());
         }
-        Ok(key)
+        if key == self.key_of(file) {
+            return Ok(());
+        }
+        let target = root
+            .local_root()
+            .map(|dir| dir.join(key))
+            .unwrap_or_else(|| file.to_path_buf());
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::output(parent, e))?;
+        }
+        std::fs::rename(file, &target).map_err(|e| Error::output(&target, e))
     }
 }
 
