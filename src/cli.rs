@@ -175,6 +175,17 @@ pub struct ConvertArgs {
     /// Roll to a new file once a file reaches this size (accepts KiB, MiB, GiB suffixes).
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size, help_heading = "Parquet")]
     pub max_file_size: u64,
+    /// The output's layout: `plain` Parquet folders with the tool's ledger, or a `delta` Lake
+    /// table (the same folders, made visible by one Delta commit per run). Delta tables take
+    /// microsecond (or millisecond) timestamps only.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "plain",
+        help_heading = "Parquet"
+    )]
+    pub table_format: crate::commit::TableFormat,
     /// Write the run summary as JSON to this file (`-` for standard output).
     #[arg(long, value_name = "PATH", help_heading = "Reporting")]
     pub summary_json: Option<PathBuf>,
@@ -357,6 +368,26 @@ impl ConvertArgs {
                 });
             }
             options.threads = threads;
+        }
+        options.table_format = self.table_format;
+        if self.table_format == crate::commit::TableFormat::Delta {
+            if options.decode.timestamp_unit == TimeUnit::Nanosecond {
+                return Err(Error::InvalidOption {
+                    option: "--timestamp-unit",
+                    message: "Delta tables have no nanosecond timestamps: use us (the default) \
+                              or ms with --table-format delta"
+                        .into(),
+                });
+            }
+            if self.reprocess {
+                return Err(Error::InvalidOption {
+                    option: "--reprocess",
+                    message: "a Delta table's runs may have been compacted together, so one run \
+                              cannot be replaced alone: rewrite the affected partitions with \
+                              Delta tools instead"
+                        .into(),
+                });
+            }
         }
         // Checked above to be at most 1 GiB.
         options.max_line_bytes = self.max_line_bytes as usize;

@@ -93,6 +93,15 @@ pub enum Error {
         message: String,
     },
 
+    /// The Delta table at the output root could not be read or committed to.
+    #[error("commit to the Delta table {location}: {message}")]
+    Delta {
+        /// The table's root.
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+
     /// Encoding Parquet failed.
     #[error("encode parquet {path}")]
     Parquet {

@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 use parquet::file::metadata::KeyValue;
 use sha2::{Digest, Sha256};
 
-use crate::commit::Table;
+use crate::commit::delta::{self, DeltaTable};
 use crate::commit::plain::PlainTable;
+use crate::commit::{Table, TableFormat};
 use crate::decode::{DecodeOptions, DecodeStats};
 use crate::error::{Error, Result};
 use crate::input::{self, Input, Source};
@@ -128,6 +129,8 @@ pub struct ConvertOptions {
     /// Where data files are written before they are uploaded, for object store outputs
     /// (default: the system's temporary folder).
     pub temp_dir: Option<PathBuf>,
+    /// The output's layout.
+    pub table_format: TableFormat,
 }
 
 impl ConvertOptions {
@@ -151,6 +154,7 @@ impl ConvertOptions {
             shard: Shard::default(),
             lease: Duration::from_secs(lock::DEFAULT_LEASE_S),
             temp_dir: None,
+            table_format: TableFormat::default(),
         })
     }
 
@@ -319,7 +323,8 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     } else {
         Some(Lease::acquire(&root, options.shard, options.lease)?)
     };
-    let mut table = PlainTable::open(&root)?;
+    let mut table = open_table(&root, options)?;
+    let table = table.as_mut();
     let mut recovered = Vec::new();
     if lease.is_some() {
         // Runs of shards no live run holds are ours to finish and clean up.
@@ -348,7 +353,7 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     } else if plan.convert.is_empty() {
         Outcome::NothingNew
     } else {
-        run(&plan, options, &root, &mut table, lease.as_ref(), progress)?
+        run(&plan, options, &root, table, lease.as_ref(), progress)?
     };
     drop(lease);
     Ok(summarize(
@@ -359,6 +364,32 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         outcome,
         started,
     ))
+}
+
+/// The output root in the layout `--table-format` names. A plain run on a Delta table (or the
+/// reverse, once the table exists) is refused: its files would not be what readers see.
+fn open_table(root: &Location, options: &ConvertOptions) -> Result<Box<dyn Table>> {
+    let is_delta = !root.list(delta::LOG_DIR)?.is_empty();
+    match options.table_format {
+        TableFormat::Plain if is_delta => Err(Error::InvalidOption {
+            option: "--table-format",
+            message: format!(
+                "{} is a Delta table: convert into it with --table-format delta",
+                root.display_key("")
+            ),
+        }),
+        TableFormat::Plain => Ok(Box::new(PlainTable::open(root)?)),
+        TableFormat::Delta => {
+            let decoded = options.schema.arrow_schema(options.decode.timestamp_unit);
+            let shape = delta::TableShape {
+                file_schema: options.partition.file_schema(&decoded),
+                partition: options.partition.clone(),
+                decoded_schema: decoded,
+                dataset: options.schema.dataset().to_string(),
+            };
+            Ok(Box::new(DeltaTable::open(root, shape)?))
+        }
+    }
 }
 
 /// How a run ended: what [`summarize`] turns into its [`Summary`].
@@ -539,7 +570,7 @@ fn run(
     if ledger.manifests.contains_key(&run_id) && !replaced.contains(&run_id) {
         replaced.push(run_id.clone());
     }
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format: MANIFEST_FORMAT,
         run_id,
         shard: options.shard.to_string(),
@@ -549,8 +580,9 @@ fn run(
         replaces: replaced,
         files,
         rejects,
+        delta_txn: None,
     };
-    table.commit(root, &manifest, lease)?;
+    table.commit(root, &mut manifest, &attempt.staged, lease)?;
     Ok(Outcome::Committed {
         failed,
         read,

@@ -42,8 +42,11 @@ const PUBLISH_CONCURRENCY: usize = 16;
 pub const LEDGER_DIR: &str = "_ledger";
 /// Where manifests live.
 pub const RUNS_DIR: &str = "_ledger/runs";
-/// The manifest format this version writes and reads.
+/// The manifest format this version writes for plain outputs.
 pub const MANIFEST_FORMAT: u32 = 1;
+/// The format of manifests of Delta table runs (with [`Manifest::delta_txn`]), which earlier
+/// versions, knowing no Delta commit, must refuse; the newest this version reads.
+pub const DELTA_MANIFEST_FORMAT: u32 = 2;
 
 /// An input as the ledger records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +93,11 @@ pub struct Manifest {
     pub replaces: Vec<String>,
     /// Files of replaced runs (or of an earlier run with this run id) that publishing deletes.
     pub removes: Vec<String>,
+    /// Delta tables: the run's number in its shard's `txn` (see [`crate::commit`]), recorded
+    /// before the Delta commit that makes the run visible. Such a manifest without its
+    /// `.published` marker counts only once the table's `txn` for its shard has reached it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_txn: Option<u64>,
 }
 
 impl Manifest {
@@ -144,7 +152,7 @@ impl Ledger {
                 location: root.display_key(key),
                 message: e.to_string(),
             })?;
-            if manifest.format > MANIFEST_FORMAT {
+            if manifest.format > DELTA_MANIFEST_FORMAT {
                 return Err(Error::Ledger {
                     location: root.display_key(key),
                     message: format!(
@@ -195,16 +203,21 @@ impl Ledger {
         map
     }
 
+    /// Runs without their `.published` marker, except those of shards a live run holds (`busy`:
+    /// that run is finishing them).
+    pub fn unfinished(&self, busy: &HashSet<String>) -> Vec<Manifest> {
+        self.manifests
+            .values()
+            .filter(|m| !self.published.contains(&m.run_id) && !busy.contains(&m.shard))
+            .cloned()
+            .collect()
+    }
+
     /// Publishes every committed run that is not yet fully in place (a crash struck during its
     /// publication), except those of shards a live run holds (`busy`: that run is publishing
     /// them). Returns the run ids finished.
     pub fn recover(&mut self, root: &Location, busy: &HashSet<String>) -> Result<Vec<String>> {
-        let pending: Vec<Manifest> = self
-            .manifests
-            .values()
-            .filter(|m| !self.published.contains(&m.run_id) && !busy.contains(&m.shard))
-            .cloned()
-            .collect();
+        let pending = self.unfinished(busy);
         let mut finished = Vec::new();
         for manifest in pending {
             tracing::warn!(run = %manifest.run_id, "finishing a run a crash interrupted");
@@ -268,6 +281,24 @@ impl Ledger {
         Ok(())
     }
 
+    /// Writes the `.published` marker of a run whose files are all visible by other means (a
+    /// Delta commit).
+    pub fn mark_published(&mut self, root: &Location, run_id: &str) -> Result<()> {
+        root.put_bytes(&Manifest::marker(run_id), Vec::new(), false)?;
+        self.published.insert(run_id.to_string());
+        Ok(())
+    }
+
+    /// Drops a run that never became visible: deletes its files, then its manifest, so that its
+    /// inputs count as not converted.
+    pub fn forget(&mut self, root: &Location, manifest: &Manifest) -> Result<()> {
+        let paths: Vec<&str> = manifest.visible_paths().collect();
+        concurrently(&paths, PUBLISH_CONCURRENCY, |path| root.delete(path))?;
+        root.delete(&Manifest::key(&manifest.run_id))?;
+        self.manifests.remove(&manifest.run_id);
+        Ok(())
+    }
+
     /// The files to delete when `replaced` runs are replaced by a run writing `keep`.
     pub fn files_of(&self, replaced: &[String]) -> Vec<String> {
         let mut paths: Vec<String> = replaced
@@ -328,6 +359,7 @@ mod tests {
             rejects: None,
             replaces: Vec::new(),
             removes: Vec::new(),
+            delta_txn: None,
         }
     }
 

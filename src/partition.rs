@@ -183,6 +183,46 @@ pub fn escape_value(value: &str) -> String {
     out
 }
 
+/// The value a partition folder's `name=value` part stands for: `None` for
+/// [`DEFAULT_PARTITION`] (NULL or the empty string), else the value with its `%XX` escapes
+/// undone (the inverse of [`escape_value`]).
+pub fn unescape_value(escaped: &str) -> Option<String> {
+    if escaped == DEFAULT_PARTITION {
+        return None;
+    }
+    let bytes = escaped.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The columns and values of a partition folder (`date=2026-11-23/hour=5`), in folder order;
+/// `None` for the default partition.
+pub fn folder_values(folder: &str) -> Vec<(&str, Option<String>)> {
+    folder
+        .split('/')
+        .filter(|part| !part.is_empty())
+        .filter_map(|part| part.split_once('='))
+        .map(|(name, value)| (name, unescape_value(value)))
+        .collect()
+}
+
 /// The characters Hive escapes in partition values (and NUL).
 fn needs_escape(c: char) -> bool {
     matches!(
@@ -451,6 +491,34 @@ mod tests {
         PartitionSpec::parse(text, &EventSchema::spectrum_events()).unwrap()
     }
 
+    #[test]
+    fn unescaping_undoes_escaping_and_the_default_partition_is_null() {
+        for value in [
+            "plain",
+            "a/b=c%d",
+            "__HIVE_DEFAULT_PARTITION__",
+            "tab\there\u{1}",
+            "née:#?*[]^{}",
+            "%41 stays %41",
+        ] {
+            assert_eq!(unescape_value(&escape_value(value)).as_deref(), Some(value));
+        }
+        assert_eq!(unescape_value(DEFAULT_PARTITION), None);
+        assert_eq!(
+            folder_values("date=2026-11-23/hour=5/Application=a%2Fb"),
+            [
+                ("date", Some("2026-11-23".to_string())),
+                ("hour", Some("5".to_string())),
+                ("Application", Some("a/b".to_string()))
+            ]
+        );
+        assert_eq!(
+            folder_values("date=__HIVE_DEFAULT_PARTITION__"),
+            [("date", None)]
+        );
+        assert!(folder_values("").is_empty());
+    }
+
     /// `split`'s pieces, owned, after checking the groups account for every row of the batch.
     fn split_pieces(b: &RecordBatch, text: &str) -> Vec<(String, RecordBatch)> {
         let split = split(b, &spec(text)).unwrap();
@@ -461,26 +529,6 @@ mod tests {
             .pieces()
             .map(|(folder, piece)| (folder.to_string(), piece))
             .collect()
-    }
-
-    /// Reverses [`escape_value`], as readers do when they read a partition folder back.
-    fn unescape_value(text: &str) -> String {
-        let bytes = text.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let hex = text.get(i + 1..i + 3);
-            if bytes[i] == b'%'
-                && let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
     }
 
     #[test]
@@ -539,7 +587,7 @@ mod tests {
                 !escaped.contains('/') && !escaped.contains('\\'),
                 "{escaped}"
             );
-            assert_eq!(unescape_value(&escaped), value);
+            assert_eq!(unescape_value(&escaped).as_deref(), Some(value));
         }
     }
 

@@ -177,6 +177,7 @@ mod tests {
             seq: 0,
             rows: 0,
             bytes,
+            stats: Default::default(),
         }
     }
 

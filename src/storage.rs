@@ -323,6 +323,43 @@ impl Location {
         &self.storage
     }
 
+    /// This location as a URL ending in `/` (`file:///abs/path/`, `s3://bucket/prefix/`) and an
+    /// object store rooted where that URL's path starts (the bucket, or `/` on local disk): the
+    /// way table-format libraries address objects (a URL's path is the object's key).
+    pub fn url_and_root_store(&self) -> Result<(url::Url, Arc<dyn ObjectStore>)> {
+        let invalid = |message: String| Error::Storage {
+            location: self.display_key(""),
+            message,
+        };
+        match &self.local {
+            Some(root) => {
+                let url = url::Url::from_directory_path(root)
+                    .map_err(|()| invalid("not an absolute local path".into()))?;
+                Ok((url, Arc::new(object_store::local::LocalFileSystem::new())))
+            }
+            None => {
+                let mut url = url::Url::parse(&format!("{}/", self.base))
+                    .map_err(|e| invalid(e.to_string()))?;
+                {
+                    let mut segments = url
+                        .path_segments_mut()
+                        .map_err(|()| invalid("not a hierarchical URL".into()))?;
+                    segments.pop_if_empty();
+                    for part in self.prefix.parts() {
+                        segments.push(part.as_ref());
+                    }
+                    segments.push(""); // the trailing `/` of a folder
+                }
+                Ok((url, self.store.clone()))
+            }
+        }
+    }
+
+    /// The runtime this location's requests run on.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.storage.runtime.handle().clone()
+    }
+
     /// The object path of `relative`.
     fn path(&self, relative: &str) -> Path {
         // Keys are taken as they are (Hive folder names hold `%XX` escapes that must not be

@@ -3,12 +3,24 @@
 //!
 //! - [`plain`]: Hive-partitioned Parquet files, published by the ledger's commit protocol
 //!   ([`crate::ledger`]);
-//! - Delta Lake (`--table-format delta`), whose log is the commit point.
+//! - [`delta`]: a Delta Lake table (`--table-format delta`), whose log is the commit point.
 //!
 //! The job stages a run's files through [`Table::staging_key`], builds its [`Manifest`] and
 //! hands it to [`Table::commit`]; nothing else in it knows which layout it writes.
 
+pub mod delta;
 pub mod plain;
+
+/// The layout of an output root (`--table-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableFormat {
+    /// Hive-partitioned Parquet files and the tool's own ledger (`_ledger/`).
+    #[default]
+    Plain,
+    /// A Delta Lake table: the same files, made visible by commits to `_delta_log/`.
+    Delta,
+}
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -18,6 +30,7 @@ use crate::ledger::{Ledger, Manifest};
 use crate::lock::Lease;
 use crate::stage::Staging;
 use crate::storage::Location;
+use crate::write::StagedFile;
 
 /// What an output root holds and how runs commit to it.
 pub trait Table {
@@ -35,5 +48,13 @@ pub trait Table {
     /// The commit point and what follows it: from here the run's inputs count as converted and
     /// its files are (or, after a crash, will be made) visible. The lease, when there is one,
     /// is checked just before the commit point.
-    fn commit(&mut self, root: &Location, run: &Manifest, lease: Option<&Lease>) -> Result<()>;
+    /// `staged` are the run's data files, in the order of `run.files`. The layout may complete
+    /// the manifest (its format, a Delta `txn` version) before recording it.
+    fn commit(
+        &mut self,
+        root: &Location,
+        run: &mut Manifest,
+        staged: &[StagedFile],
+        lease: Option<&Lease>,
+    ) -> Result<()>;
 }

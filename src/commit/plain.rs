@@ -11,6 +11,7 @@ use crate::ledger::{Ledger, Manifest};
 use crate::lock::Lease;
 use crate::stage::Staging;
 use crate::storage::Location;
+use crate::write::StagedFile;
 
 /// A plain output root and its ledger.
 pub struct PlainTable {
@@ -39,7 +40,13 @@ impl Table for PlainTable {
         staging.key_of(file)
     }
 
-    fn commit(&mut self, root: &Location, run: &Manifest, lease: Option<&Lease>) -> Result<()> {
+    fn commit(
+        &mut self,
+        root: &Location,
+        run: &mut Manifest,
+        _staged: &[StagedFile],
+        lease: Option<&Lease>,
+    ) -> Result<()> {
         if let Some(lease) = lease {
             lease.check()?;
         }

@@ -33,6 +33,7 @@ use parquet::schema::types::TypePtr;
 
 use super::FILE_BUFFER_BYTES;
 use super::encode::{ColumnCosts, EncoderPool};
+use super::stats::FileStats;
 use crate::error::{Error, Result};
 
 /// Rows gathered before they are handed to encoder tasks. Large enough that a task's work
@@ -65,6 +66,8 @@ pub struct StagedFile {
     pub rows: u64,
     /// Size in bytes.
     pub bytes: u64,
+    /// Rows, nulls and bounds of each leaf column.
+    pub stats: FileStats,
 }
 
 /// The file being written.
@@ -548,12 +551,13 @@ impl RollingFile {
             });
             let staged = catch_unwind(closing)
                 .unwrap_or_else(|_| Err(stopped(&temp)))
-                .map(|bytes| StagedFile {
+                .map(|(bytes, stats)| StagedFile {
                     temp,
                     partition,
                     seq,
                     rows,
                     bytes,
+                    stats,
                 });
             let _ = closed.send(staged);
         });
@@ -732,7 +736,7 @@ fn append_row_group(sink: &mut Sink, writers: Vec<FieldWriters>, temp: &Path) ->
 
 /// The closing task: writes `pending` into the last row group (whose writers are `writers`, or
 /// are created as row group `index`), appends it, writes the footer and makes the file durable;
-/// returns its size.
+/// returns its size and statistics.
 #[allow(clippy::too_many_arguments)] // one task's whole state, moved in at once
 fn close_file(
     factory: &FileFactory,
@@ -743,7 +747,7 @@ fn close_file(
     pending: Vec<RecordBatch>,
     costs: &ColumnCosts,
     fields: usize,
-) -> Result<u64> {
+) -> Result<(u64, FileStats)> {
     let mut sink = match sink {
         Some(sink) => sink,
         None => factory.create_sink(temp)?,
@@ -769,13 +773,15 @@ fn close_file(
         path: temp.to_path_buf(),
         source,
     };
+    let stats = FileStats::of_row_groups(sink.flushed_row_groups());
     let buffered = sink.into_inner().map_err(parquet_error)?;
     let handle = buffered
         .into_inner()
         .map_err(|e| Error::output(temp, e.into_error()))?;
     // Durable before it can be renamed into view.
     handle.sync_all().map_err(|e| Error::output(temp, e))?;
-    Ok(handle.metadata().map_err(|e| Error::output(temp, e))?.len())
+    let bytes = handle.metadata().map_err(|e| Error::output(temp, e))?.len();
+    Ok((bytes, stats))
 }
 
 #[cfg(test)]

@@ -22,7 +22,8 @@
 //! - [`encode`]: the encoder threads that encode segments column group by column group, and
 //!   write and close files;
 //! - [`spill`]: the overflow, spilled to disk and read back partition by partition at the end;
-//! - [`options`]: codec, sizes and limits; [`rejects`]: the rejects file.
+//! - [`options`]: codec, sizes and limits; [`rejects`]: the rejects file; [`stats`]: what a
+//!   closed file holds, column by column.
 
 pub mod encode;
 pub mod file;
@@ -30,6 +31,7 @@ pub mod options;
 pub mod rejects;
 pub mod router;
 mod spill;
+pub mod stats;
 
 pub use file::StagedFile;
 pub use options::{Codec, ParquetOptions, WriterLimits};
