@@ -176,8 +176,8 @@ pub struct ConvertArgs {
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size, help_heading = "Parquet")]
     pub max_file_size: u64,
     /// The output's layout: `plain` Parquet folders with the tool's ledger, or a `delta` Lake
-    /// table (the same folders, made visible by one Delta commit per run). Delta tables take
-    /// microsecond (or millisecond) timestamps only.
+    /// table (the same folders, made visible by one Delta commit per run; microsecond
+    /// timestamps only).
     #[arg(
         long,
         value_enum,
@@ -371,11 +371,11 @@ impl ConvertArgs {
         }
         options.table_format = self.table_format;
         if self.table_format == crate::commit::TableFormat::Delta {
-            if options.decode.timestamp_unit == TimeUnit::Nanosecond {
+            if options.decode.timestamp_unit != TimeUnit::Microsecond {
                 return Err(Error::InvalidOption {
                     option: "--timestamp-unit",
-                    message: "Delta tables have no nanosecond timestamps: use us (the default) \
-                              or ms with --table-format delta"
+                    message: "Delta tables keep timestamps in microseconds: leave \
+                              --timestamp-unit at us with --table-format delta"
                         .into(),
                 });
             }

@@ -318,6 +318,7 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let started = Instant::now();
     let storage = Storage::new(options.storage.clone())?;
     let root = storage.open(&options.output)?;
+    check_layout(&root, options.table_format)?;
     let lease = if options.dry_run {
         None
     } else {
@@ -366,18 +367,24 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     ))
 }
 
-/// The output root in the layout `--table-format` names. A plain run on a Delta table (or the
-/// reverse, once the table exists) is refused: its files would not be what readers see.
-fn open_table(root: &Location, options: &ConvertOptions) -> Result<Box<dyn Table>> {
-    let is_delta = !root.list(delta::LOG_DIR)?.is_empty();
-    match options.table_format {
-        TableFormat::Plain if is_delta => Err(Error::InvalidOption {
+/// Refuses a plain run into a Delta table, before anything is written: its files would not be
+/// what the table's readers see.
+fn check_layout(root: &Location, format: TableFormat) -> Result<()> {
+    if format == TableFormat::Plain && !root.list(delta::LOG_DIR)?.is_empty() {
+        return Err(Error::InvalidOption {
             option: "--table-format",
             message: format!(
                 "{} is a Delta table: convert into it with --table-format delta",
                 root.display_key("")
             ),
-        }),
+        });
+    }
+    Ok(())
+}
+
+/// The output root in the layout `--table-format` names.
+fn open_table(root: &Location, options: &ConvertOptions) -> Result<Box<dyn Table>> {
+    match options.table_format {
         TableFormat::Plain => Ok(Box::new(PlainTable::open(root)?)),
         TableFormat::Delta => {
             let decoded = options.schema.arrow_schema(options.decode.timestamp_unit);

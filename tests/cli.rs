@@ -703,6 +703,31 @@ fn usage_errors_exit_2_with_a_message_naming_the_problem() {
         ),
         (&["convert", "-o", out, "--threads", "0", "-"], "--threads"),
         (
+            &[
+                "convert",
+                "-o",
+                out,
+                "--table-format",
+                "delta",
+                "--timestamp-unit",
+                "ns",
+                "-",
+            ],
+            "microseconds",
+        ),
+        (
+            &[
+                "convert",
+                "-o",
+                out,
+                "--table-format",
+                "delta",
+                "--reprocess",
+                "-",
+            ],
+            "--reprocess",
+        ),
+        (
             &["convert", "-o", out, "--schema", "/no/such.toml", "-"],
             "/no/such.toml",
         ),
@@ -722,6 +747,24 @@ fn usage_errors_exit_2_with_a_message_naming_the_problem() {
             r.stderr
         );
     }
+}
+
+#[test]
+fn a_plain_run_into_a_delta_table_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let first = convert(&[&examples_data()], &out, &["--table-format", "delta"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(out.join("_delta_log/00000000000000000001.json").is_file());
+    let before = tree(&out);
+    let plain = convert(&[&fixture("second.ndjson.zst")], &out, &[]);
+    assert_ne!(plain.code, 0);
+    assert!(
+        plain.stderr.contains("is a Delta table"),
+        "{}",
+        plain.stderr
+    );
+    assert_eq!(tree(&out), before);
 }
 
 #[test]
