@@ -12,8 +12,9 @@ GENERATE_DEBUG := target/debug/examples/generate
 TOOLS := .tools
 S3S_FS := $(TOOLS)/bin/s3s-fs
 # The storage suites (tests/storage): local disk, s3s-fs and moto; kills, concurrency, examples.
+VENV_DUCKDB_DELTA := .venv-duckdb-delta
 STORAGE_TESTS = LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) S3S_FS_BIN=$(S3S_FS) \
-	$(VENV)/bin/python -m pytest -q -rs tests/storage
+	DUCKDB_DELTA_PYTHON=$(VENV_DUCKDB_DELTA)/bin/python $(VENV)/bin/python -m pytest -q -rs tests/storage
 
 .DEFAULT_GOAL := help
 
@@ -103,8 +104,13 @@ $(VENV)/.installed: tests/interop/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
 	touch $@
 
+$(VENV_DUCKDB_DELTA)/.installed: tests/storage/requirements-duckdb-delta.txt
+	$(PYTHON) -m venv $(VENV_DUCKDB_DELTA)
+	$(VENV_DUCKDB_DELTA)/bin/pip install --quiet --disable-pip-version-check -r tests/storage/requirements-duckdb-delta.txt
+	touch $@
+
 .PHONY: tools
-tools: $(S3S_FS) $(VENV)/.storage-installed ## Install the S3 servers the storage tests start: s3s-fs into .tools, moto into .venv
+tools: $(S3S_FS) $(VENV)/.storage-installed $(VENV_DUCKDB_DELTA)/.installed ## Install the S3 servers the storage tests start: s3s-fs into .tools, moto into .venv
 
 # s3s-fs 0.14.1: later versions need a newer rustc than ours (see shared/reference/INTEROP.md).
 $(S3S_FS):
@@ -121,4 +127,4 @@ java: ## Make sure a Java runtime is there for Spark (installs Debian's OpenJDK 
 .PHONY: clean
 clean: ## Remove build output, the sample output, the virtual environment and the fuzzing tools
 	$(CARGO) clean
-	rm -rf out $(VENV) $(TOOLS) fuzz/target
+	rm -rf out $(VENV) $(VENV_DUCKDB_DELTA) $(TOOLS) fuzz/target

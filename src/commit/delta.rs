@@ -663,6 +663,103 @@ fn string_max(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::{ConvertOptions, convert};
+    use crate::ledger::ManifestFile;
+    use crate::report::Progress;
+    use crate::schema::EventSchema;
+
+    fn options(inputs: &[&str], out: &Path) -> ConvertOptions {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let inputs = inputs
+            .iter()
+            .map(|i| root.join(i).display().to_string())
+            .collect();
+        let mut options = ConvertOptions::new(
+            inputs,
+            out.display().to_string(),
+            Arc::new(EventSchema::spectrum_events()),
+        )
+        .unwrap();
+        options.table_format = super::super::TableFormat::Delta;
+        options
+    }
+
+    fn open(out: &Path, options: &ConvertOptions) -> (Location, DeltaTable) {
+        let root = crate::storage::tests::storage()
+            .open(&out.display().to_string())
+            .unwrap();
+        let decoded = options.schema.arrow_schema(options.decode.timestamp_unit);
+        let shape = TableShape {
+            file_schema: options.partition.file_schema(&decoded),
+            partition: options.partition.clone(),
+            decoded_schema: decoded,
+            dataset: "spectrum_events".into(),
+        };
+        let table = DeltaTable::open(&root, shape).unwrap();
+        (root, table)
+    }
+
+    #[test]
+    fn a_run_killed_before_its_commit_is_forgotten_and_one_killed_after_it_is_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let first = options(&["examples/data"], &out);
+        let summary = convert(&first, &Progress::new(false)).unwrap();
+        assert!(summary.committed);
+
+        // Killed between recording its manifest (txn 2) and its Delta commit.
+        let (root, mut table) = open(&out, &first);
+        let orphan = "date=2026-11-30/hour=1/part-feedface-00000.parquet";
+        root.put_bytes(orphan, b"not yet committed".to_vec(), false)
+            .unwrap();
+        let mut prepared = table.ledger().manifests.values().next().unwrap().clone();
+        prepared.run_id = "feedface".into();
+        prepared.inputs[0].key = "/nowhere/prepared.log.gz".into();
+        prepared.files = vec![ManifestFile {
+            path: orphan.into(),
+            staged: orphan.into(),
+            rows: 1,
+            bytes: 17,
+        }];
+        prepared.rejects = None;
+        prepared.delta_txn = Some(2);
+        table.ledger.commit(&root, &prepared).unwrap();
+        // A second run that committed, but was killed before its marker.
+        let second = options(&["tests/fixtures/second.ndjson.zst"], &out);
+        drop(table);
+        let (_, table) = open(&out, &second);
+        let converted = table.ledger().converted().len();
+        drop(table);
+        assert_eq!(converted, 5, "4 sample inputs and the prepared run's");
+
+        let (root, mut table) = open(&out, &second);
+        let finished = table.recover(&root, &HashSet::new()).unwrap();
+        assert!(finished.is_empty(), "{finished:?}");
+        assert!(!table.ledger().manifests.contains_key("feedface"));
+        assert_eq!(
+            root.head(orphan).unwrap(),
+            None,
+            "the uncommitted file is deleted"
+        );
+        assert_eq!(table.ledger().converted().len(), 4);
+
+        let summary = convert(&second, &Progress::new(false)).unwrap();
+        assert!(summary.committed);
+        let marker = format!("_ledger/runs/{}.published", summary.run_id);
+        root.delete(&marker).unwrap();
+        let (root, mut table) = open(&out, &second);
+        let finished = table.recover(&root, &HashSet::new()).unwrap();
+        assert_eq!(finished, [summary.run_id.clone()]);
+        assert!(root.head(&marker).unwrap().is_some(), "the marker is back");
+        assert_eq!(table.ledger().converted().len(), 5);
+        let snapshot = table.snapshot().unwrap().unwrap();
+        assert_eq!(
+            table
+                .app_version(&snapshot, "logpush-parquet/0-of-1")
+                .unwrap(),
+            2
+        );
+    }
 
     #[test]
     fn string_statistics_are_cut_to_32_characters_and_stay_bounds() {

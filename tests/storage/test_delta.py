@@ -1,0 +1,222 @@
+"""Delta Lake tables (`--table-format delta`, issue 15): what Delta readers see.
+
+- Three readers (the `deltalake` package, polars' `scan_delta`, DuckDB 1.5.5 with its delta
+  extension in a virtual environment of its own) read every row of a table grown by several
+  runs exactly once, on local disk and on moto; types as documented.
+- SIGKILL at random moments, on local disk and on moto: after every kill, the table as Delta
+  readers see it holds exactly the rows of the runs that committed (all of a run or none of
+  it), and after the run that follows, every input row exactly once.
+"""
+
+import collections
+import os
+import random
+import subprocess
+import uuid
+from pathlib import Path
+
+import deltalake
+import polars
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import (EXIT_OK, LAKE, LOGS, Background, Expected, LocalStore, S3Store, command, put_tree,
+                      report, table_rows, TIMESTAMPS)
+
+SEED = int(os.environ.get("KILL_TEST_SEED", "20261124"))
+KILLS = {"local": int(os.environ.get("DELTA_KILLS_LOCAL", "20")),
+         "moto": int(os.environ.get("DELTA_KILLS_MOTO", "10"))}
+DUCKDB_DELTA_PYTHON = Path(os.environ.get("DUCKDB_DELTA_PYTHON", ".venv-duckdb-delta/bin/python"))
+
+
+def delta_uri(store, root: str) -> str:
+    return store.url(root)
+
+
+def delta_options(store) -> dict | None:
+    """What deltalake and polars need to reach the store (none for local disk)."""
+    if isinstance(store, LocalStore):
+        return None
+    env = store.env()
+    return {"AWS_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"], "AWS_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
+            "AWS_REGION": env["AWS_REGION"], "AWS_ENDPOINT_URL": env["AWS_ENDPOINT_URL"],
+            "AWS_ALLOW_HTTP": "true"}
+
+
+def has_table(store, root: str) -> bool:
+    return any(k.endswith(".json") for k in store.keys(f"{root}/_delta_log"))
+
+
+def deltalake_rows(store, root: str, version: int | None = None) -> collections.Counter:
+    if not has_table(store, root):
+        return collections.Counter()
+    table = deltalake.DeltaTable(delta_uri(store, root), version=version, storage_options=delta_options(store))
+    return table_rows(table.to_pyarrow_table())
+
+
+def polars_rows(store, root: str) -> collections.Counter:
+    frame = polars.scan_delta(delta_uri(store, root), storage_options=delta_options(store)).collect()
+    return table_rows(frame.to_arrow())
+
+
+DUCKDB_SCRIPT = """
+import glob, sys, duckdb
+ext = glob.glob(sys.prefix + '/lib/python*/site-packages/duckdb_extension_delta/extensions/*/delta.duckdb_extension')[0]
+con = duckdb.connect()
+con.execute(f"INSTALL '{ext}'")
+con.execute("LOAD delta")
+con.execute("SET TimeZone = 'UTC'")
+types = con.execute(f"DESCRIBE SELECT * FROM delta_scan('{sys.argv[1]}')").fetchall()
+print({name: t for name, t, *_ in types})
+con.execute(f"COPY (SELECT * FROM delta_scan('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT parquet)")
+"""
+
+
+def duckdb_rows(table_path: Path, tmp_path: Path):
+    """Rows and column types as DuckDB 1.5.5's delta extension reads the local table."""
+    assert DUCKDB_DELTA_PYTHON.exists(), f"{DUCKDB_DELTA_PYTHON} is missing: `make tools` makes it"
+    out = tmp_path / f"duckdb-{uuid.uuid4().hex[:8]}.parquet"
+    done = subprocess.run([str(DUCKDB_DELTA_PYTHON), "-c", DUCKDB_SCRIPT, str(table_path), str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    types = eval(done.stdout.strip().splitlines()[-1])  # a dict literal printed by the script
+    return table_rows(pq.read_table(out)), types
+
+
+def store_of(kind, request, tmp_path):
+    if kind == "local":
+        return LocalStore(tmp_path / f"store-{uuid.uuid4().hex[:8]}")
+    return S3Store(request.getfixturevalue("moto"), LAKE, f"delta-{uuid.uuid4().hex[:12]}")
+
+
+def delta_convert(src, store, *args):
+    cmd = command(src, store.url("out"), "--table-format", "delta", "-q", *args, summary=False)
+    return subprocess.run(cmd, capture_output=True, text=True, env=_env(store), timeout=600)
+
+
+def _env(store):
+    from conftest import base_env
+    return base_env(store.env())
+
+
+@pytest.mark.parametrize("kind", ["local", "moto"])
+def test_delta_readers_read_every_row_of_every_run_exactly_once(kind, request, tmp_path, archive):
+    store = store_of(kind, request, tmp_path)
+    src_store = LocalStore(tmp_path / "in") if kind == "local" else S3Store(request.getfixturevalue("moto"), LOGS,
+                                                                            f"in-{uuid.uuid4().hex[:8]}")
+    inputs = dict(archive["files"])
+    src = put_tree(src_store, "spectrum", inputs)
+    first = delta_convert(src, store)
+    assert first.returncode == EXIT_OK, first.stderr
+    for name, path in sorted(archive["later"].items())[:2]:
+        inputs[f"later/{name}"] = path
+        put_tree(src_store, "spectrum", {f"later/{name}": path})
+        grown = delta_convert(src, store)
+        assert grown.returncode == EXIT_OK, grown.stderr
+    again = delta_convert(src, store)
+    assert again.returncode == EXIT_OK, again.stderr
+
+    expected = Expected.rows(inputs)
+    assert deltalake_rows(store, "out") == expected
+    assert polars_rows(store, "out") == expected
+    table = deltalake.DeltaTable(delta_uri(store, "out"), storage_options=delta_options(store))
+    assert table.version() == 3, "the table's creation, then one commit per run that converted something"
+    schema = table.to_pyarrow_table().schema
+    assert schema.field("date").type == pa.date32() and schema.field("hour").type == pa.int32()
+    assert all(schema.field(t).type == pa.timestamp("us", tz="UTC") for t in TIMESTAMPS), schema
+    history = table.history()
+    writes = [h for h in history if h["operation"] == "WRITE"]
+    assert [int(h["operationParameters"]["inputs"]) for h in sorted(writes, key=lambda h: h["version"])] == [8, 1, 1]
+    if kind == "local":
+        rows, types = duckdb_rows(Path(store.url("out")), tmp_path)
+        assert rows == expected
+        assert types["Timestamp"] == "TIMESTAMP WITH TIME ZONE" and types["date"] == "DATE", types
+        assert types["hour"] == "INTEGER", types
+
+
+class DeltaChain:
+    """One input location and one Delta table, growing together."""
+
+    def __init__(self, kind, request, tmp_path, archive, n):
+        self.store = store_of(kind, request, tmp_path)
+        if kind == "local":
+            src_store = LocalStore(tmp_path / f"chain{n}" / "in")
+        else:
+            src_store = S3Store(request.getfixturevalue("moto"), LOGS, f"dkill-{SEED}-{n}")
+        self.src_store = src_store
+        self.inputs = dict(archive["files"])
+        self.later = sorted(archive["later"].items())
+        self.src = put_tree(src_store, "spectrum", self.inputs)
+        self.logdir = tmp_path / f"chain{n}" / "logs"
+
+    def grow(self) -> bool:
+        if not self.later:
+            return False
+        name, path = self.later.pop(0)
+        self.inputs[f"later/{name}"] = path
+        put_tree(self.src_store, "spectrum", {f"later/{name}": path})
+        return True
+
+    def start(self) -> Background:
+        cmd = command(self.src, self.store.url("out"), "--table-format", "delta", "-q", summary=False)
+        return Background(cmd, self.store.env(), self.logdir)
+
+    def seen(self) -> collections.Counter:
+        return deltalake_rows(self.store, "out")
+
+
+@pytest.mark.parametrize("kind", ["local", "moto"])
+def test_sigkill_at_random_moments_leaves_whole_runs_visible_and_every_row_once(kind, request, tmp_path, archive):
+    rng = random.Random(f"{SEED}/delta/{kind}")
+    target = KILLS[kind]
+    # An un-killed run, timed: the kills fall within its length.
+    timing = DeltaChain(kind, request, tmp_path, archive, 0)
+    run = timing.start().wait()
+    assert run.code == EXIT_OK, run
+    durations = [run.elapsed]
+    assert timing.seen() == Expected.rows(timing.inputs)
+
+    kills = steps = rows_compared = losses = duplicates = partial_views = 0
+    failures = []
+    n = 0
+    while kills < target and steps < 4 * target:
+        n += 1
+        chain = DeltaChain(kind, request, tmp_path, archive, n)
+        for position in range(4):
+            if position > 0 and (kills >= target or not chain.grow()):
+                break
+            before = chain.seen()
+            after = Expected.rows(chain.inputs)
+            for _ in range(2 if rng.random() < 0.25 else 1):
+                delay = rng.choice(durations) * (rng.uniform(0, 1) if rng.random() < 0.5 else rng.uniform(0.75, 1))
+                run = chain.start()
+                try:
+                    run.proc.wait(timeout=delay)
+                    finished = run.wait()
+                    if finished.code == EXIT_OK:
+                        durations.append(finished.elapsed)
+                except subprocess.TimeoutExpired:
+                    kills += run.kill()
+                # What Delta readers see now: all of this step's run, or none of it.
+                seen = chain.seen()
+                rows_compared += sum(seen.values())
+                if seen not in (before, after):
+                    partial_views += 1
+                    failures.append(f"chain {n} step {position}: after a kill readers saw {sum(seen.values())} rows, "
+                                    f"neither {sum(before.values())} (before) nor {sum(after.values())} (after)")
+            steps += 1
+            completed = chain.start().wait()
+            seen = chain.seen()
+            rows_compared += sum(seen.values())
+            extra, missing = sum((seen - after).values()), sum((after - seen).values())
+            duplicates += extra
+            losses += missing
+            if completed.code != EXIT_OK or extra or missing:
+                failures.append(f"chain {n} step {position}: completing run exit {completed.code}, "
+                                f"{extra} duplicates, {missing} losses\n{completed!r}")
+                break
+    report(f"delta kill test [{kind}]: seed {SEED}, {kills} kills in {steps} steps, {rows_compared} rows compared, "
+           f"{duplicates} duplicates, {losses} losses, {partial_views} partial runs seen by readers")
+    assert not failures, "\n\n".join(failures[:5])
+    assert kills >= target, f"only {kills} of {target} kills landed while the run was alive"
