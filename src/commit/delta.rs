@@ -749,7 +749,7 @@ mod tests {
         root.delete(&marker).unwrap();
         let (root, mut table) = open(&out, &second);
         let finished = table.recover(&root, &HashSet::new()).unwrap();
-        assert_eq!(finished, [summary.run_id.clone()]);
+        assert_eq!(finished, std::slice::from_ref(&summary.run_id));
         assert!(root.head(&marker).unwrap().is_some(), "the marker is back");
         assert_eq!(table.ledger().converted().len(), 5);
         let snapshot = table.snapshot().unwrap().unwrap();
