@@ -215,6 +215,14 @@ pub struct ConvertArgs {
     /// lives; a killed run's lock on the same host is taken over at once), in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = crate::lock::DEFAULT_LEASE_S, help_heading = "Scheduling")]
     pub lock_lease: u64,
+    /// How to reach object stores.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// Options of every subcommand that reads or writes an output root: how to reach object stores.
+#[derive(Debug, Args)]
+pub struct StorageArgs {
     /// S3-compatible endpoint, such as `https://<account>.r2.cloudflarestorage.com` (default:
     /// AWS_ENDPOINT_URL, else AWS).
     #[arg(long, value_name = "URL", help_heading = "Object stores")]
@@ -239,6 +247,28 @@ pub struct ConvertArgs {
     /// (default: the system's temporary folder).
     #[arg(long, value_name = "DIR", help_heading = "Object stores")]
     pub temp_dir: Option<PathBuf>,
+}
+
+impl StorageArgs {
+    /// Validates the options.
+    pub fn to_options(&self) -> Result<crate::storage::StorageOptions> {
+        if self.upload_part_size < crate::storage::MIN_PART_SIZE as u64
+            || self.upload_part_size > 1 << 30
+        {
+            return Err(Error::InvalidOption {
+                option: "--upload-part-size",
+                message: "must be between 5MiB (the S3 minimum) and 1GiB".into(),
+            });
+        }
+        Ok(crate::storage::StorageOptions {
+            s3_endpoint: self.s3_endpoint.clone(),
+            s3_region: self.s3_region.clone(),
+            s3_allow_http: self.s3_allow_http,
+            retries: self.retries,
+            retry_timeout: std::time::Duration::from_secs(self.retry_timeout),
+            part_size: self.upload_part_size as usize,
+        })
+    }
 }
 
 /// Parses `2026-11-23` or an RFC 3339 time into Unix seconds.
@@ -316,23 +346,8 @@ impl ConvertArgs {
             });
         }
         options.lease = std::time::Duration::from_secs(self.lock_lease);
-        if self.upload_part_size < crate::storage::MIN_PART_SIZE as u64
-            || self.upload_part_size > 1 << 30
-        {
-            return Err(Error::InvalidOption {
-                option: "--upload-part-size",
-                message: "must be between 5MiB (the S3 minimum) and 1GiB".into(),
-            });
-        }
-        options.storage = crate::storage::StorageOptions {
-            s3_endpoint: self.s3_endpoint.clone(),
-            s3_region: self.s3_region.clone(),
-            s3_allow_http: self.s3_allow_http,
-            retries: self.retries,
-            retry_timeout: std::time::Duration::from_secs(self.retry_timeout),
-            part_size: self.upload_part_size as usize,
-        };
-        options.temp_dir = self.temp_dir.clone();
+        options.storage = self.storage.to_options()?;
+        options.temp_dir = self.storage.temp_dir.clone();
         // Publishing copies each file within the store: S3 copies at most 5 GiB in one request.
         if crate::storage::is_url(&self.output)
             && !self.output.starts_with("file://")

@@ -190,7 +190,12 @@ pub fn unescape_value(escaped: &str) -> Option<String> {
     if escaped == DEFAULT_PARTITION {
         return None;
     }
-    let bytes = escaped.as_bytes();
+    Some(percent_decode(escaped))
+}
+
+/// `text` with its `%XX` escapes undone (Hive's folder names, and URI paths, escape this way).
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -209,7 +214,7 @@ pub fn unescape_value(escaped: &str) -> Option<String> {
             }
         }
     }
-    Some(String::from_utf8_lossy(&out).into_owned())
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The columns and values of a partition folder (`date=2026-11-23/hour=5`), in folder order;

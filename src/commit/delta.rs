@@ -33,6 +33,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow_array::cast::AsArray;
 use arrow_array::{
     ArrayRef, BooleanArray, Int32Array, Int64Array, StringArray, StructArray,
     TimestampMicrosecondArray,
@@ -40,14 +41,16 @@ use arrow_array::{
 use arrow_schema::{DataType as ArrowType, Field, Fields, SchemaRef, TimeUnit};
 use delta_kernel::committer::FileSystemCommitter;
 use delta_kernel::engine::arrow_conversion::{TryFromArrow, TryIntoArrow};
+use delta_kernel::engine::arrow_data::ArrowEngineData;
 use delta_kernel::expressions::Scalar;
+use delta_kernel::scan::state::ScanFile;
 use delta_kernel::schema::{DataType, StructField, StructType};
 use delta_kernel::transaction::create_table::create_table;
 use delta_kernel::transaction::data_layout::DataLayout;
 use delta_kernel::transaction::{
     BoundWriteContext, CommitResult, Transaction, UpdateTableOperation,
 };
-use delta_kernel::{FileMeta, Snapshot, SnapshotRef};
+use delta_kernel::{FileMeta, FilteredEngineData, Snapshot, SnapshotRef};
 use delta_kernel_default_engine::executor::tokio::TokioMultiThreadExecutor;
 use delta_kernel_default_engine::parquet::DataFileMetadata;
 use delta_kernel_default_engine::{DefaultEngine, DefaultEngineBuilder, build_add_file_metadata};
@@ -58,7 +61,7 @@ use crate::decode::timestamp::days_from_civil;
 use crate::error::{Error, Result};
 use crate::ledger::{DELTA_MANIFEST_FORMAT, Ledger, Manifest};
 use crate::lock::Lease;
-use crate::partition::{PartitionColumn, PartitionSpec, folder_values};
+use crate::partition::{PartitionColumn, PartitionSpec, folder_values, percent_decode};
 use crate::stage::Staging;
 use crate::storage::Location;
 use crate::write::StagedFile;
@@ -352,9 +355,7 @@ impl DeltaTable {
             .with_operation_parameters(operation)
             .build(&self.engine, Box::new(FileSystemCommitter::new()))
             .map_err(|e| self.error(e))?;
-        let modified = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let modified = unix_millis();
         for (path, size, stats) in files {
             let folder = path.rsplit_once('/').map_or("", |(folder, _)| folder);
             let context = self.write_context(&transaction, folder)?;
@@ -504,6 +505,158 @@ impl DeltaTable {
         }
     }
 
+    /// The table's files now, or `None` when the root holds no table.
+    pub fn active_files(&self) -> Result<Option<(SnapshotRef, Vec<ActiveFile>)>> {
+        let Some(snapshot) = self.snapshot()? else {
+            return Ok(None);
+        };
+        self.check_schema(&snapshot)?;
+        let files = self.files_of(&snapshot)?;
+        Ok(Some((snapshot, files)))
+    }
+
+    fn files_of(&self, snapshot: &SnapshotRef) -> Result<Vec<ActiveFile>> {
+        fn visit(files: &mut Vec<ActiveFile>, file: ScanFile) {
+            files.push(ActiveFile {
+                key: percent_decode(&file.path),
+                size: file.size.max(0) as u64,
+                modified_ms: file.modification_time,
+                rows: file.stats.map(|s| s.num_records),
+            });
+        }
+        let scan = snapshot
+            .clone()
+            .scan_builder()
+            .build()
+            .map_err(|e| self.error(e))?;
+        let mut files = Vec::new();
+        for metadata in scan
+            .scan_metadata(&self.engine)
+            .map_err(|e| self.error(e))?
+        {
+            let metadata = metadata.map_err(|e| self.error(e))?;
+            files = metadata
+                .visit_scan_files(files, visit)
+                .map_err(|e| self.error(e))?;
+        }
+        files.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(files)
+    }
+
+    /// Replaces the files `removes` (keys) by `adds` (key, size, statistics) in one commit that
+    /// changes no data (`dataChange=false`), so that it commutes with the runs appending meanwhile:
+    /// committed again on a fresh snapshot after a conflict. Fails, committing nothing, when one
+    /// of `removes` is gone from the table (another compaction took it): the caller deletes its
+    /// own new files. A commit whose reply was lost is recognised by its files being there.
+    pub fn replace_files(
+        &self,
+        mut snapshot: SnapshotRef,
+        removes: &HashSet<String>,
+        adds: &[(String, u64, FileStats)],
+    ) -> Result<()> {
+        let mut last_error = String::new();
+        for attempt in 0..COMMIT_ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(backoff(attempt));
+                snapshot = Snapshot::builder_from(snapshot.clone())
+                    .build(&self.engine)
+                    .map_err(|e| self.error(e))?;
+            }
+            let active: HashSet<String> = self
+                .files_of(&snapshot)?
+                .into_iter()
+                .map(|f| f.key)
+                .collect();
+            if !adds.is_empty() && adds.iter().all(|(key, _, _)| active.contains(key)) {
+                return Ok(()); // committed, its reply lost
+            }
+            if let Some(gone) = removes.iter().find(|key| !active.contains(*key)) {
+                return Err(self.error(format!(
+                    "{gone} left the table while it was being compacted (another compaction?):                      nothing was committed"
+                )));
+            }
+            let transaction = self.replacement(&snapshot, removes, adds)?;
+            match transaction.commit(&self.engine) {
+                Ok(CommitResult::Committed(committed)) => {
+                    if committed.post_commit_stats().commits_since_checkpoint >= CHECKPOINT_INTERVAL
+                        && let Some(after) = committed.post_commit_snapshot()
+                    {
+                        self.checkpoint(after);
+                    }
+                    return Ok(());
+                }
+                Ok(CommitResult::Conflicted(conflict)) => {
+                    last_error = format!(
+                        "version {} was committed first",
+                        conflict.conflict_version()
+                    );
+                }
+                Ok(CommitResult::Retryable(retry)) => last_error = retry.error.to_string(),
+                Err(e) => last_error = e.to_string(),
+            }
+            tracing::info!(
+                attempt,
+                "compaction commit failed, trying again: {last_error}"
+            );
+        }
+        Err(self.error(format!(
+            "gave up committing the compaction after {COMMIT_ATTEMPTS} attempts: {last_error}"
+        )))
+    }
+
+    /// The transaction of [`DeltaTable::replace_files`].
+    fn replacement(
+        &self,
+        snapshot: &SnapshotRef,
+        removes: &HashSet<String>,
+        adds: &[(String, u64, FileStats)],
+    ) -> Result<Transaction> {
+        let count = removes.len().to_string();
+        let mut transaction = snapshot
+            .clone()
+            .update_table(UpdateTableOperation::Optimize, ENGINE_INFO, false)
+            .with_operation_parameters([("filesCompacted", Some(count.as_str()))])
+            .build(&self.engine, Box::new(FileSystemCommitter::new()))
+            .map_err(|e| self.error(e))?;
+        let scan = snapshot
+            .clone()
+            .scan_builder()
+            .build()
+            .map_err(|e| self.error(e))?;
+        for metadata in scan
+            .scan_metadata(&self.engine)
+            .map_err(|e| self.error(e))?
+        {
+            let (data, selection) = metadata.map_err(|e| self.error(e))?.scan_files.into_parts();
+            let data = ArrowEngineData::try_from_engine_data(data).map_err(|e| self.error(e))?;
+            let paths = data
+                .record_batch()
+                .column_by_name("path")
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| self.error("the scan's files have no path column"))?
+                .clone();
+            let chosen: Vec<bool> = (0..arrow_array::Array::len(&paths))
+                .map(|i| {
+                    selection.get(i).copied().unwrap_or(true)
+                        && removes.contains(&percent_decode(paths.value(i)))
+                })
+                .collect();
+            let filtered = FilteredEngineData::try_new(data, chosen).map_err(|e| self.error(e))?;
+            transaction.remove_files(filtered);
+        }
+        let modified = unix_millis();
+        for (path, size, stats) in adds {
+            let folder = path.rsplit_once('/').map_or("", |(folder, _)| folder);
+            let context = self.write_context(&transaction, folder)?;
+            let url = self.file_url(path)?;
+            let stats = self.stats_array(&context, stats)?;
+            let metadata = DataFileMetadata::new(FileMeta::new(url, modified, *size), stats);
+            let add = build_add_file_metadata(metadata, &context).map_err(|e| self.error(e))?;
+            transaction.add_files(add);
+        }
+        Ok(transaction)
+    }
+
     /// Settles a crashed run's manifest: published when its commit landed, else forgotten.
     fn settle(&mut self, root: &Location, manifest: &Manifest, version: u64) -> Result<bool> {
         let committed = match self.snapshot()? {
@@ -579,6 +732,33 @@ impl Table for DeltaTable {
         self.commit_files(snapshot, &app_id, version, &files, &parameters)?;
         self.ledger.mark_published(root, &run.run_id)
     }
+}
+
+/// A file of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveFile {
+    /// Its key under the output root.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was written, in Unix milliseconds.
+    pub modified_ms: i64,
+    /// Rows, when its statistics say.
+    pub rows: Option<u64>,
+}
+
+impl ActiveFile {
+    /// The partition folder the file is in (empty when unpartitioned).
+    pub fn partition(&self) -> &str {
+        self.key.rsplit_once('/').map_or("", |(folder, _)| folder)
+    }
+}
+
+/// Now, in Unix milliseconds.
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The Delta application id of a shard's runs.
