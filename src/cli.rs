@@ -72,6 +72,11 @@ pub enum Command {
     Convert(Box<ConvertArgs>),
     /// Print the schema, or a statement that registers the output as a table.
     Schema(SchemaArgs),
+    /// Merge a Delta table's small files, partition by partition, into few large ones (one
+    /// commit; readers see the same rows before, during and after).
+    Compact(Box<CompactArgs>),
+    /// Delete the files of a Delta table that no version within the retention period needs.
+    Vacuum(VacuumArgs),
 }
 
 /// The timestamp units a user may pick.
@@ -409,6 +414,156 @@ impl ConvertArgs {
         crate::decode::Decoder::try_new(options.schema.clone(), options.decode)?;
         Ok(options)
     }
+}
+
+/// Arguments of `compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// The Delta table's root: a folder or an object store URL.
+    #[arg(value_name = "OUTPUT")]
+    pub output: String,
+    /// Schema and partitioning of the table (as given to `convert`).
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+    /// Files at least this large are left as they are; the merged files are rolled at this size
+    /// (accepts KiB, MiB, GiB suffixes).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub target_file_size: u64,
+    /// Leave alone partitions with a file written less than this long ago (`90s`, `30m`,
+    /// `1h`, `2d`; `0` for none): the hour being written gets more files soon.
+    #[arg(long, value_name = "AGE", default_value = "1h", value_parser = parse_duration)]
+    pub min_age: std::time::Duration,
+    /// Only partitions whose folder matches this glob (`date=2026-11-23/*`,
+    /// `date=2026-11-2[0-3]/hour=5`).
+    #[arg(long, value_name = "PATTERN")]
+    pub partition: Option<String>,
+    /// Memory budget (accepts KiB, MiB, GiB suffixes).
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub memory_limit: u64,
+    /// Threads that encode the merged files (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Say what would be merged, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the summary as JSON to this file (`-` for standard output).
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+    /// How to reach object stores.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+impl CompactArgs {
+    /// Validates the arguments.
+    pub fn to_options(&self) -> Result<crate::maintain::compact::CompactOptions> {
+        let schema = self.shape.load_schema()?;
+        let partition = PartitionSpec::parse(&self.shape.partition_by, &schema)?;
+        let memory_limit = usize::try_from(self.memory_limit).unwrap_or(usize::MAX);
+        if memory_limit < MIN_MEMORY_LIMIT {
+            return Err(Error::InvalidOption {
+                option: "--memory-limit",
+                message: "must be at least 16MiB".into(),
+            });
+        }
+        if self.target_file_size == 0 {
+            return Err(Error::InvalidOption {
+                option: "--target-file-size",
+                message: "must be greater than zero".into(),
+            });
+        }
+        let partitions = match &self.partition {
+            Some(text) => Some(glob::Pattern::new(text).map_err(|e| Error::InvalidOption {
+                option: "--partition",
+                message: e.to_string(),
+            })?),
+            None => None,
+        };
+        let threads = match self.threads {
+            Some(0) => {
+                return Err(Error::InvalidOption {
+                    option: "--threads",
+                    message: "must be at least 1".into(),
+                });
+            }
+            Some(n) => n,
+            None => crate::job::default_threads(),
+        };
+        Ok(crate::maintain::compact::CompactOptions {
+            output: self.output.clone(),
+            schema,
+            partition,
+            target_file_bytes: self.target_file_size,
+            min_age: self.min_age,
+            partitions,
+            memory_limit,
+            threads,
+            parquet: ParquetOptions {
+                max_file_bytes: self.target_file_size,
+                ..ParquetOptions::default()
+            },
+            storage: self.storage.to_options()?,
+            temp_dir: self.storage.temp_dir.clone(),
+            dry_run: self.dry_run,
+        })
+    }
+}
+
+/// Arguments of `vacuum`.
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    /// The Delta table's root: a folder or an object store URL.
+    #[arg(value_name = "OUTPUT")]
+    pub output: String,
+    /// Keep every file that a version of this period reads, and every file written within it
+    /// (`12h`, `7d`, ...). Shorter than the longest run on record is refused without --force.
+    #[arg(long, value_name = "AGE", default_value = "7d", value_parser = parse_duration)]
+    pub retain: std::time::Duration,
+    /// Accept a retention shorter than the longest run on record.
+    #[arg(long)]
+    pub force: bool,
+    /// List the files that would be deleted (on stdout), delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the summary as JSON to this file (`-` for standard output).
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+    /// How to reach object stores.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+impl VacuumArgs {
+    /// Validates the arguments.
+    pub fn to_options(&self) -> Result<crate::maintain::vacuum::VacuumOptions> {
+        Ok(crate::maintain::vacuum::VacuumOptions {
+            output: self.output.clone(),
+            retain: self.retain,
+            force: self.force,
+            dry_run: self.dry_run,
+            storage: self.storage.to_options()?,
+        })
+    }
+}
+
+/// Parses a duration: `90s`, `30m`, `12h`, `7d`, or a number of seconds.
+pub fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 30m, 12h or 7d"))?;
+    let seconds: u64 = match unit.trim() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        other => return Err(format!("unknown duration unit {other:?} (use s, m, h, d)")),
+    };
+    n.checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// Arguments of `schema`.

@@ -316,6 +316,7 @@ fn convert_inputs(
 /// Converts the inputs of `options` into partitioned Parquet under `options.output`.
 pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary> {
     let started = Instant::now();
+    let started_at = lock::now_rfc3339();
     let storage = Storage::new(options.storage.clone())?;
     let root = storage.open(&options.output)?;
     check_layout(&root, options.table_format)?;
@@ -354,7 +355,15 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     } else if plan.convert.is_empty() {
         Outcome::NothingNew
     } else {
-        run(&plan, options, &root, table, lease.as_ref(), progress)?
+        run(
+            &plan,
+            options,
+            &root,
+            table,
+            lease.as_ref(),
+            progress,
+            &started_at,
+        )?
     };
     drop(lease);
     Ok(summarize(
@@ -394,7 +403,7 @@ fn open_table(root: &Location, options: &ConvertOptions) -> Result<Box<dyn Table
                 decoded_schema: decoded,
                 dataset: options.schema.dataset().to_string(),
             };
-            Ok(Box::new(DeltaTable::open(root, shape)?))
+            Ok(Box::new(DeltaTable::open(root, Some(shape))?))
         }
     }
 }
@@ -445,6 +454,7 @@ fn run(
     table: &mut dyn Table,
     lease: Option<&Lease>,
     progress: &Progress,
+    started_at: &str,
 ) -> Result<Outcome> {
     progress.set_total(plan.convert.iter().map(|i| i.size).sum());
     let mut inputs = plan.convert.clone();
@@ -581,6 +591,7 @@ fn run(
         format: MANIFEST_FORMAT,
         run_id,
         shard: options.shard.to_string(),
+        started_at: Some(started_at.to_string()),
         committed_at: lock::now_rfc3339(),
         inputs: records,
         removes: ledger.files_of(&replaced),

@@ -81,6 +81,9 @@ pub struct Manifest {
     pub run_id: String,
     /// The shard that ran it, `i-of-n`.
     pub shard: String,
+    /// When it started (RFC 3339, UTC; not recorded before 2026-11-28).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     /// When it committed (RFC 3339, UTC).
     pub committed_at: String,
     /// The inputs converted, every row of which is in `files` or `rejects`.
@@ -338,6 +341,7 @@ mod tests {
             format: MANIFEST_FORMAT,
             run_id: run_id.into(),
             shard: "0-of-1".into(),
+            started_at: None,
             committed_at: "2026-11-24T00:00:00Z".into(),
             inputs: inputs
                 .iter()

@@ -20,6 +20,7 @@ pub mod input;
 pub mod job;
 pub mod ledger;
 pub mod lock;
+pub mod maintain;
 pub mod partition;
 pub mod pipeline;
 pub mod plan;

@@ -63,7 +63,50 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             Ok(exit_code::SUCCESS)
         }
         Command::Convert(args) => convert(args, cli.quiet, cli.log_format),
+        Command::Compact(args) => {
+            let options = args.to_options()?;
+            let summary = logpush_parquet::maintain::compact::compact(&options)
+                .with_context(|| format!("compact {}", options.output))?;
+            write_summary(args.summary_json.as_deref(), &summary)?;
+            if !cli.quiet {
+                eprint!("{}", summary.to_text());
+            }
+            Ok(exit_code::SUCCESS)
+        }
+        Command::Vacuum(args) => {
+            let options = args.to_options()?;
+            let summary = logpush_parquet::maintain::vacuum::vacuum(&options)
+                .with_context(|| format!("vacuum {}", options.output))?;
+            if summary.dry_run {
+                let mut out = std::io::stdout().lock();
+                for key in &summary.deleted {
+                    writeln!(out, "{key}")?;
+                }
+            }
+            write_summary(args.summary_json.as_deref(), &summary)?;
+            if !cli.quiet {
+                eprint!("{}", summary.to_text());
+            }
+            Ok(exit_code::SUCCESS)
+        }
     }
+}
+
+/// Writes `summary` as JSON to `path` (`-`: standard output), when there is one.
+fn write_summary(
+    path: Option<&std::path::Path>,
+    summary: &impl serde::Serialize,
+) -> anyhow::Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let json = serde_json::to_string_pretty(summary)? + "\n";
+    if path.as_os_str() == "-" {
+        std::io::stdout().write_all(json.as_bytes())?;
+    } else {
+        std::fs::write(path, json).with_context(|| format!("write summary {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn convert(args: &ConvertArgs, quiet: bool, log_format: LogFormat) -> anyhow::Result<u8> {
@@ -71,15 +114,7 @@ fn convert(args: &ConvertArgs, quiet: bool, log_format: LogFormat) -> anyhow::Re
     let progress = Progress::new(!quiet);
     let summary = logpush_parquet::job::convert(&options, &progress)
         .with_context(|| format!("convert into {}", options.output))?;
-    if let Some(path) = &args.summary_json {
-        let json = serde_json::to_string_pretty(&summary)? + "\n";
-        if path.as_os_str() == "-" {
-            std::io::stdout().write_all(json.as_bytes())?;
-        } else {
-            std::fs::write(path, json)
-                .with_context(|| format!("write summary {}", path.display()))?;
-        }
-    }
+    write_summary(args.summary_json.as_deref(), &summary)?;
     if summary.dry_run {
         let mut out = std::io::stdout().lock();
         for input in &summary.would_convert {

@@ -255,6 +255,45 @@ impl Storage {
     }
 }
 
+/// A Parquet file in a store, for [`parquet::arrow::ParquetRecordBatchStreamBuilder`]: the footer
+/// and each column chunk fetched as ranges (a file is never held whole).
+pub struct ParquetObjectFile {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+impl parquet::arrow::async_reader::AsyncFileReader for ParquetObjectFile {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        Box::pin(async move {
+            self.store
+                .get_range(&self.path, range)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a parquet::arrow::arrow_reader::ArrowReaderOptions>,
+    ) -> futures::future::BoxFuture<
+        'a,
+        parquet::errors::Result<Arc<parquet::file::metadata::ParquetMetaData>>,
+    > {
+        Box::pin(async move {
+            let size = self.size;
+            let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        })
+    }
+}
+
 /// A folder on local disk or a prefix in an object store: the output root, or where inputs are
 /// listed. Keys below it are given as `/`-separated relative paths.
 #[derive(Clone)]
@@ -285,6 +324,8 @@ pub struct Listed {
     pub version: String,
     /// The ETag, when the store gives one (reads resumed part-way insist on it).
     pub e_tag: Option<String>,
+    /// When it was last written, in Unix milliseconds.
+    pub modified_ms: i64,
 }
 
 impl Listed {
@@ -297,6 +338,7 @@ impl Listed {
                 .clone()
                 .unwrap_or_else(|| meta.last_modified.to_rfc3339()),
             e_tag: meta.e_tag,
+            modified_ms: meta.last_modified.timestamp_millis(),
         }
     }
 }
@@ -352,6 +394,15 @@ impl Location {
                 }
                 Ok((url, self.store.clone()))
             }
+        }
+    }
+
+    /// A Parquet file at `relative` of `size` bytes, read in ranges by Parquet's async reader.
+    pub fn parquet_file(&self, relative: &str, size: u64) -> ParquetObjectFile {
+        ParquetObjectFile {
+            store: self.store.clone(),
+            path: self.path(relative),
+            size,
         }
     }
 

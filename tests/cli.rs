@@ -801,6 +801,8 @@ fn help_texts_match_their_snapshots() {
         ("help.txt", &["--help"][..]),
         ("help-convert.txt", &["convert", "--help"]),
         ("help-schema.txt", &["schema", "--help"]),
+        ("help-compact.txt", &["compact", "--help"]),
+        ("help-vacuum.txt", &["vacuum", "--help"]),
     ] {
         let r = run(args, None);
         assert_eq!(r.code, 0);

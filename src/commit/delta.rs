@@ -99,12 +99,14 @@ pub struct DeltaTable {
     ledger: Ledger,
     engine: DefaultEngine<TokioMultiThreadExecutor>,
     url: Url,
-    shape: TableShape,
+    /// What the runs writing to it write; `None` for maintenance that only reads the log.
+    shape: Option<TableShape>,
 }
 
 impl DeltaTable {
-    /// The table at `root` (created at the first commit when there is none).
-    pub fn open(root: &Location, shape: TableShape) -> Result<Self> {
+    /// The table at `root` (created at the first commit when there is none), to be written
+    /// with files of `shape` (`None` to only read its log: [`DeltaTable::active_files`]).
+    pub fn open(root: &Location, shape: Option<TableShape>) -> Result<Self> {
         let (url, store) = root.url_and_root_store()?;
         let engine = DefaultEngineBuilder::new(store)
             .with_task_executor(Arc::new(TokioMultiThreadExecutor::new(root.runtime())))
@@ -116,6 +118,12 @@ impl DeltaTable {
             url,
             shape,
         })
+    }
+
+    fn shape(&self) -> Result<&TableShape> {
+        self.shape
+            .as_ref()
+            .ok_or_else(|| self.error("the table's schema was not given"))
     }
 
     fn error(&self, message: impl std::fmt::Display) -> Error {
@@ -155,15 +163,16 @@ impl DeltaTable {
     /// The table's schema: the data columns, then the partition columns.
     fn table_schema(&self) -> Result<StructType> {
         let mut fields: Vec<StructField> = Vec::new();
-        for field in self.shape.file_schema.fields() {
+        let shape = self.shape()?;
+        for field in shape.file_schema.fields() {
             fields.push(self.delta_field(field)?);
         }
-        for (name, column) in self.shape.partition.columns() {
+        for (name, column) in shape.partition.columns() {
             let data_type = match column {
                 PartitionColumn::Date => DataType::DATE,
                 PartitionColumn::Hour => DataType::INTEGER,
                 PartitionColumn::Field(i) => self
-                    .delta_field(self.shape.decoded_schema.field(*i))?
+                    .delta_field(shape.decoded_schema.field(*i))?
                     .data_type()
                     .clone(),
             };
@@ -187,7 +196,7 @@ impl DeltaTable {
     fn create(&self) -> Result<()> {
         let schema = Arc::new(self.table_schema()?);
         let partition: Vec<&str> = self
-            .shape
+            .shape()?
             .partition
             .columns()
             .iter()
@@ -197,7 +206,7 @@ impl DeltaTable {
         let mut builder = create_table(self.url.as_str(), schema, ENGINE_INFO, false)
             .with_table_properties([
                 ("delta.checkpointInterval", interval.as_str()),
-                ("logpush-parquet.dataset", self.shape.dataset.as_str()),
+                ("logpush-parquet.dataset", self.shape()?.dataset.as_str()),
             ]);
         if !partition.is_empty() {
             builder = builder.with_data_layout(DataLayout::partitioned(partition));
@@ -309,7 +318,7 @@ impl DeltaTable {
                             .map_err(|e| self.error(e))?,
                     };
                     if since >= CHECKPOINT_INTERVAL {
-                        self.checkpoint(&snapshot);
+                        return Ok(self.checkpoint(snapshot));
                     }
                     return Ok(snapshot);
                 }
@@ -372,7 +381,7 @@ impl DeltaTable {
     fn write_context(&self, transaction: &Transaction, folder: &str) -> Result<BoundWriteContext> {
         let values = folder_values(folder);
         let mut partition_values = std::collections::HashMap::new();
-        for (name, column) in self.shape.partition.columns() {
+        for (name, column) in self.shape()?.partition.columns() {
             let text = values
                 .iter()
                 .find(|(n, _)| *n == name.as_str())
@@ -397,7 +406,7 @@ impl DeltaTable {
             PartitionColumn::Date => DataType::DATE,
             PartitionColumn::Hour => DataType::INTEGER,
             PartitionColumn::Field(i) => self
-                .delta_field(self.shape.decoded_schema.field(i))?
+                .delta_field(self.shape()?.decoded_schema.field(i))?
                 .data_type()
                 .clone(),
         };
@@ -497,11 +506,18 @@ impl DeltaTable {
         StructArray::try_new(Fields::from(fields), arrays, None).map_err(|e| self.error(e))
     }
 
-    /// Writes a checkpoint of `snapshot`; a failure only costs reading a longer log later.
-    fn checkpoint(&self, snapshot: &SnapshotRef) {
+    /// Writes a checkpoint of `snapshot`; returns the snapshot that knows of it (later commits
+    /// count their distance to it). A failure only costs reading a longer log later.
+    fn checkpoint(&self, snapshot: SnapshotRef) -> SnapshotRef {
         match snapshot.checkpoint(&self.engine, None) {
-            Ok(_) => tracing::info!(version = snapshot.version(), "checkpoint written"),
-            Err(e) => tracing::warn!(version = snapshot.version(), "no checkpoint: {e}"),
+            Ok((_, checkpointed)) => {
+                tracing::info!(version = snapshot.version(), "checkpoint written");
+                checkpointed
+            }
+            Err(e) => {
+                tracing::warn!(version = snapshot.version(), "no checkpoint: {e}");
+                snapshot
+            }
         }
     }
 
@@ -510,7 +526,9 @@ impl DeltaTable {
         let Some(snapshot) = self.snapshot()? else {
             return Ok(None);
         };
-        self.check_schema(&snapshot)?;
+        if self.shape.is_some() {
+            self.check_schema(&snapshot)?;
+        }
         let files = self.files_of(&snapshot)?;
         Ok(Some((snapshot, files)))
     }
@@ -581,7 +599,7 @@ impl DeltaTable {
                     if committed.post_commit_stats().commits_since_checkpoint >= CHECKPOINT_INTERVAL
                         && let Some(after) = committed.post_commit_snapshot()
                     {
-                        self.checkpoint(after);
+                        self.checkpoint(after.clone());
                     }
                     return Ok(());
                 }
@@ -875,7 +893,7 @@ mod tests {
             decoded_schema: decoded,
             dataset: "spectrum_events".into(),
         };
-        let table = DeltaTable::open(&root, shape).unwrap();
+        let table = DeltaTable::open(&root, Some(shape)).unwrap();
         (root, table)
     }
 
@@ -939,6 +957,57 @@ mod tests {
                 .unwrap(),
             2
         );
+    }
+
+    #[test]
+    fn opening_a_table_of_thousands_of_commits_reads_a_checkpoint_and_at_most_ten_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let options = options(&["examples/data"], &out);
+        let (_, table) = open(&out, &options);
+        table.create().unwrap();
+        let mut snapshot = table.snapshot().unwrap().unwrap();
+        // Every commit a run of its own (one file each); the log is what is measured.
+        let log_files_read = |table: &DeltaTable| {
+            let segment = table.snapshot().unwrap().unwrap();
+            let segment = segment.log_segment();
+            (
+                segment.checkpoint_version,
+                segment.listed.ascending_commit_files.len(),
+            )
+        };
+        let mut read_at = Vec::new();
+        for run in 1..=2_000u64 {
+            let file = format!("date=2026-11-23/hour=5/part-{run:016x}-00000.parquet");
+            let stats = FileStats {
+                rows: 1,
+                columns: Vec::new(),
+            };
+            snapshot = table
+                .commit_files(
+                    snapshot,
+                    "logpush-parquet/0-of-1",
+                    run,
+                    &[(file, 1, stats)],
+                    &[],
+                )
+                .unwrap();
+            if run == 100 || run == 2_000 {
+                read_at.push(log_files_read(&table));
+            }
+        }
+        for (checkpoint, commits) in &read_at {
+            assert!(checkpoint.is_some(), "{read_at:?}");
+            assert!(*commits <= CHECKPOINT_INTERVAL as usize, "{read_at:?}");
+        }
+        assert_eq!(read_at[1].0, Some(2_000), "checkpointed every ten commits");
+        assert_eq!(
+            table
+                .app_version(&snapshot, "logpush-parquet/0-of-1")
+                .unwrap(),
+            2_000
+        );
+        assert_eq!(table.files_of(&snapshot).unwrap().len(), 2_000);
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod stats;
 pub use file::StagedFile;
 pub use options::{Codec, ParquetOptions, WriterLimits};
 pub use router::PartitionedWriter;
+pub use spill::{cast_batch, plain_schema};
 
 /// Write buffer of each open data file.
 pub const FILE_BUFFER_BYTES: usize = 64 << 10;

@@ -43,19 +43,9 @@ pub(super) struct Overflow {
 impl Overflow {
     /// An empty overflow for rows of `schema`, spilling into `staging` past `budget` bytes.
     pub(super) fn new(staging: PathBuf, schema: &SchemaRef, budget: usize) -> Self {
-        let fields: Vec<Field> = schema
-            .fields()
-            .iter()
-            .map(|f| match f.data_type() {
-                DataType::Dictionary(_, value) => {
-                    f.as_ref().clone().with_data_type(value.as_ref().clone())
-                }
-                _ => f.as_ref().clone(),
-            })
-            .collect();
         Overflow {
             staging,
-            plain: Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
+            plain: plain_schema(schema),
             budget,
             partitions: HashSet::new(),
             buffered: Vec::new(),
@@ -202,8 +192,23 @@ impl Drop for Overflow {
     }
 }
 
+/// `schema` with dictionary columns as plain strings (what Parquet stores either way).
+pub fn plain_schema(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Dictionary(_, value) => {
+                f.as_ref().clone().with_data_type(value.as_ref().clone())
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 /// `batch` with its columns cast to the types of `schema` (same names, same order).
-pub(super) fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     if batch.schema() == *schema {
         return Ok(batch.clone());
     }

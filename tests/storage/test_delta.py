@@ -220,3 +220,100 @@ def test_sigkill_at_random_moments_leaves_whole_runs_visible_and_every_row_once(
            f"{duplicates} duplicates, {losses} losses, {partial_views} partial runs seen by readers")
     assert not failures, "\n\n".join(failures[:5])
     assert kills >= target, f"only {kills} of {target} kills landed while the run was alive"
+
+
+def run_tool(args, store, timeout=600):
+    from conftest import run_raw
+    return run_raw([str(a) for a in args], env=store.env(), timeout=timeout)
+
+
+def data_files(store, root: str) -> set:
+    return {k for k in store.keys(root) if k.endswith(".parquet") and not any(p.startswith("_") for p in k.split("/"))}
+
+
+@pytest.fixture(scope="module")
+def small_runs(tmp_path_factory):
+    """An archive of 20 objects over 2 hours: converted one object per run, 10 small files per
+    hour partition."""
+    from conftest import generate
+    base = tmp_path_factory.mktemp("small-runs")
+    return generate(base / "in", rows=20_000, files=20, hours=2, seed=21)
+
+
+def test_compact_then_vacuum_keeps_every_row_and_time_travel_until_vacuum(request, tmp_path, small_runs):
+    store = LocalStore(tmp_path / "lake")
+    src = LocalStore(tmp_path / "in")
+    for name, path in sorted(small_runs.items()):
+        put_tree(src, "spectrum", {name: path})
+        done = delta_convert(src.url("spectrum"), store)
+        assert done.returncode == EXIT_OK, done.stderr
+    expected = Expected.rows(small_runs)
+    before = deltalake.DeltaTable(delta_uri(store, "out"))
+    version_before = before.version()
+    files_before = data_files(store, "out")
+    assert len(files_before) == 20 and deltalake_rows(store, "out") == expected
+
+    compacted = run_tool(["compact", store.url("out"), "--min-age", "0", "--summary-json", "-"], store).expect(0)
+    summary = __import__("json").loads(compacted.stdout)
+    assert (summary["files_before"], summary["files_removed"], summary["files_added"]) == (20, 20, 2), summary
+    table = deltalake.DeltaTable(delta_uri(store, "out"))
+    assert table.version() == version_before + 1
+    assert table.history(1)[0]["operation"] == "OPTIMIZE"
+    assert deltalake_rows(store, "out") == expected
+    assert polars_rows(store, "out") == expected
+    current = {Path(u).relative_to(Path(store.url("out")).resolve()).as_posix() for u in table.file_uris()}
+    assert len(current) == 2 and {f.split("/part-")[0] for f in current} == {f.split("/part-")[0] for f in files_before}
+    # Time travel to the version before the compaction reads the old files, still there.
+    assert deltalake_rows(store, "out", version=version_before) == expected
+    assert files_before <= data_files(store, "out")
+    # Nothing to compact any more; a dry run of vacuum lists the merged files, vacuum deletes them.
+    again = __import__("json").loads(
+        run_tool(["compact", store.url("out"), "--min-age", "0", "--summary-json", "-"], store).expect(0).stdout)
+    assert again["files_removed"] == 0
+    refused = run_tool(["vacuum", store.url("out"), "--retain", "0"], store)
+    assert refused.code == 2 and "--retain" in refused.stderr, refused
+    listed = run_tool(["vacuum", store.url("out"), "--retain", "0", "--force", "--dry-run"], store).expect(0)
+    assert set(listed.stdout.split()) == files_before
+    assert data_files(store, "out") == files_before | current, "a dry run deletes nothing"
+    run_tool(["vacuum", store.url("out"), "--retain", "0", "--force"], store).expect(0)
+    assert data_files(store, "out") == current
+    assert deltalake_rows(store, "out") == expected
+    with pytest.raises(Exception):
+        deltalake_rows(store, "out", version=version_before)
+    kept = run_tool(["vacuum", store.url("out"), "--summary-json", "-"], store).expect(0)
+    assert __import__("json").loads(kept.stdout)["files_deleted"] == 0
+
+
+def test_three_shards_and_a_compaction_at_once_commit_every_row_once(request, tmp_path, small_runs, archive):
+    store = LocalStore(tmp_path / "lake")
+    src = LocalStore(tmp_path / "in")
+    # Small files to compact first: half the small runs, one per run.
+    first = dict(sorted(small_runs.items())[:10])
+    for name, path in first.items():
+        put_tree(src, "small", {name: path})
+        assert delta_convert(src.url("small"), store).returncode == EXIT_OK
+    url = put_tree(src, "big", archive["files"])
+    logdir = tmp_path / "logs"
+    runs = [Background(command(url, store.url("out"), "--table-format", "delta", "-q", "--shard", f"{i}/3",
+                               summary=False), {}, logdir) for i in range(3)]
+    from conftest import BIN
+    compaction = Background([str(BIN), "compact", store.url("out"), "--min-age", "0", "-q"], {}, logdir)
+    for background in runs + [compaction]:
+        done = background.wait()
+        assert done.code == EXIT_OK, done
+    expected = Expected.rows(first) + Expected.rows(archive["files"])
+    assert deltalake_rows(store, "out") == expected
+    history = deltalake.DeltaTable(delta_uri(store, "out")).history()
+    writes = [h for h in history if h["operation"] == "WRITE"]
+    shards = sorted(h["operationParameters"]["shard"] for h in writes if h["operationParameters"]["shard"] != "0-of-1")
+    assert shards == ["0-of-3", "1-of-3", "2-of-3"], shards
+    assert any(h["operation"] == "OPTIMIZE" for h in history)
+
+
+def test_compact_refuses_a_plain_output(tmp_path, sample):
+    store = LocalStore(tmp_path / "lake")
+    done = subprocess.run(command(str(Path(next(iter(sample.values()))).parent.parent), store.url("out"), "-q",
+                                  summary=False), capture_output=True, text=True)
+    assert done.returncode == EXIT_OK, done.stderr
+    refused = run_tool(["compact", store.url("out")], store)
+    assert refused.code != 0 and "not a Delta table" in refused.stderr, refused

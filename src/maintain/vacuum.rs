@@ -1,0 +1,199 @@
+//! `logpush-parquet vacuum`: deletes the data files of a Delta table that no version within the
+//! retention period needs: files a compaction merged away longer ago than that, and files of
+//! runs that never committed (a killed run's, which its re-run usually overwrote anyway).
+//!
+//! A file is kept when the latest version lists it, when a commit written within the retention
+//! period names it (so time travel to any version of that period still reads its rows), or when
+//! it was written within the retention period (a run converting right now has written files it
+//! has not committed yet). The retention must outlast the longest run, which the ledger records,
+//! unless `--force` says otherwise. Only `.parquet` files outside `_` folders are considered: the
+//! log, the ledger and the rejects files are never deleted.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use crate::commit::Table;
+use crate::commit::delta::{DeltaTable, LOG_DIR};
+use crate::decode::timestamp::parse_rfc3339;
+use crate::error::{Error, Result};
+use crate::ledger::Ledger;
+use crate::partition::percent_decode;
+use crate::storage::{Location, Storage, StorageOptions, concurrently};
+
+/// The default of `--retain`: a week, Delta's own default.
+pub const DEFAULT_RETAIN: Duration = Duration::from_secs(7 * 86_400);
+
+/// Without a run on record, the retention may not be shorter than this unless forced.
+const MIN_RETAIN_WITHOUT_RUNS: Duration = Duration::from_secs(3_600);
+
+/// Files deleted at once.
+const DELETE_CONCURRENCY: usize = 16;
+
+/// What to vacuum.
+#[derive(Debug, Clone)]
+pub struct VacuumOptions {
+    /// The table's root.
+    pub output: String,
+    /// Keep what versions of this period need.
+    pub retain: Duration,
+    /// Allow a retention shorter than the longest run on record.
+    pub force: bool,
+    /// Only list what would be deleted.
+    pub dry_run: bool,
+    /// How to reach object stores.
+    pub storage: StorageOptions,
+}
+
+/// What a vacuum did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VacuumSummary {
+    /// Files deleted (or, with `--dry-run`, that would be).
+    pub files_deleted: u64,
+    /// Their bytes.
+    pub bytes_deleted: u64,
+    /// Data files kept.
+    pub files_kept: u64,
+    /// The files deleted (or that would be), relative to the root.
+    pub deleted: Vec<String>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// Wall-clock seconds.
+    pub elapsed_s: f64,
+}
+
+impl VacuumSummary {
+    /// A line for a person.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{} {} files ({:.1} MB), kept {}; {:.2} s\n",
+            if self.dry_run {
+                "would delete"
+            } else {
+                "deleted"
+            },
+            self.files_deleted,
+            self.bytes_deleted as f64 / 1e6,
+            self.files_kept,
+            self.elapsed_s
+        )
+    }
+}
+
+/// Vacuums the table at `options.output`.
+pub fn vacuum(options: &VacuumOptions) -> Result<VacuumSummary> {
+    let started = Instant::now();
+    let storage = Storage::new(options.storage.clone())?;
+    let root = storage.open(&options.output)?;
+    let table = DeltaTable::open(&root, None)?;
+    let Some((_, active)) = table.active_files()? else {
+        return Err(Error::InvalidOption {
+            option: "OUTPUT",
+            message: format!(
+                "{} is not a Delta table: vacuum works on tables written with --table-format \
+                 delta",
+                root.display_key("")
+            ),
+        });
+    };
+    check_retention(table.ledger(), options)?;
+    let now_ms = now_ms();
+    let cutoff_ms = now_ms - options.retain.as_millis() as i64;
+    let mut keep: HashSet<String> = active.into_iter().map(|f| f.key).collect();
+    keep.extend(named_since(&root, cutoff_ms)?);
+
+    let mut summary = VacuumSummary {
+        dry_run: options.dry_run,
+        ..VacuumSummary::default()
+    };
+    let mut doomed = Vec::new();
+    for object in root.list("")? {
+        let data = object.key.ends_with(".parquet")
+            && !object
+                .key
+                .split('/')
+                .any(|part| part.starts_with('_') || part.starts_with('.'));
+        if !data {
+            continue;
+        }
+        if keep.contains(&object.key) || object.modified_ms >= cutoff_ms {
+            summary.files_kept += 1;
+            continue;
+        }
+        summary.bytes_deleted += object.size;
+        doomed.push(object.key);
+    }
+    summary.files_deleted = doomed.len() as u64;
+    if !options.dry_run {
+        concurrently(&doomed, DELETE_CONCURRENCY, |key| root.delete(key))?;
+    }
+    summary.deleted = doomed;
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Refuses a retention shorter than the longest run on record (its files, written before its
+/// commit, could be deleted under it), or than an hour when no run recorded its start.
+fn check_retention(ledger: &Ledger, options: &VacuumOptions) -> Result<()> {
+    if options.force {
+        return Ok(());
+    }
+    let seconds = |text: &str| parse_rfc3339(text.as_bytes()).ok().map(|i| i.secs);
+    let longest = ledger
+        .manifests
+        .values()
+        .filter_map(|m| Some(seconds(&m.committed_at)? - seconds(m.started_at.as_deref()?)?))
+        .max()
+        .map(|s| Duration::from_secs(s.max(0) as u64));
+    let floor = longest.unwrap_or(MIN_RETAIN_WITHOUT_RUNS);
+    if options.retain < floor {
+        return Err(Error::InvalidOption {
+            option: "--retain",
+            message: format!(
+                "{}s is shorter than {} ({}s): files a run writes before its commit could be \
+                 deleted under it; give a longer retention, or --force",
+                options.retain.as_secs(),
+                if longest.is_some() {
+                    "the longest run on record"
+                } else {
+                    "an hour, with no run on record"
+                },
+                floor.as_secs()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Every file named (added or removed) by a commit written since `cutoff_ms`: versions of the
+/// retention period may list them.
+fn named_since(root: &Location, cutoff_ms: i64) -> Result<HashSet<String>> {
+    let commits: Vec<String> = root
+        .list(LOG_DIR)?
+        .into_iter()
+        .filter(|l| l.key.ends_with(".json") && l.modified_ms >= cutoff_ms)
+        .map(|l| l.key)
+        .collect();
+    let mut named = HashSet::new();
+    for (key, bytes) in commits.iter().zip(root.get_many(&commits)?) {
+        let Some(bytes) = bytes else { continue };
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let action: serde_json::Value =
+                serde_json::from_slice(line).map_err(|e| Error::Delta {
+                    location: root.display_key(key),
+                    message: format!("a commit line does not parse: {e}"),
+                })?;
+            for kind in ["add", "remove"] {
+                if let Some(path) = action[kind]["path"].as_str() {
+                    named.insert(percent_decode(path));
+                }
+            }
+        }
+    }
+    Ok(named)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
