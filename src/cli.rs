@@ -581,6 +581,9 @@ pub struct SchemaArgs {
     /// Table or view name, for the DDL formats (default: the dataset name).
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
+    /// The output's layout, for the DDL formats: `delta` reads the table's log.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "plain")]
+    pub table_format: crate::commit::TableFormat,
 }
 
 impl SchemaArgs {
@@ -598,6 +601,7 @@ impl SchemaArgs {
             partition: &partition,
             table: &table,
             location: &self.location,
+            delta: self.table_format == crate::commit::TableFormat::Delta,
         }
         .render(self.format))
     }

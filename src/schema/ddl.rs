@@ -34,6 +34,9 @@ pub struct TableDefinition<'a> {
     pub table: &'a str,
     /// The output root (a folder or an object-store URL).
     pub location: &'a str,
+    /// Whether the output is a Delta table (`--table-format delta`): the statements then read
+    /// its log, which holds the schema and the files.
+    pub delta: bool,
 }
 
 /// SQL type names of one engine.
@@ -98,6 +101,9 @@ impl TableDefinition<'_> {
     pub fn render(&self, format: SchemaFormat) -> String {
         match format {
             SchemaFormat::Arrow => self.arrow(),
+            SchemaFormat::Duckdb if self.delta => self.duckdb_delta(),
+            SchemaFormat::Spark if self.delta => self.spark_delta(),
+            SchemaFormat::Hive if self.delta => self.hive_delta(),
             SchemaFormat::Duckdb => self.duckdb(),
             SchemaFormat::Spark => self.catalog(false),
             SchemaFormat::Hive => self.catalog(true),
@@ -155,6 +161,36 @@ impl TableDefinition<'_> {
         }
         out.push_str(");\n");
         out
+    }
+
+    fn duckdb_delta(&self) -> String {
+        format!(
+            "INSTALL delta;\nLOAD delta;\nCREATE OR REPLACE VIEW \"{}\" AS\nSELECT * FROM delta_scan({});\n",
+            self.table.replace('"', "\"\""),
+            duckdb_string(self.location.trim_end_matches('/'))
+        )
+    }
+
+    fn spark_delta(&self) -> String {
+        format!(
+            "-- Needs the delta-spark package, with spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension\n\
+             -- and spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog\n\
+             CREATE TABLE IF NOT EXISTS `{}` USING delta LOCATION {};\n",
+            self.table,
+            sql_string(self.location)
+        )
+    }
+
+    fn hive_delta(&self) -> String {
+        format!(
+            "-- Athena (engine version 3) reads the table's log; Trino registers it with\n\
+             -- CALL delta.system.register_table(schema_name => '...', table_name => '{}', table_location => {})\n\
+             CREATE EXTERNAL TABLE `{}`\nLOCATION {}\nTBLPROPERTIES ('table_type' = 'DELTA');\n",
+            self.table,
+            sql_string(self.location),
+            self.table,
+            sql_string(self.location)
+        )
     }
 
     fn catalog(&self, hive: bool) -> String {
@@ -222,8 +258,38 @@ mod tests {
             partition: &spec,
             table: "spectrum_events",
             location: "/data/out",
+            delta: false,
         }
         .render(format)
+    }
+
+    #[test]
+    fn delta_statements_read_the_tables_log() {
+        let schema = EventSchema::spectrum_events();
+        let spec = PartitionSpec::parse("date,hour", &schema).unwrap();
+        let render = |format| {
+            TableDefinition {
+                schema: &schema,
+                unit: TimeUnit::Microsecond,
+                partition: &spec,
+                table: "spectrum_events",
+                location: "s3://lake/spectrum/",
+                delta: true,
+            }
+            .render(format)
+        };
+        assert_eq!(
+            render(SchemaFormat::Duckdb),
+            "INSTALL delta;\nLOAD delta;\nCREATE OR REPLACE VIEW \"spectrum_events\" AS\n\
+             SELECT * FROM delta_scan('s3://lake/spectrum');\n"
+        );
+        assert!(
+            render(SchemaFormat::Spark).ends_with(
+                "CREATE TABLE IF NOT EXISTS `spectrum_events` USING delta LOCATION 's3://lake/spectrum/';\n"
+            )
+        );
+        assert!(render(SchemaFormat::Hive).contains("TBLPROPERTIES ('table_type' = 'DELTA')"));
+        assert!(render(SchemaFormat::Arrow).starts_with("Application: Utf8\n"));
     }
 
     #[test]
