@@ -516,10 +516,11 @@ pub struct VacuumArgs {
     #[arg(value_name = "OUTPUT")]
     pub output: String,
     /// Keep every file that a version of this period reads, and every file written within it
-    /// (`12h`, `7d`, ...). Shorter than the longest run on record is refused without --force.
+    /// (`12h`, `7d`, ...). Shorter than an hour, or than twice the longest run on record, is
+    /// refused without --force.
     #[arg(long, value_name = "AGE", default_value = "7d", value_parser = parse_duration)]
     pub retain: std::time::Duration,
-    /// Accept a retention shorter than the longest run on record.
+    /// Accept a retention below that floor.
     #[arg(long)]
     pub force: bool,
     /// List the files that would be deleted (on stdout), delete nothing.

@@ -539,6 +539,54 @@ impl Location {
         }
     }
 
+    /// Whether the store creates objects atomically (`PutMode::Create`, If-None-Match on S3):
+    /// `writers` race to create one new object, four times over (the later races on warm
+    /// connections, which start together), and each time exactly one may win. Local disk
+    /// always does. Some S3-compatible servers ignore the condition, or let racing writers all
+    /// win.
+    pub fn creates_atomically(&self, writers: usize) -> Result<bool> {
+        if self.local.is_some() {
+            return Ok(true);
+        }
+        for trial in 0..4 {
+            let key = format!(
+                "_ledger/probe/create-{}-{}-{trial}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            );
+            let path = self.path(&key);
+            let options = PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            let attempts = (0..writers).map(|i| {
+                let payload = PutPayload::from(format!("writer {i}").into_bytes());
+                let (path, options) = (path.clone(), options.clone());
+                async move { self.store.put_opts(&path, payload, options).await }
+            });
+            let results = self.storage.block_on(futures::future::join_all(attempts));
+            let _ = self.delete(&key);
+            let mut won = 0;
+            for result in results {
+                match result {
+                    Ok(_) => won += 1,
+                    Err(
+                        object_store::Error::AlreadyExists { .. }
+                        | object_store::Error::Precondition { .. },
+                    ) => {}
+                    Err(e) => return Err(self.error(&key, e)),
+                }
+            }
+            tracing::debug!(trial, won, writers, "atomic create probe");
+            if won != 1 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Deletes the object at `relative`; one that is not there is no error.
     pub fn delete(&self, relative: &str) -> Result<()> {
         let path = self.path(relative);

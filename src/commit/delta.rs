@@ -75,6 +75,8 @@ pub const CHECKPOINT_INTERVAL: u64 = 10;
 const COMMIT_ATTEMPTS: u32 = 30;
 /// Delta's limit on the characters of a string statistic.
 const STAT_PREFIX_CHARS: usize = 32;
+/// Writers racing to create one object when a store's atomic creates are checked.
+const ATOMICITY_PROBE_WRITERS: usize = 16;
 /// The table's log, under its root.
 pub const LOG_DIR: &str = "_delta_log";
 /// The application id of a plain output's adoption.
@@ -107,6 +109,16 @@ impl DeltaTable {
     /// The table at `root` (created at the first commit when there is none), to be written
     /// with files of `shape` (`None` to only read its log: [`DeltaTable::active_files`]).
     pub fn open(root: &Location, shape: Option<TableShape>) -> Result<Self> {
+        if !root.creates_atomically(ATOMICITY_PROBE_WRITERS)? {
+            return Err(Error::Delta {
+                location: root.display_key(""),
+                message: "this store let several writers create the same object at once \
+                          (If-None-Match is not enforced), so concurrent Delta commits could \
+                          overwrite each other: use a store that enforces it (AWS S3, R2, MinIO) \
+                          or the plain layout"
+                    .into(),
+            });
+        }
         let (url, store) = root.url_and_root_store()?;
         let engine = DefaultEngineBuilder::new(store)
             .with_task_executor(Arc::new(TokioMultiThreadExecutor::new(root.runtime())))
@@ -308,6 +320,16 @@ impl DeltaTable {
             }
             let transaction = self.append(&snapshot, app_id, version, files, parameters)?;
             match transaction.commit(&self.engine) {
+                Ok(CommitResult::Committed(committed))
+                    if !self.commit_has_txn(committed.commit_version(), app_id, version)? =>
+                {
+                    // A store that let another writer create the same version over ours.
+                    last_error = format!(
+                        "version {} holds another writer's commit",
+                        committed.commit_version()
+                    );
+                    tracing::warn!(attempt, app_id, "{last_error}: committing again");
+                }
                 Ok(CommitResult::Committed(committed)) => {
                     let after = committed.post_commit_snapshot().cloned();
                     let since = committed.post_commit_stats().commits_since_checkpoint;
@@ -343,6 +365,24 @@ impl DeltaTable {
         Err(self.error(format!(
             "gave up committing after {COMMIT_ATTEMPTS} attempts: {last_error}"
         )))
+    }
+
+    /// Whether commit `commit` of the log holds `txn(app_id, version)`: read back after each
+    /// commit, so that a store that let two writers create the same commit file (it should
+    /// refuse the second) loses no run. The creation probe refuses such stores; this is the
+    /// safety net for one that slipped through.
+    fn commit_has_txn(&self, commit: u64, app_id: &str, version: u64) -> Result<bool> {
+        let key = format!("{LOG_DIR}/{commit:020}.json");
+        let Some(bytes) = self.root.get_bytes(&key)? else {
+            return Ok(false);
+        };
+        Ok(bytes
+            .split(|&b| b == b'\n')
+            .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+            .any(|action| {
+                action["txn"]["appId"].as_str() == Some(app_id)
+                    && action["txn"]["version"].as_u64() == Some(version)
+            }))
     }
 
     /// A transaction adding `files` with `txn(app_id, version)`.

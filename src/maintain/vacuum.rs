@@ -5,9 +5,9 @@
 //! A file is kept when the latest version lists it, when a commit written within the retention
 //! period names it (so time travel to any version of that period still reads its rows), or when
 //! it was written within the retention period (a run converting right now has written files it
-//! has not committed yet). The retention must outlast the longest run, which the ledger records,
-//! unless `--force` says otherwise. Only `.parquet` files outside `_` folders are considered: the
-//! log, the ledger and the rejects files are never deleted.
+//! has not committed yet). The retention must be at least an hour and twice the longest run the
+//! ledger records, unless `--force` says otherwise. Only `.parquet` files outside `_` folders are
+//! considered: the log, the ledger and the rejects files are never deleted.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -23,8 +23,9 @@ use crate::storage::{Location, Storage, StorageOptions, concurrently};
 /// The default of `--retain`: a week, Delta's own default.
 pub const DEFAULT_RETAIN: Duration = Duration::from_secs(7 * 86_400);
 
-/// Without a run on record, the retention may not be shorter than this unless forced.
-const MIN_RETAIN_WITHOUT_RUNS: Duration = Duration::from_secs(3_600);
+/// The retention may not be shorter than this unless forced, nor than twice the longest run
+/// on record.
+const MIN_RETAIN: Duration = Duration::from_secs(3_600);
 
 /// Files deleted at once.
 const DELETE_CONCURRENCY: usize = 16;
@@ -131,8 +132,8 @@ pub fn vacuum(options: &VacuumOptions) -> Result<VacuumSummary> {
     Ok(summary)
 }
 
-/// Refuses a retention shorter than the longest run on record (its files, written before its
-/// commit, could be deleted under it), or than an hour when no run recorded its start.
+/// Refuses a retention shorter than twice the longest run on record (a run's files, written
+/// before its commit, could be deleted under it), or than an hour.
 fn check_retention(ledger: &Ledger, options: &VacuumOptions) -> Result<()> {
     if options.force {
         return Ok(());
@@ -144,20 +145,17 @@ fn check_retention(ledger: &Ledger, options: &VacuumOptions) -> Result<()> {
         .filter_map(|m| Some(seconds(&m.committed_at)? - seconds(m.started_at.as_deref()?)?))
         .max()
         .map(|s| Duration::from_secs(s.max(0) as u64));
-    let floor = longest.unwrap_or(MIN_RETAIN_WITHOUT_RUNS);
+    let floor = longest.map_or(MIN_RETAIN, |l| (2 * l).max(MIN_RETAIN));
     if options.retain < floor {
         return Err(Error::InvalidOption {
             option: "--retain",
             message: format!(
-                "{}s is shorter than {} ({}s): files a run writes before its commit could be \
-                 deleted under it; give a longer retention, or --force",
+                "{}s is shorter than {}s (an hour, or twice the longest run on record, {}s): \
+                 files a run writes before its commit could be deleted under it; give a longer \
+                 retention, or --force",
                 options.retain.as_secs(),
-                if longest.is_some() {
-                    "the longest run on record"
-                } else {
-                    "an hour, with no run on record"
-                },
-                floor.as_secs()
+                floor.as_secs(),
+                longest.map_or(0, |l| l.as_secs())
             ),
         });
     }

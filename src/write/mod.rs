@@ -18,10 +18,10 @@
 //!
 //! - [`router`]: the partition router, sending each partition's rows to its open file or to
 //!   the overflow, within the memory budget;
-//! - [`file`]: one partition's file, its rows cut into segments and row groups;
+//! - [`mod@file`]: one partition's file, its rows cut into segments and row groups;
 //! - [`encode`]: the encoder threads that encode segments column group by column group, and
 //!   write and close files;
-//! - [`spill`]: the overflow, spilled to disk and read back partition by partition at the end;
+//! - `spill`: the overflow, spilled to disk and read back partition by partition at the end;
 //! - [`options`]: codec, sizes and limits; [`rejects`]: the rejects file; [`stats`]: what a
 //!   closed file holds, column by column.
 
