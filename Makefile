@@ -96,6 +96,11 @@ bench-storage: venv tools ## The bench conversion from and to local disk, s3s-fs
 	$(CARGO) build --release --quiet
 	bench/storage.sh
 
+.PHONY: bench-compaction
+bench-compaction: venv ## A day of five-minute runs into a Delta table, then compact and vacuum: files, time, peak memory
+	$(CARGO) build --release --quiet --bin logpush-parquet --example generate
+	bench/compaction.sh
+
 .PHONY: venv
 venv: $(VENV)/.installed ## Install the Python readers used by the interop tests into .venv
 

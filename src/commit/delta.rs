@@ -630,7 +630,8 @@ impl DeltaTable {
             }
             if let Some(gone) = removes.iter().find(|key| !active.contains(*key)) {
                 return Err(self.error(format!(
-                    "{gone} left the table while it was being compacted (another compaction?):                      nothing was committed"
+                    "{gone} left the table while it was being compacted (another compaction?): \
+                     nothing was committed"
                 )));
             }
             let transaction = self.replacement(&snapshot, removes, adds)?;
