@@ -103,7 +103,11 @@ impl From<UnitArg> for TimeUnit {
 /// Options shared by `convert` and `schema`: what the data looks like.
 #[derive(Debug, Args)]
 pub struct ShapeArgs {
-    /// A field-list file to use instead of the built-in spectrum_events list.
+    /// The Logpush dataset: one of the bundled field lists (`schema --list` names them;
+    /// default: spectrum_events).
+    #[arg(long, value_name = "NAME", conflicts_with = "schema")]
+    pub dataset: Option<String>,
+    /// A field-list file to use instead of a bundled one (the format of `schema/*.toml`).
     #[arg(long, value_name = "FILE")]
     pub schema: Option<PathBuf>,
     /// Partition columns: a comma list of `date`, `hour` (UTC, of the event time) and field
@@ -117,9 +121,10 @@ pub struct ShapeArgs {
 
 impl ShapeArgs {
     fn load_schema(&self) -> Result<Arc<EventSchema>> {
-        Ok(Arc::new(match &self.schema {
-            Some(path) => EventSchema::load(path)?,
-            None => EventSchema::spectrum_events(),
+        Ok(Arc::new(match (&self.schema, &self.dataset) {
+            (Some(path), _) => EventSchema::load(path)?,
+            (None, Some(name)) => EventSchema::bundled(name)?,
+            (None, None) => EventSchema::bundled(crate::schema::DEFAULT_DATASET)?,
         }))
     }
 }
@@ -585,11 +590,17 @@ pub struct SchemaArgs {
     /// The output's layout, for the DDL formats: `delta` reads the table's log.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "plain")]
     pub table_format: crate::commit::TableFormat,
+    /// List the bundled datasets (name, fields, event-time field), one a line.
+    #[arg(long)]
+    pub list: bool,
 }
 
 impl SchemaArgs {
     /// Renders the requested schema text.
     pub fn render(&self) -> Result<String> {
+        if self.list {
+            return list_datasets();
+        }
         let schema = self.shape.load_schema()?;
         let partition = PartitionSpec::parse(&self.shape.partition_by, &schema)?;
         let table = self
@@ -606,6 +617,22 @@ impl SchemaArgs {
         }
         .render(self.format))
     }
+}
+
+/// The bundled field lists: name, number of fields and event-time field, one a line.
+fn list_datasets() -> Result<String> {
+    let mut out = String::new();
+    for name in EventSchema::bundled_names() {
+        let schema = EventSchema::bundled(name)?;
+        let event_time = schema
+            .event_time()
+            .map_or("-", |i| schema.fields()[i].name.as_str());
+        out.push_str(&format!(
+            "{name:<38} {:>4} fields  event time {event_time}\n",
+            schema.fields().len()
+        ));
+    }
+    Ok(out)
 }
 
 /// Parses `1048576`, `64KiB`, `512MiB`, `1GiB`, `10MB` (KB/MB/GB are powers of 1000).

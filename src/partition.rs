@@ -73,6 +73,17 @@ impl PartitionSpec {
                             "{field} is a timestamp: partition by date and hour instead"
                         )));
                     }
+                    Some(i)
+                        if !matches!(
+                            schema.fields()[i].field_type,
+                            FieldType::String | FieldType::Int | FieldType::Bool
+                        ) =>
+                    {
+                        return Err(invalid(format!(
+                            "{field} holds {}: partition by string, int or bool fields",
+                            schema.fields()[i].field_type.expected()
+                        )));
+                    }
                     Some(i) => PartitionColumn::Field(i),
                     None => {
                         return Err(invalid(format!(

@@ -506,8 +506,17 @@ impl DeltaTable {
         let mut arrays: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![stats.rows as i64]))];
         if !stats.columns.is_empty() {
             let (mut nulls, mut mins, mut maxes) = (Vec::new(), Vec::new(), Vec::new());
-            for (field, column) in physical.fields().iter().zip(&stats.columns) {
-                if !wanted.contains(field.name()) {
+            // Statistics are per Parquet leaf column: a list has one leaf, a map two, and
+            // Delta keeps none for either.
+            let mut leaf = 0;
+            for field in physical.fields() {
+                let leaves = leaf_count(field.data_type());
+                let Some(column) = stats.columns.get(leaf).filter(|_| leaves == 1) else {
+                    leaf += leaves;
+                    continue;
+                };
+                leaf += 1;
+                if !wanted.contains(field.name()) || field.data_type().is_nested() {
                     continue;
                 }
                 nulls.push((
@@ -790,6 +799,17 @@ impl Table for DeltaTable {
         ];
         self.commit_files(snapshot, &app_id, version, &files, &parameters)?;
         self.ledger.mark_published(root, &run.run_id)
+    }
+}
+
+/// The Parquet leaf columns of a column of type `data_type`.
+fn leaf_count(data_type: &ArrowType) -> usize {
+    match data_type {
+        ArrowType::List(item) | ArrowType::LargeList(item) | ArrowType::Map(item, _) => {
+            leaf_count(item.data_type())
+        }
+        ArrowType::Struct(fields) => fields.iter().map(|f| leaf_count(f.data_type())).sum(),
+        _ => 1,
     }
 }
 

@@ -11,14 +11,17 @@ use arrow_buffer::NullBufferBuilder;
 
 use std::collections::HashMap;
 
-use arrow_array::builder::{BooleanBuilder, Int64Builder, StringBuilder};
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, MapBuilder, MapFieldNames,
+    StringBuilder,
+};
 use arrow_array::{
     Array, ArrayRef, DictionaryArray, PrimitiveArray, StringArray, TimestampMicrosecondArray,
     TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
 };
 use arrow_schema::TimeUnit;
 
-use crate::schema::{EnumKey, FieldSpec, FieldType, TIMESTAMP_TZ};
+use crate::schema::{EnumKey, FieldSpec, FieldType, TIMESTAMP_TZ, list_item, map_entries};
 
 /// One row's value for one field, staged until the whole line has parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +32,8 @@ pub(crate) enum Slot {
     Null,
     /// An integer, or a timestamp already in the output unit.
     Int(i64),
+    /// A float, as its bits (so that slots stay `Eq`).
+    Float(u64),
     /// A boolean.
     Bool(bool),
     /// A string, as a byte range of the row's text buffer (unescaped strings).
@@ -36,6 +41,9 @@ pub(crate) enum Slot {
     /// A string, as a byte range of the line itself (strings without escapes, which the fast
     /// scanner does not copy).
     Line(u32, u32),
+    /// The items of a list, or the keys and values (alternating) of a map: a range of the
+    /// row's item slots.
+    Items(u32, u32),
 }
 
 impl Slot {
@@ -45,6 +53,27 @@ impl Slot {
             Slot::Str(s, e) => Some(&text[s as usize..e as usize]),
             Slot::Line(s, e) => Some(&line[s as usize..e as usize]),
             _ => None,
+        }
+    }
+}
+
+/// Where a row's slots point: its text buffer, its line and its item slots.
+#[derive(Clone, Copy)]
+pub(crate) struct RowData<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) line: &'a str,
+    pub(crate) items: &'a [Slot],
+}
+
+impl<'a> RowData<'a> {
+    fn text_of(&self, slot: Slot) -> Option<&'a str> {
+        slot.text(self.text, self.line)
+    }
+
+    fn items_of(&self, slot: Slot) -> &'a [Slot] {
+        match slot {
+            Slot::Items(s, e) => &self.items[s as usize..e as usize],
+            _ => &[],
         }
     }
 }
@@ -148,8 +177,12 @@ pub(crate) enum ColumnBuilder {
         key_documented: Vec<bool>,
     },
     Int(Int64Builder),
+    Float(Float64Builder),
     Bool(BooleanBuilder),
     Time(Int64Builder, TimeUnit),
+    StrList(ListBuilder<StringBuilder>),
+    IntList(ListBuilder<Int64Builder>),
+    StrMap(MapBuilder<StringBuilder, StringBuilder>),
 }
 
 impl ColumnBuilder {
@@ -160,23 +193,28 @@ impl ColumnBuilder {
                 documented: values.clone(),
                 key_documented: Vec::new(),
             },
-            (FieldType::String, None) => {
+            (FieldType::String | FieldType::Json, _) => {
                 ColumnBuilder::Str(StringBuilder::with_capacity(capacity, capacity * 16))
             }
             (FieldType::Int, _) => ColumnBuilder::Int(Int64Builder::with_capacity(capacity)),
+            (FieldType::Float, _) => ColumnBuilder::Float(Float64Builder::with_capacity(capacity)),
             (FieldType::Bool, _) => ColumnBuilder::Bool(BooleanBuilder::with_capacity(capacity)),
             (FieldType::Timestamp, _) => {
                 ColumnBuilder::Time(Int64Builder::with_capacity(capacity), unit)
             }
+            (FieldType::StringList, _) => ColumnBuilder::StrList(string_list(capacity)),
+            (FieldType::IntList, _) => ColumnBuilder::IntList(int_list(capacity)),
+            (FieldType::StringMap, _) => ColumnBuilder::StrMap(string_map(capacity)),
         }
     }
 
-    /// Appends one staged value; string slots are read from the row's `text` or the `line`.
-    /// Returns `true` when an enum value is outside the documented list.
-    pub(crate) fn append(&mut self, slot: Slot, text: &str, line: &str) -> bool {
+    /// Appends one staged value; string slots are read from the row's text or line, list and
+    /// map slots from its items. Returns `true` when an enum value is outside the documented
+    /// list.
+    pub(crate) fn append(&mut self, slot: Slot, row: RowData<'_>) -> bool {
         match (self, slot) {
             (ColumnBuilder::Str(b), Slot::Str(..) | Slot::Line(..)) => {
-                b.append_value(slot.text(text, line).expect("a string slot"))
+                b.append_value(row.text_of(slot).expect("a string slot"))
             }
             (
                 ColumnBuilder::Enum {
@@ -186,7 +224,7 @@ impl ColumnBuilder {
                 },
                 Slot::Str(..) | Slot::Line(..),
             ) => {
-                let value = slot.text(text, line).expect("a string slot");
+                let value = row.text_of(slot).expect("a string slot");
                 let (key, new) = builder.append(value);
                 if new {
                     key_documented.push(documented.iter().any(|d| d == value));
@@ -194,7 +232,31 @@ impl ColumnBuilder {
                 return !key_documented[key as usize];
             }
             (ColumnBuilder::Int(b) | ColumnBuilder::Time(b, _), Slot::Int(v)) => b.append_value(v),
+            (ColumnBuilder::Float(b), Slot::Float(bits)) => b.append_value(f64::from_bits(bits)),
             (ColumnBuilder::Bool(b), Slot::Bool(v)) => b.append_value(v),
+            (ColumnBuilder::StrList(b), Slot::Items(..)) => {
+                for &item in row.items_of(slot) {
+                    b.values().append_option(row.text_of(item));
+                }
+                b.append(true);
+            }
+            (ColumnBuilder::IntList(b), Slot::Items(..)) => {
+                for &item in row.items_of(slot) {
+                    b.values().append_option(match item {
+                        Slot::Int(v) => Some(v),
+                        _ => None,
+                    });
+                }
+                b.append(true);
+            }
+            (ColumnBuilder::StrMap(b), Slot::Items(..)) => {
+                for pair in row.items_of(slot).chunks_exact(2) {
+                    b.keys()
+                        .append_value(row.text_of(pair[0]).expect("a map key is a string"));
+                    b.values().append_option(row.text_of(pair[1]));
+                }
+                b.append(true).expect("as many keys as values");
+            }
             (builder, slot) => {
                 debug_assert!(
                     matches!(slot, Slot::Absent | Slot::Null),
@@ -211,7 +273,11 @@ impl ColumnBuilder {
             ColumnBuilder::Str(b) => b.append_null(),
             ColumnBuilder::Enum { builder, .. } => builder.append_null(),
             ColumnBuilder::Int(b) | ColumnBuilder::Time(b, _) => b.append_null(),
+            ColumnBuilder::Float(b) => b.append_null(),
             ColumnBuilder::Bool(b) => b.append_null(),
+            ColumnBuilder::StrList(b) => b.append_null(),
+            ColumnBuilder::IntList(b) => b.append_null(),
+            ColumnBuilder::StrMap(b) => b.append(false).expect("as many keys as values"),
         }
     }
 
@@ -238,11 +304,20 @@ impl ColumnBuilder {
                 *b = Int64Builder::with_capacity(array.len());
                 Arc::new(array)
             }
+            ColumnBuilder::Float(b) => {
+                let array = b.finish();
+                *b = Float64Builder::with_capacity(array.len());
+                Arc::new(array)
+            }
             ColumnBuilder::Bool(b) => {
                 let array = b.finish();
                 *b = BooleanBuilder::with_capacity(array.len());
                 Arc::new(array)
             }
+            // Nested columns are rare and narrow: arrow's builders keep their capacity.
+            ColumnBuilder::StrList(b) => Arc::new(b.finish()),
+            ColumnBuilder::IntList(b) => Arc::new(b.finish()),
+            ColumnBuilder::StrMap(b) => Arc::new(b.finish()),
             ColumnBuilder::Time(b, unit) => {
                 let (_, values, nulls) = b.finish().into_parts();
                 *b = Int64Builder::with_capacity(values.len());
@@ -263,4 +338,37 @@ impl ColumnBuilder {
             }
         }
     }
+}
+
+/// A builder of `List(Utf8)` columns, typed as the schema says ([`list_item`]).
+fn string_list(capacity: usize) -> ListBuilder<StringBuilder> {
+    ListBuilder::with_capacity(StringBuilder::new(), capacity)
+        .with_field(Arc::new(list_item(arrow_schema::DataType::Utf8)))
+}
+
+/// A builder of `List(Int64)` columns.
+fn int_list(capacity: usize) -> ListBuilder<Int64Builder> {
+    ListBuilder::with_capacity(Int64Builder::new(), capacity)
+        .with_field(Arc::new(list_item(arrow_schema::DataType::Int64)))
+}
+
+/// A builder of `Map(Utf8, Utf8)` columns with the schema's entry names ([`map_entries`]).
+fn string_map(capacity: usize) -> MapBuilder<StringBuilder, StringBuilder> {
+    let entries = map_entries();
+    let arrow_schema::DataType::Struct(fields) = entries.data_type() else {
+        unreachable!("map entries are a struct")
+    };
+    let names = MapFieldNames {
+        entry: entries.name().clone(),
+        key: fields[0].name().clone(),
+        value: fields[1].name().clone(),
+    };
+    MapBuilder::with_capacity(
+        Some(names),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        capacity,
+    )
+    .with_keys_field(fields[0].clone())
+    .with_values_field(fields[1].clone())
 }

@@ -13,8 +13,17 @@
 //! - `int`: a JSON integer in the `i64` range, or a string of such an integer (`"443"`);
 //!   fractions, exponents and out-of-range numbers are rejected;
 //! - `bool`: `true`/`false`, or the strings `"true"`/`"false"`;
+//! - `float`: any JSON number, or a string of a finite decimal number (`"0.25"`);
 //! - `string`: a JSON string (enum values outside the documented list are kept and counted);
-//! - `timestamp`: see [`timestamp`]; with `zero_is_null`, the epoch becomes NULL.
+//! - `timestamp`: see [`timestamp`]; with `zero_is_null`, the epoch becomes NULL; with an
+//!   `epoch_unit`, epoch integers are read in that unit instead of by their magnitude;
+//! - `string_list`, `int_list`: a JSON array whose items follow the `string` or `int` rules
+//!   (`null` items are kept as NULL);
+//! - `string_map`: a JSON object of string (or `null`) values, each key once;
+//! - `json`: any JSON value, kept as its exact text (`null` is NULL).
+//!
+//! A value of another shape (an object where a list is declared, an array inside a map) rejects
+//! the line, naming the field and, inside a list or map, the item or key.
 //!
 //! The decoder never learns where its lines came from: the caller frames lines
 //! ([`lines::LineReader`]) and attaches file names and line numbers to rejects.
@@ -31,12 +40,13 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_array::types::ArrowPrimitiveType;
 use arrow_schema::{SchemaRef, TimeUnit};
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::error::{Error, Result};
 use crate::partition::{MAX_FOLDER_NAME_BYTES, folder_name_len};
-use crate::schema::{EnumKey, EventSchema, FieldType};
-use columns::{ColumnBuilder, Slot};
+use crate::schema::{EnumKey, EventSchema, FieldSpec, FieldType};
+use columns::{ColumnBuilder, RowData, Slot};
 use timestamp::Instant;
 
 /// Rows per batch unless the caller says otherwise.
@@ -143,6 +153,8 @@ pub struct Decoder {
 pub(crate) struct RowScratch {
     slots: Vec<Slot>,
     text: String,
+    /// Items of list and map values ([`Slot::Items`]).
+    items: Vec<Slot>,
     unknown: Vec<(u32, u32)>,
 }
 
@@ -233,8 +245,13 @@ impl Decoder {
         let line_text = self.parse_row(line)?;
         self.check_folder_names(line_text)?;
         let row = &self.row;
+        let data = RowData {
+            text: &row.text,
+            line: line_text,
+            items: &row.items,
+        };
         for (i, (column, slot)) in self.columns.iter_mut().zip(&row.slots).enumerate() {
-            if column.append(*slot, &row.text, line_text) {
+            if column.append(*slot, data) {
                 let name = &self.schema.fields()[i].name;
                 increment(&mut self.stats.out_of_enum, name);
             }
@@ -346,6 +363,7 @@ impl RowScratch {
     fn clear(&mut self) {
         self.slots.fill(Slot::Absent);
         self.text.clear();
+        self.items.clear();
         self.unknown.clear();
     }
 }
@@ -518,25 +536,23 @@ struct ValueSeed<'p, 'a> {
 }
 
 impl ValueSeed<'_, '_> {
+    fn spec(&self) -> &FieldSpec {
+        &self.parse.schema.fields()[self.field]
+    }
+
     fn field_type(&self) -> FieldType {
-        self.parse.schema.fields()[self.field].field_type
+        self.spec().field_type
     }
 
     fn refuse<E: de::Error>(self, what: &str) -> E {
-        let expected = match self.field_type() {
-            FieldType::String => "a string",
-            FieldType::Int => "an integer",
-            FieldType::Bool => "a boolean",
-            FieldType::Timestamp => "an epoch integer or RFC 3339 string",
-        };
+        let expected = self.field_type().expected();
         let field = self.field;
         self.parse
             .fail(Some(field), format!("expected {expected}, found {what}"))
     }
 
     fn timestamp<E: de::Error>(self, instant: Instant) -> Result<Slot, E> {
-        let spec = &self.parse.schema.fields()[self.field];
-        if spec.zero_is_null && instant == Instant::EPOCH {
+        if self.spec().zero_is_null && instant == Instant::EPOCH {
             return Ok(Slot::Null);
         }
         match instant.to_unit(self.parse.options.timestamp_unit) {
@@ -549,11 +565,73 @@ impl ValueSeed<'_, '_> {
             }
         }
     }
+
+    /// The items of a list value, each parsed by `kind`'s rules, into the row's item slots.
+    fn list<'de, A: de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+        kind: ItemKind,
+    ) -> Result<Slot, A::Error> {
+        let start = self.parse.row.items.len();
+        let mut index = 0;
+        while let Some(item) = seq.next_element_seed(ItemSeed {
+            parse: &mut *self.parse,
+            field: self.field,
+            kind,
+            at: Place::Item(index),
+        })? {
+            self.parse.row.items.push(item);
+            index += 1;
+        }
+        Ok(Slot::Items(start as u32, self.parse.row.items.len() as u32))
+    }
+
+    /// The keys and values of a string map, alternating, into the row's item slots; a key
+    /// given twice rejects the line (readers such as DuckDB refuse duplicate map keys).
+    fn string_map<'de, A: MapAccess<'de>>(self, mut map: A) -> Result<Slot, A::Error> {
+        let start = self.parse.row.items.len();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let key_slot = self.parse.push_text(&key);
+            let value = map.next_value_seed(ItemSeed {
+                parse: &mut *self.parse,
+                field: self.field,
+                kind: ItemKind::String,
+                at: Place::Key(&key),
+            })?;
+            self.parse.row.items.extend([key_slot, value]);
+        }
+        let row = &self.parse.row;
+        let mut keys: Vec<&str> = row.items[start..]
+            .iter()
+            .step_by(2)
+            .filter_map(|&k| k.text(&row.text, ""))
+            .collect();
+        keys.sort_unstable();
+        if let Some(pair) = keys.windows(2).find(|pair| pair[0] == pair[1]) {
+            let reason = format!("key {:?} appears twice in the object", pair[0]);
+            let field = self.field;
+            return Err(self.parse.fail(Some(field), reason));
+        }
+        Ok(Slot::Items(start as u32, self.parse.row.items.len() as u32))
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
     type Value = Slot;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Slot, D::Error> {
+        if self.field_type() == FieldType::Json {
+            // The value's exact text, checked as JSON by serde_json on the way.
+            let raw = <&serde_json::value::RawValue>::deserialize(d)?;
+            if json_depth(raw.get()) > MAX_JSON_DEPTH {
+                return Err(
+                    self.refuse(&format!("JSON nested deeper than {MAX_JSON_DEPTH} levels"))
+                );
+            }
+            return Ok(match raw.get() {
+                "null" => Slot::Null,
+                text => self.parse.push_text(text),
+            });
+        }
         d.deserialize_any(self)
     }
 }
@@ -579,7 +657,11 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Slot, E> {
         match self.field_type() {
             FieldType::Int => Ok(Slot::Int(v)),
-            FieldType::Timestamp => self.timestamp(Instant::from_epoch_int(v)),
+            FieldType::Float => Ok(Slot::Float((v as f64).to_bits())),
+            FieldType::Timestamp => {
+                let instant = epoch_instant(self.spec(), v);
+                self.timestamp(instant)
+            }
             _ => Err(self.refuse("a number")),
         }
     }
@@ -587,6 +669,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Slot, E> {
         match i64::try_from(v) {
             Ok(v) => self.visit_i64(v),
+            Err(_) if self.field_type() == FieldType::Float => {
+                Ok(Slot::Float((v as f64).to_bits()))
+            }
             Err(_) if matches!(self.field_type(), FieldType::Int | FieldType::Timestamp) => {
                 Err(self.refuse("an integer beyond the int64 range"))
             }
@@ -594,9 +679,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
         }
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Slot, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Slot, E> {
         // serde_json also lands here for integers beyond u64.
         match self.field_type() {
+            FieldType::Float => Ok(Slot::Float(v.to_bits())),
             FieldType::Int | FieldType::Timestamp => {
                 Err(self
                     .refuse("a number with a fraction or exponent, -0, or beyond the int64 range"))
@@ -612,17 +698,133 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
                 Some(n) => Ok(Slot::Int(n)),
                 None => Err(self.refuse(&format!("the string {v:?}"))),
             },
+            FieldType::Float => match parse_float_text(v) {
+                Some(x) => Ok(Slot::Float(x.to_bits())),
+                None => Err(self.refuse(&format!("the string {v:?}"))),
+            },
             FieldType::Bool => match v {
                 "true" => Ok(Slot::Bool(true)),
                 "false" => Ok(Slot::Bool(false)),
                 _ => Err(self.refuse(&format!("the string {v:?}"))),
             },
-            FieldType::Timestamp => match timestamp::parse_timestamp_str(v) {
+            FieldType::Timestamp => match parse_timestamp_text(self.spec(), v) {
                 Ok(instant) => self.timestamp(instant),
                 Err(e) => {
                     let field = self.field;
                     Err(self.parse.fail(Some(field), format!("{v:?}: {e}")))
                 }
+            },
+            _ => Err(self.refuse(&format!("the string {v:?}"))),
+        }
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Slot, A::Error> {
+        match self.field_type() {
+            FieldType::StringList => self.list(seq, ItemKind::String),
+            FieldType::IntList => self.list(seq, ItemKind::Int),
+            _ => Err(self.refuse("an array")),
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Slot, A::Error> {
+        match self.field_type() {
+            FieldType::StringMap => self.string_map(map),
+            _ => Err(self.refuse("an object")),
+        }
+    }
+}
+
+/// The rules an item of a list or a value of a map follows.
+#[derive(Clone, Copy)]
+enum ItemKind {
+    String,
+    Int,
+}
+
+/// Where an item is, for reject reasons.
+#[derive(Clone, Copy)]
+enum Place<'k> {
+    /// The item at this index of a list.
+    Item(usize),
+    /// The value of this key of a map.
+    Key(&'k str),
+}
+
+impl fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Item(i) => write!(f, "item {i}"),
+            Place::Key(k) => write!(f, "key {k:?}"),
+        }
+    }
+}
+
+/// Parses one item of a list or one value of a map (`null` is kept as NULL).
+struct ItemSeed<'p, 'a, 'k> {
+    parse: &'p mut RowParse<'a>,
+    field: usize,
+    kind: ItemKind,
+    at: Place<'k>,
+}
+
+impl ItemSeed<'_, '_, '_> {
+    fn refuse<E: de::Error>(self, what: &str) -> E {
+        let expected = match self.kind {
+            ItemKind::String => "a string",
+            ItemKind::Int => "an integer",
+        };
+        let reason = format!("{}: expected {expected}, found {what}", self.at);
+        self.parse.fail(Some(self.field), reason)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ItemSeed<'_, '_, '_> {
+    type Value = Slot;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Slot, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemSeed<'_, '_, '_> {
+    type Value = Slot;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an item")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Slot, E> {
+        Ok(Slot::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Slot, E> {
+        Err(self.refuse("a boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Slot, E> {
+        match self.kind {
+            ItemKind::Int => Ok(Slot::Int(v)),
+            ItemKind::String => Err(self.refuse("a number")),
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Slot, E> {
+        match (self.kind, i64::try_from(v)) {
+            (ItemKind::Int, Ok(v)) => Ok(Slot::Int(v)),
+            (ItemKind::Int, Err(_)) => Err(self.refuse("an integer beyond the int64 range")),
+            (ItemKind::String, _) => Err(self.refuse("a number")),
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Slot, E> {
+        Err(self.refuse("a number with a fraction or exponent, or beyond the int64 range"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Slot, E> {
+        match self.kind {
+            ItemKind::String => Ok(self.parse.push_text(v)),
+            ItemKind::Int => match parse_int_text(v) {
+                Some(n) => Ok(Slot::Int(n)),
+                None => Err(self.refuse(&format!("the string {v:?}"))),
             },
         }
     }
@@ -634,6 +836,66 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Slot, A::Error> {
         Err(self.refuse("an object"))
     }
+}
+
+/// The deepest nesting a `json` value may have: serde_json's own limit elsewhere, and well
+/// within what DuckDB and Spark (Jackson) read.
+const MAX_JSON_DEPTH: usize = 128;
+
+/// How deeply arrays and objects nest in the JSON text `text` (valid JSON).
+fn json_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth -= 1,
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The instant of an epoch integer of field `spec`: in its declared unit, else by magnitude.
+pub(crate) fn epoch_instant(spec: &FieldSpec, n: i64) -> Instant {
+    match spec.epoch_unit {
+        Some(unit) => Instant::from_epoch(n, unit.per_second()),
+        None => Instant::from_epoch_int(n),
+    }
+}
+
+/// The instant of a timestamp string of field `spec`: digits in its declared unit, when it has
+/// one; otherwise as [`timestamp::parse_timestamp_str`] reads it.
+pub(crate) fn parse_timestamp_text(
+    spec: &FieldSpec,
+    v: &str,
+) -> Result<Instant, timestamp::TimestampError> {
+    match (spec.epoch_unit, parse_int_text(v)) {
+        (Some(_), Some(n)) => Ok(epoch_instant(spec, n)),
+        _ => timestamp::parse_timestamp_str(v),
+    }
+}
+
+/// A finite decimal number written as text (`"0.25"`, `"-3"`, `"1e-3"`); not `NaN`, `inf` or
+/// a leading `+`, which JSON numbers cannot be either.
+pub(crate) fn parse_float_text(v: &str) -> Option<f64> {
+    let first = v.bytes().next()?;
+    if !(first.is_ascii_digit() || first == b'-') {
+        return None;
+    }
+    v.parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
 /// A decimal `i64` written as text: optional `-`, ASCII digits, nothing else.

@@ -11,8 +11,8 @@
 use arrow_schema::TimeUnit;
 
 use super::columns::Slot;
-use super::timestamp::{self, Instant};
-use super::{RowScratch, parse_int_text};
+use super::timestamp::Instant;
+use super::{RowScratch, epoch_instant, parse_int_text, parse_timestamp_text};
 use crate::schema::{EventSchema, FieldType};
 
 /// The scanner gave up on this line: decode it with the general path.
@@ -296,9 +296,12 @@ fn value(
                     _ => return Err(GiveUp),
                 },
                 FieldType::Timestamp => {
-                    let instant = timestamp::parse_timestamp_str(content).map_err(|_| GiveUp)?;
+                    let instant = parse_timestamp_text(spec, content).map_err(|_| GiveUp)?;
                     timestamp_slot(spec.zero_is_null, instant, unit)?
                 }
+                // Numbers in strings, and JSON text (whose exact text includes the quotes and
+                // escapes), are left to the general path.
+                _ => return Err(GiveUp),
             };
             if escaped && !matches!(slot, Slot::Str(..)) {
                 row.text.truncate(start); // an escaped string parsed to another type
@@ -309,8 +312,9 @@ fn value(
             let (n, next) = integer(b, pos)?;
             let slot = match spec.field_type {
                 FieldType::Int => Slot::Int(n),
+                FieldType::Float => Slot::Float((n as f64).to_bits()),
                 FieldType::Timestamp => {
-                    timestamp_slot(spec.zero_is_null, Instant::from_epoch_int(n), unit)?
+                    timestamp_slot(spec.zero_is_null, epoch_instant(spec, n), unit)?
                 }
                 _ => return Err(GiveUp),
             };

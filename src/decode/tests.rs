@@ -496,6 +496,8 @@ pub(crate) fn unpack_dictionaries(batch: &RecordBatch) -> RecordBatch {
     .unwrap()
 }
 
+mod nested;
+
 mod fast_path_agrees_with_general_path {
     use super::*;
     use proptest::prelude::*;
@@ -649,6 +651,8 @@ mod fast_path_agrees_with_general_path {
             FieldType::Int => any::<i64>().prop_map(|n| n.to_string()).boxed(),
             FieldType::Bool => any::<bool>().prop_map(|b| b.to_string()).boxed(),
             FieldType::Timestamp => (1u64..4_000_000_000).prop_map(|s| s.to_string()).boxed(),
+            // spectrum_events has no field of the other types (the nested tests cover them).
+            _ => Just("null".to_string()).boxed(),
         }
     }
 

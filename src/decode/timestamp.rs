@@ -60,6 +60,11 @@ impl Instant {
         } else {
             NANOS_PER_SEC
         };
+        Self::from_epoch(n, per_sec)
+    }
+
+    /// An instant from an epoch integer of `per_sec` ticks a second (1, 1e3, 1e6 or 1e9).
+    pub fn from_epoch(n: i64, per_sec: i64) -> Instant {
         let secs = n.div_euclid(per_sec);
         let sub = n.rem_euclid(per_sec);
         Instant {

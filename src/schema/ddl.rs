@@ -43,7 +43,12 @@ pub struct TableDefinition<'a> {
 struct Dialect {
     string: &'static str,
     int: &'static str,
+    float: &'static str,
     boolean: &'static str,
+    string_list: &'static str,
+    int_list: &'static str,
+    string_map: &'static str,
+    json: &'static str,
     timestamp: &'static str,
     date: &'static str,
     hour: &'static str,
@@ -52,7 +57,13 @@ struct Dialect {
 const SPARK: Dialect = Dialect {
     string: "STRING",
     int: "BIGINT",
+    float: "DOUBLE",
     boolean: "BOOLEAN",
+    string_list: "ARRAY<STRING>",
+    int_list: "ARRAY<BIGINT>",
+    string_map: "MAP<STRING, STRING>",
+    // Spark has no JSON type: the text, to read with from_json or get_json_object.
+    json: "STRING",
     timestamp: "TIMESTAMP",
     date: "DATE",
     hour: "INT",
@@ -61,7 +72,12 @@ const SPARK: Dialect = Dialect {
 const DUCKDB: Dialect = Dialect {
     string: "VARCHAR",
     int: "BIGINT",
+    float: "DOUBLE",
     boolean: "BOOLEAN",
+    string_list: "VARCHAR[]",
+    int_list: "BIGINT[]",
+    string_map: "MAP(VARCHAR, VARCHAR)",
+    json: "JSON",
     timestamp: "TIMESTAMPTZ",
     date: "DATE",
     hour: "INTEGER",
@@ -72,8 +88,13 @@ impl Dialect {
         match t {
             FieldType::String => self.string,
             FieldType::Int => self.int,
+            FieldType::Float => self.float,
             FieldType::Bool => self.boolean,
             FieldType::Timestamp => self.timestamp,
+            FieldType::StringList => self.string_list,
+            FieldType::IntList => self.int_list,
+            FieldType::StringMap => self.string_map,
+            FieldType::Json => self.json,
         }
     }
 
@@ -312,6 +333,34 @@ mod tests {
             "CREATE OR REPLACE VIEW \"spectrum_events\" AS\nSELECT * FROM read_parquet('/data/out/**/*.parquet', hive_partitioning = true, hive_types = {'date': DATE, 'hour': INTEGER, 'Application': VARCHAR});\n"
         );
         assert!(render(SchemaFormat::Duckdb, "none").contains("'/data/out/*.parquet')"));
+    }
+
+    #[test]
+    fn spark_and_hive_declare_nested_columns() {
+        let schema = EventSchema::bundled("http_requests").unwrap();
+        let spec = PartitionSpec::parse("date,hour", &schema).unwrap();
+        for format in [SchemaFormat::Spark, SchemaFormat::Hive] {
+            let ddl = TableDefinition {
+                schema: &schema,
+                unit: TimeUnit::Microsecond,
+                partition: &spec,
+                table: "http_requests",
+                location: "/data/out",
+                delta: false,
+            }
+            .render(format);
+            for column in [
+                "`BotDetectionIDs` ARRAY<BIGINT>",
+                "`BotDetectionTags` ARRAY<STRING>",
+                "`RequestHeaders` MAP<STRING, STRING>",
+                "`EdgeResponseCompressionRatio` DOUBLE",
+                "`JA4Signals` STRING",
+            ] {
+                assert!(ddl.contains(column), "{format:?} lacks {column}:\n{ddl}");
+            }
+        }
+        let refused = PartitionSpec::parse("BotDetectionTags", &schema).unwrap_err();
+        assert!(refused.to_string().contains("partition by string, int or bool"));
     }
 
     #[test]

@@ -4,10 +4,17 @@
 //! The field list is the single description of a dataset. Nothing in Rust code repeats the
 //! fields: the decoder, the partitioner and the DDL export all read an [`EventSchema`].
 //!
-//! Mapping rules (see `README.md`):
+//! Mapping rules (see `docs/types.md`):
 //! - `string` with an `enum` list becomes `Dictionary(Int16, Utf8)`; other strings `Utf8`;
-//! - `int` becomes `Int64`, `bool` `Boolean`;
-//! - `timestamp` becomes `Timestamp(unit, "UTC")`, microseconds unless the caller asks otherwise.
+//! - `int` becomes `Int64`, `float` `Float64`, `bool` `Boolean`;
+//! - `timestamp` becomes `Timestamp(unit, "UTC")`, microseconds unless the caller asks otherwise;
+//! - `string_list` and `int_list` (Cloudflare's `array[string]`, `array[int]`) become
+//!   `List(Utf8)` and `List(Int64)`;
+//! - `string_map` (an `object` of string values: headers, cookies) becomes
+//!   `Map(Utf8, Utf8)`, Parquet's MAP;
+//! - `json` (free-form `object` and `array[object]`) becomes `Utf8` holding the value's exact
+//!   JSON text, tagged with Arrow's `arrow.json` extension type so that Parquet marks the
+//!   column with the JSON logical type.
 //!
 //! Every field is nullable (a Logpush job may leave any field out) and carries its description
 //! in the Arrow field metadata under [`DESCRIPTION_KEY`].
@@ -34,21 +41,79 @@ pub const TIMESTAMP_TZ: &str = "UTC";
 /// the batch size, which the decoder caps below this type's range.
 pub type EnumKey = arrow_array::types::Int16Type;
 
-/// The field list bundled with the tool.
-const SPECTRUM_EVENTS_TOML: &str = include_str!("../../schema/spectrum_events.toml");
+/// The field lists bundled with the tool, `(name, TOML text)`, from `schema/*.toml` (by
+/// `build.rs`), sorted by name.
+const BUNDLED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/bundled_schemas.rs"));
+
+/// The dataset converted when none is named.
+pub const DEFAULT_DATASET: &str = "spectrum_events";
 
 /// The declared type of one field, as written in the field list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum FieldType {
     /// A JSON string.
     String,
     /// A 64-bit signed integer.
     Int,
+    /// A 64-bit float: any JSON number.
+    Float,
     /// A JSON boolean.
     Bool,
     /// An epoch integer (s, ms, us or ns) or an RFC 3339 string.
     Timestamp,
+    /// A JSON array of strings (Cloudflare's `array[string]`).
+    StringList,
+    /// A JSON array of integers (Cloudflare's `array[int]`).
+    IntList,
+    /// A JSON object whose values are strings (Cloudflare's `object` for headers and cookies).
+    StringMap,
+    /// Any JSON value, kept as its exact text (free-form `object` and `array[object]`).
+    Json,
+}
+
+impl FieldType {
+    /// What a value of this type is, for reject reasons (`expected ...`).
+    pub fn expected(self) -> &'static str {
+        match self {
+            FieldType::String => "a string",
+            FieldType::Int => "an integer",
+            FieldType::Float => "a number",
+            FieldType::Bool => "a boolean",
+            FieldType::Timestamp => "an epoch integer or RFC 3339 string",
+            FieldType::StringList => "an array of strings",
+            FieldType::IntList => "an array of integers",
+            FieldType::StringMap => "an object of string values",
+            FieldType::Json => "a JSON value",
+        }
+    }
+}
+
+/// The unit of a timestamp field's epoch integers, when the field list fixes it (Logpush's
+/// `EventTimestampMs`, `...Nanos`); without it the unit is inferred from the magnitude.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EpochUnit {
+    /// Seconds.
+    S,
+    /// Milliseconds.
+    Ms,
+    /// Microseconds.
+    Us,
+    /// Nanoseconds.
+    Ns,
+}
+
+impl EpochUnit {
+    /// Ticks per second.
+    pub fn per_second(self) -> i64 {
+        match self {
+            EpochUnit::S => 1,
+            EpochUnit::Ms => 1_000,
+            EpochUnit::Us => 1_000_000,
+            EpochUnit::Ns => 1_000_000_000,
+        }
+    }
 }
 
 /// How a field's column is encoded in Parquet (before compression).
@@ -80,6 +145,9 @@ pub struct FieldSpec {
     /// For timestamps: epoch zero means "not set" and becomes NULL.
     #[serde(default)]
     pub zero_is_null: bool,
+    /// For timestamps: the unit of epoch integers (inferred from the magnitude when absent).
+    #[serde(default)]
+    pub epoch_unit: Option<EpochUnit>,
     /// Parquet encoding of the column (default: dictionary).
     #[serde(default)]
     pub encoding: Option<ColumnEncoding>,
@@ -100,10 +168,14 @@ impl FieldSpec {
             FieldType::String if self.is_enum() => {
                 DataType::Dictionary(Box::new(EnumKey::DATA_TYPE), Box::new(DataType::Utf8))
             }
-            FieldType::String => DataType::Utf8,
+            FieldType::String | FieldType::Json => DataType::Utf8,
             FieldType::Int => DataType::Int64,
+            FieldType::Float => DataType::Float64,
             FieldType::Bool => DataType::Boolean,
             FieldType::Timestamp => DataType::Timestamp(unit, Some(TIMESTAMP_TZ.into())),
+            FieldType::StringList => DataType::List(Arc::new(list_item(DataType::Utf8))),
+            FieldType::IntList => DataType::List(Arc::new(list_item(DataType::Int64))),
+            FieldType::StringMap => DataType::Map(Arc::new(map_entries()), false),
         }
     }
 
@@ -119,14 +191,41 @@ impl FieldSpec {
                 serde_json::to_string(values).unwrap_or_default(),
             );
         }
-        Field::new(&self.name, self.arrow_type(unit), true).with_metadata(metadata)
+
+        let field = Field::new(&self.name, self.arrow_type(unit), true).with_metadata(metadata);
+        match self.field_type {
+            FieldType::Json => field.with_extension_type(arrow_schema::extension::Json::default()),
+            _ => field,
+        }
     }
+}
+
+/// The item field of list columns (arrow's and Parquet's usual name, nullable items).
+pub fn list_item(data_type: DataType) -> Field {
+    Field::new("item", data_type, true)
+}
+
+/// The entries of map columns: Parquet's `key_value` group of a non-null `key` and a nullable
+/// `value`.
+pub fn map_entries() -> Field {
+    Field::new(
+        "key_value",
+        DataType::Struct(
+            vec![
+                Field::new("key", DataType::Utf8, false),
+                Field::new("value", DataType::Utf8, true),
+            ]
+            .into(),
+        ),
+        false,
+    )
 }
 
 /// A dataset's field list, validated.
 #[derive(Debug, Clone)]
 pub struct EventSchema {
     dataset: String,
+    source: Option<String>,
     event_time: Option<usize>,
     fields: Vec<FieldSpec>,
     by_name: HashMap<String, usize>,
@@ -140,6 +239,9 @@ struct FieldListFile {
     dataset: String,
     #[serde(default)]
     event_time: Option<String>,
+    /// Where the field list comes from (Cloudflare's documentation page).
+    #[serde(default)]
+    source: Option<String>,
     #[serde(rename = "field")]
     fields: Vec<FieldSpec>,
 }
@@ -147,8 +249,26 @@ struct FieldListFile {
 impl EventSchema {
     /// The bundled `spectrum_events` field list.
     pub fn spectrum_events() -> Self {
-        Self::from_toml_str(SPECTRUM_EVENTS_TOML, "built-in spectrum_events")
-            .expect("the bundled field list is valid (checked by a unit test)")
+        Self::bundled(DEFAULT_DATASET).expect("the bundled field lists are valid (a unit test)")
+    }
+
+    /// The names of the bundled field lists (`--dataset`), sorted.
+    pub fn bundled_names() -> impl Iterator<Item = &'static str> {
+        BUNDLED.iter().map(|(name, _)| *name)
+    }
+
+    /// The bundled field list `name` (a file stem under `schema/`).
+    pub fn bundled(name: &str) -> Result<Self> {
+        match BUNDLED.iter().find(|(n, _)| *n == name) {
+            Some((_, text)) => Self::from_toml_str(text, &format!("built-in {name}")),
+            None => Err(Error::InvalidOption {
+                option: "--dataset",
+                message: format!(
+                    "no bundled field list is named {name:?} (`logpush-parquet schema --list` \
+                     names them; --schema FILE loads another)"
+                ),
+            }),
+        }
     }
 
     /// Loads a field list from a file.
@@ -205,9 +325,9 @@ impl EventSchema {
                     f.name
                 )));
             }
-            if f.zero_is_null && f.field_type != FieldType::Timestamp {
+            if (f.zero_is_null || f.epoch_unit.is_some()) && f.field_type != FieldType::Timestamp {
                 return Err(fail(format!(
-                    "field {}: only timestamps can have `zero_is_null`",
+                    "field {}: only timestamps can have `zero_is_null` or `epoch_unit`",
                     f.name
                 )));
             }
@@ -224,6 +344,7 @@ impl EventSchema {
         };
         Ok(EventSchema {
             dataset: file.dataset,
+            source: file.source,
             event_time,
             fields: file.fields,
             by_name,
@@ -234,6 +355,11 @@ impl EventSchema {
     /// The dataset name (`spectrum_events`).
     pub fn dataset(&self) -> &str {
         &self.dataset
+    }
+
+    /// Where the field list comes from, when it says.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
     }
 
     /// The fields, in field-list order (which is the column order).
@@ -337,6 +463,72 @@ mod tests {
     }
 
     #[test]
+    fn every_field_list_under_schema_is_bundled_and_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| {
+                let path = e.unwrap().path();
+                (path.extension()? == "toml")
+                    .then(|| path.file_stem()?.to_str().map(String::from))?
+            })
+            .collect();
+        files.sort();
+        let names: Vec<&str> = EventSchema::bundled_names().collect();
+        assert_eq!(names, files);
+        assert!(names.len() >= 39, "every Logpush dataset: {names:?}");
+        for name in names {
+            let schema = EventSchema::bundled(name).unwrap();
+            assert!(schema.event_time().is_some(), "{name} names its event time");
+            assert!(
+                schema.source().is_some() || name == DEFAULT_DATASET,
+                "{name}"
+            );
+            let arrow = schema.arrow_schema(TimeUnit::Microsecond);
+            assert_eq!(arrow.fields().len(), schema.fields().len());
+            crate::decode::Decoder::try_new(Arc::new(schema), Default::default()).unwrap();
+        }
+        let unknown = EventSchema::bundled("http_request")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("schema --list"), "{unknown}");
+    }
+
+    #[test]
+    fn nested_types_map_to_arrow_as_documented() {
+        let schema = EventSchema::bundled("http_requests").unwrap();
+        let arrow = schema.arrow_schema(TimeUnit::Microsecond);
+        let field = |n: &str| arrow.field_with_name(n).unwrap().clone();
+        assert_eq!(
+            field("EdgeResponseCompressionRatio").data_type(),
+            &DataType::Float64
+        );
+        assert_eq!(
+            field("BotDetectionIDs").data_type(),
+            &DataType::List(Arc::new(list_item(DataType::Int64)))
+        );
+        assert_eq!(
+            field("BotDetectionTags").data_type(),
+            &DataType::List(Arc::new(list_item(DataType::Utf8)))
+        );
+        assert!(matches!(
+            field("RequestHeaders").data_type(),
+            DataType::Map(..)
+        ));
+        assert_eq!(field("JA4Signals").data_type(), &DataType::Utf8);
+        assert_eq!(
+            field("JA4Signals").extension_type_name(),
+            Some("arrow.json")
+        );
+        let workers = EventSchema::bundled("workers_trace_events").unwrap();
+        let at = &workers.fields()[workers.event_time().unwrap()];
+        assert_eq!(
+            (at.name.as_str(), at.epoch_unit),
+            ("EventTimestampMs", Some(EpochUnit::Ms))
+        );
+    }
+
+    #[test]
     fn zero_is_null_is_set_on_connect_and_disconnect_only() {
         let schema = EventSchema::spectrum_events();
         let zero: Vec<&str> = schema
@@ -361,7 +553,7 @@ mod tests {
                 "only strings",
             ),
             (
-                "dataset = \"d\"\n[[field]]\nname = \"a\"\ntype = \"float\"",
+                "dataset = \"d\"\n[[field]]\nname = \"a\"\ntype = \"decimal\"",
                 "unknown variant",
             ),
             (

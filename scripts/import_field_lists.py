@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""Convert Cloudflare's documented Logpush field lists (TSV) into the project's field-list TOML.
+
+Input: a folder of `<list>.tsv` files, one per documented field list, plus `sources.tsv`
+(dataset, scope, docs URL, stored copy). Each TSV starts with the line
+`# source: <docs URL> — <stored copy>` followed by lines
+`name<TAB>type<TAB>enum values ('|'-separated, may be empty)<TAB>description`, where `type` is
+spelled as Cloudflare writes it (`string`, `int`, `float`, `bool`, `int or string`,
+`array[string]`, `array[int]`, `array[object]`, `object`).
+
+Output: one `schema/<name>.toml` per list, where `<name>` is the TSV stem with `__account`
+turned into `_account` (the account-scoped variant of a dataset that also has a zone list).
+`spectrum_events` is skipped: `schema/spectrum_events.toml` is curated by hand.
+
+Type mapping (Cloudflare -> field list):
+    string -> string, int -> int, float -> float, bool -> bool,
+    int or string -> timestamp (epoch integer or RFC 3339 string, per the job's timestamp_format),
+    array[string] -> string_list, array[int] -> int_list,
+    object -> string_map for the documented string-key/string-value maps (STRING_MAPS), else json,
+    array[object] -> json,
+    an empty type -> string (with a warning).
+Plain `int` fields that the docs describe as an epoch time become `timestamp` with an
+`epoch_unit` (EPOCH_INTS). `enum` is kept only on string fields.
+
+After writing, every generated file is parsed back with `tomllib` and checked (allowed keys and
+types, unique names, `event_time` names a timestamp field, field count equals the TSV's data
+lines); a one-line summary per file is printed. The output is deterministic, so running the
+script again rewrites identical files.
+
+Run (from the repository root):
+
+    python3 scripts/import_field_lists.py /work/shared/reference/logpush-datasets schema
+
+Python 3.11+ (for `tomllib`); standard library only.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+# The hand-curated list; never regenerated.
+SKIP = {"spectrum_events"}
+
+TYPE_MAP = {
+    "string": "string",
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "int or string": "timestamp",
+    "array[string]": "string_list",
+    "array[int]": "int_list",
+    "array[object]": "json",
+    "object": "json",  # string_map for the names in STRING_MAPS
+    "": "string",  # the docs generator sometimes leaves the type empty
+}
+
+# `object` fields that are maps of string keys to string values (SUMMARY.md, "Kinds of object").
+STRING_MAPS = {
+    "http_requests": {"RequestHeaders", "ResponseHeaders", "Cookies"},
+    "dlp_forensic_copies": {"Headers"},
+    "zaraz_events": {"RequestHeaders"},
+}
+
+# Plain `int` fields whose description says they are a point in time since the Unix epoch.
+# list stem -> field name -> epoch unit.
+EPOCH_INTS = {
+    # "The timestamp of when the event was received, in milliseconds."
+    "workers_trace_events": {"EventTimestampMs": "ms"},
+    # "The date and time the WebSocket connection started/ended, expressed in Unix nanoseconds."
+    "websocket_analytics__account": {"timestampStartNanos": "ns", "timestampEndNanos": "ns"},
+}
+
+# The event time of lists with more than one timestamp field (list stem -> field name).
+# A list with exactly one timestamp field uses that one.
+EVENT_TIME = {
+    "http_requests": "EdgeStartTimestamp",  # edge received the request (EdgeEndTimestamp: response sent)
+    "dex_application_tests": "Timestamp",  # "Test start time." (TracerouteTimeEnd: traceroute end)
+    "email_security_post_delivery_events": "RequestedAt",  # the action was requested (CompletedAt, MessageTimestamp)
+    "mnm_flow_logs": "Timestamp",  # "The date and time of the event." (FlowTimestamp: "of the flow")
+    "ssh_logs": "Datetime",  # when this message is sent (Program/Session Start/Finish Datetime)
+    "websocket_analytics": "EdgeStartTimestamp",  # connection established (EdgeEndTimestamp: closed)
+    "websocket_analytics__account": "timestampStartNanos",  # connection started (timestampEndNanos: ended)
+    "zero_trust_network_sessions": "SessionStartTime",  # session start (SessionEndTime: end)
+}
+
+ALLOWED_TYPES = {
+    "string", "int", "float", "bool", "timestamp",
+    "string_list", "int_list", "string_map", "json",
+}
+TOP_KEYS = {"dataset", "source", "event_time", "field"}
+FIELD_KEYS = ["name", "type", "enum", "epoch_unit", "description"]
+EPOCH_UNITS = {"s", "ms", "us", "ns"}
+
+# Duration-like names that never hold an epoch time, whatever the description says.
+DURATION_NAME = re.compile(r"(Duration|Latency|RTT|CPUTime|WallTime)", re.I)
+EPOCH_WORDS = re.compile(r"\b(unix|epoch)\b", re.I)
+
+
+def toml_str(s: str) -> str:
+    """A TOML basic string: escapes backslash, quote and every control character."""
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\b":
+            out.append("\\b")
+        elif ch == "\f":
+            out.append("\\f")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\u{o:04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def out_name(stem: str) -> str:
+    return stem.replace("__account", "_account")
+
+
+def dataset_id(stem: str) -> str:
+    return stem.split("__", 1)[0]
+
+
+def read_sources(in_dir: Path) -> dict[str, tuple[str, str]]:
+    """list stem -> (scope, docs URL), from sources.tsv."""
+    res = {}
+    path = in_dir / "sources.tsv"
+    if not path.exists():
+        return res
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        res[parts[0]] = (parts[1], parts[2])
+    return res
+
+
+class Report:
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+        self.errors: list[str] = []
+
+    def note(self, msg: str) -> None:
+        self.notes.append(msg)
+
+    def error(self, msg: str) -> None:
+        self.errors.append(msg)
+
+
+def read_tsv(path: Path, rep: Report) -> tuple[str, list[tuple[str, str, list[str], str]]]:
+    text = path.read_text(encoding="utf-8-sig")
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("# source: "):
+        rep.error(f"{path.name}: line 1 is not '# source: ...'")
+        return "", []
+    source = lines[0][len("# source: "):].strip()
+    rows = []
+    for lineno, line in enumerate(lines[1:], start=2):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) < 4:
+            parts += [""] * (4 - len(parts))
+        elif len(parts) > 4:
+            # a tab inside the description: keep it as part of the text
+            parts = parts[:3] + ["\t".join(parts[3:])]
+            rep.note(f"{path.name}:{lineno}: more than 4 columns; extra tabs kept in the description")
+        name, typ, enum, desc = (p.strip() for p in parts)
+        enum_values = [e.strip() for e in enum.split("|")] if enum else []
+        rows.append((name, typ, [e for e in enum_values if e], desc))
+    return source, rows
+
+
+def data_line_count(path: Path) -> int:
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    return sum(1 for l in lines[1:] if l.strip() and not l.startswith("#"))
+
+
+def convert(stem: str, source: str, rows, scope: str, rep: Report) -> str:
+    ds = dataset_id(stem)
+    fields = []
+    epoch = EPOCH_INTS.get(stem, {})
+    maps = STRING_MAPS.get(stem, set())
+    seen_epoch = set()
+    seen_maps = set()
+    for name, cf_type, enum, desc in rows:
+        if cf_type not in TYPE_MAP:
+            rep.error(f"{stem}.{name}: unknown Cloudflare type {cf_type!r}")
+            continue
+        if cf_type == "":
+            rep.note(f"{stem}.{name}: empty type -> string")
+        typ = TYPE_MAP[cf_type]
+        f = {"name": name, "type": typ}
+        if name in maps:
+            if cf_type != "object":
+                rep.error(f"{stem}.{name}: listed as a string map but typed {cf_type!r}")
+            f["type"] = "string_map"
+            seen_maps.add(name)
+        if name in epoch:
+            if cf_type != "int":
+                rep.error(f"{stem}.{name}: listed as an epoch int but typed {cf_type!r}")
+            f["type"] = "timestamp"
+            f["epoch_unit"] = epoch[name]
+            seen_epoch.add(name)
+        elif cf_type == "int" and EPOCH_WORDS.search(desc) and not DURATION_NAME.search(name):
+            rep.note(f"{stem}.{name}: int whose description mentions unix/epoch, left as int: {desc!r}")
+        if enum:
+            if f["type"] == "string":
+                dedup = list(dict.fromkeys(enum))
+                if len(dedup) != len(enum):
+                    rep.note(f"{stem}.{name}: duplicate enum values removed")
+                f["enum"] = dedup
+            else:
+                rep.note(f"{stem}.{name}: enum values on a {cf_type!r} field dropped ({len(enum)} values)")
+        if desc:
+            f["description"] = desc
+        fields.append(f)
+    for missing in sorted(set(epoch) - seen_epoch):
+        rep.error(f"{stem}.{missing}: in EPOCH_INTS but not in the list")
+    for missing in sorted(maps - seen_maps):
+        rep.error(f"{stem}.{missing}: in STRING_MAPS but not in the list")
+
+    ts = [f["name"] for f in fields if f["type"] == "timestamp"]
+    event_time = None
+    if stem in EVENT_TIME:
+        event_time = EVENT_TIME[stem]
+        if event_time not in ts:
+            rep.error(f"{stem}: EVENT_TIME {event_time!r} is not a timestamp field of the list")
+    elif len(ts) == 1:
+        event_time = ts[0]
+    elif len(ts) > 1:
+        rep.error(f"{stem}: several timestamp fields {ts}; choose one in EVENT_TIME")
+    else:
+        rep.note(f"{stem}: no timestamp field; event_time left out")
+
+    out = [
+        f"# Field list of the Cloudflare Logpush dataset `{ds}` ({scope} scope).",
+        "# Generated by scripts/import_field_lists.py from Cloudflare's documentation; edit the script, not this file.",
+        "# Types: Cloudflare's `int or string` is `timestamp` (epoch integer or RFC 3339 string, per the job's",
+        "# timestamp_format; an `epoch_unit` marks a plain epoch integer), array[string]/array[int] are",
+        "# string_list/int_list, string-valued maps are string_map, other objects and arrays of objects are json.",
+        "",
+        f"dataset = {toml_str(ds)}",
+        f"source = {toml_str(source)}",
+    ]
+    if event_time is not None:
+        out += [
+            "# The event time: `--partition-by date,hour` derives the UTC date and hour from this field.",
+            f"event_time = {toml_str(event_time)}",
+        ]
+    for f in fields:
+        out += ["", "[[field]]"]
+        for key in FIELD_KEYS:
+            if key not in f:
+                continue
+            val = f[key]
+            if isinstance(val, list):
+                out.append(f"{key} = [" + ", ".join(toml_str(v) for v in val) + "]")
+            else:
+                out.append(f"{key} = {toml_str(val)}")
+    return "\n".join(out) + "\n"
+
+
+def check(path: Path, expected_dataset: str, expected_count: int) -> tuple[list[str], str]:
+    """Parse a generated file back and verify it; returns (problems, one-line summary)."""
+    problems = []
+    with path.open("rb") as fh:
+        doc = tomllib.load(fh)
+    for k in doc:
+        if k not in TOP_KEYS:
+            problems.append(f"unknown top-level key {k!r}")
+    if doc.get("dataset") != expected_dataset:
+        problems.append(f"dataset {doc.get('dataset')!r} != {expected_dataset!r}")
+    if not isinstance(doc.get("source"), str) or not doc["source"]:
+        problems.append("source missing")
+    fields = doc.get("field", [])
+    names = collections.Counter()
+    types = collections.Counter()
+    for i, f in enumerate(fields):
+        for k in f:
+            if k not in FIELD_KEYS:
+                problems.append(f"field #{i}: unknown key {k!r}")
+        if [k for k in FIELD_KEYS if k in f] != list(f):
+            problems.append(f"field #{i}: keys out of order")
+        if not isinstance(f.get("name"), str) or not f["name"]:
+            problems.append(f"field #{i}: no name")
+        names[f.get("name")] += 1
+        t = f.get("type")
+        types[t] += 1
+        if t not in ALLOWED_TYPES:
+            problems.append(f"{f.get('name')}: type {t!r} not allowed")
+        if "enum" in f:
+            e = f["enum"]
+            if t != "string":
+                problems.append(f"{f['name']}: enum on a {t} field")
+            if not e or not all(isinstance(v, str) for v in e) or len(set(e)) != len(e):
+                problems.append(f"{f['name']}: enum empty, not strings or not distinct")
+        if "epoch_unit" in f and (t != "timestamp" or f["epoch_unit"] not in EPOCH_UNITS):
+            problems.append(f"{f['name']}: bad epoch_unit")
+        if "description" in f and not isinstance(f["description"], str):
+            problems.append(f"{f['name']}: description not a string")
+    dups = [n for n, c in names.items() if c > 1]
+    if dups:
+        problems.append(f"duplicate names {dups}")
+    if len(fields) != expected_count:
+        problems.append(f"{len(fields)} fields, the TSV has {expected_count} data lines")
+    et = doc.get("event_time")
+    if et is not None:
+        match = [f for f in fields if f.get("name") == et]
+        if len(match) != 1 or match[0].get("type") != "timestamp":
+            problems.append(f"event_time {et!r} is not a timestamp field")
+    order = ["string", "int", "float", "bool", "timestamp", "string_list", "int_list", "string_map", "json"]
+    counts = " ".join(f"{t}={types[t]}" for t in order if types[t])
+    summary = f"{path.name:45} fields={len(fields):3d} event_time={et or '-':20} {counts}"
+    return problems, summary
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print(f"usage: {argv[0]} INPUT_DIR OUTPUT_DIR", file=sys.stderr)
+        return 2
+    in_dir, out_dir = Path(argv[1]), Path(argv[2])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rep = Report()
+    sources = read_sources(in_dir)
+    tsvs = sorted(p for p in in_dir.glob("*.tsv") if p.name != "sources.tsv")
+    if not tsvs:
+        print(f"no field-list TSVs in {in_dir}", file=sys.stderr)
+        return 1
+    for name, table in (("EPOCH_INTS", EPOCH_INTS), ("EVENT_TIME", EVENT_TIME), ("STRING_MAPS", STRING_MAPS)):
+        for stem in sorted(set(table) - {p.stem for p in tsvs}):
+            rep.error(f"{name} names {stem!r}, which has no TSV")
+
+    written = []
+    for path in tsvs:
+        stem = path.stem
+        if stem in SKIP:
+            continue
+        source, rows = read_tsv(path, rep)
+        if stem in sources:
+            scope, url = sources[stem]
+            if not source.startswith(url):
+                rep.error(f"{stem}: line 1 URL differs from sources.tsv ({url})")
+        else:
+            m = re.search(r"/datasets/(zone|account)/", source)
+            scope = m.group(1) if m else "unknown"
+            rep.note(f"{stem}: not in sources.tsv; scope {scope!r} taken from the URL")
+        text = convert(stem, source, rows, scope, rep)
+        target = out_dir / f"{out_name(stem)}.toml"
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8", newline="\n")
+        written.append((target, dataset_id(stem), data_line_count(path)))
+
+    for target, ds, count in written:
+        problems, summary = check(target, ds, count)
+        print(summary)
+        for p in problems:
+            rep.error(f"{target.name}: {p}")
+
+    for n in rep.notes:
+        print(f"note: {n}")
+    for e in rep.errors:
+        print(f"ERROR: {e}", file=sys.stderr)
+    print(f"{len(written)} files written to {out_dir}; {len(rep.errors)} errors")
+    return 1 if rep.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
