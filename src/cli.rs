@@ -13,6 +13,7 @@ use crate::job::{ConvertOptions, DEFAULT_MAX_REJECT_RATIO, MIN_MEMORY_LIMIT};
 
 /// The largest `--max-line-bytes`: a line's text offsets are 32-bit.
 const MAX_LINE_BYTES_LIMIT: u64 = 1 << 30;
+use crate::decode::csv::CsvColumns;
 use crate::partition::PartitionSpec;
 use crate::schema::EventSchema;
 use crate::schema::ddl::SchemaFormat;
@@ -100,6 +101,15 @@ impl From<UnitArg> for TimeUnit {
     }
 }
 
+/// What the inputs hold (`--input-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputFormat {
+    /// One JSON object a line (Logpush's default `output_type: ndjson`).
+    Ndjson,
+    /// One CSV record a line, without a header (`output_type: csv`).
+    Csv,
+}
+
 /// Options shared by `convert` and `schema`: what the data looks like.
 #[derive(Debug, Args)]
 pub struct ShapeArgs {
@@ -147,6 +157,19 @@ pub struct ConvertArgs {
     /// Reject lines that carry keys the field list does not know.
     #[arg(long, help_heading = "Decoding")]
     pub strict: bool,
+    /// What the inputs hold: `ndjson` (Logpush's default) or `csv` (`output_type: csv`: no
+    /// header, the job's field_names in order, given with --csv-fields).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "ndjson",
+        help_heading = "Decoding"
+    )]
+    pub input_format: InputFormat,
+    /// The columns of CSV inputs: the Logpush job's field_names, comma-separated, in order.
+    #[arg(long, value_name = "LIST", help_heading = "Decoding")]
+    pub csv_fields: Option<String>,
     /// Fail the run, committing no data, when more than this share of lines is rejected
     /// (0 = any reject fails, 1 = never).
     #[arg(long, value_name = "RATIO", default_value_t = DEFAULT_MAX_REJECT_RATIO, help_heading = "Decoding")]
@@ -374,6 +397,24 @@ impl ConvertArgs {
             timestamp_unit: self.shape.timestamp_unit.into(),
             strict: self.strict,
             batch_size: self.batch_size,
+        };
+        options.csv_columns = match (self.input_format, &self.csv_fields) {
+            (InputFormat::Ndjson, None) => None,
+            (InputFormat::Csv, Some(list)) => Some(CsvColumns::parse(list, &options.schema)?),
+            (InputFormat::Csv, None) => {
+                return Err(Error::InvalidOption {
+                    option: "--csv-fields",
+                    message: "CSV inputs need their columns: the Logpush job's field_names, \
+                              in order"
+                        .into(),
+                });
+            }
+            (InputFormat::Ndjson, Some(_)) => {
+                return Err(Error::InvalidOption {
+                    option: "--csv-fields",
+                    message: "is for --input-format csv".into(),
+                });
+            }
         };
         options.partition = partition;
         options.parquet = parquet;

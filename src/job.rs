@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::commit::delta::{self, DeltaTable};
 use crate::commit::plain::PlainTable;
 use crate::commit::{Table, TableFormat};
+use crate::decode::csv::CsvColumns;
 use crate::decode::{DecodeOptions, DecodeStats};
 use crate::error::{Error, Result};
 use crate::input::{self, Input, Source};
@@ -131,6 +132,8 @@ pub struct ConvertOptions {
     pub temp_dir: Option<PathBuf>,
     /// The output's layout.
     pub table_format: TableFormat,
+    /// The columns of CSV input (`--input-format csv --csv-fields`); `None` for NDJSON.
+    pub csv_columns: Option<CsvColumns>,
 }
 
 impl ConvertOptions {
@@ -155,6 +158,7 @@ impl ConvertOptions {
             lease: Duration::from_secs(lock::DEFAULT_LEASE_S),
             temp_dir: None,
             table_format: TableFormat::default(),
+            csv_columns: None,
         })
     }
 
@@ -163,13 +167,17 @@ impl ConvertOptions {
         // Only what decides which rows are written, where, and with which values: options that
         // change only the files' bytes or where they split (codec, row groups, file size,
         // memory, threads) keep the run id.
-        format!(
+        let mut shape = format!(
             "unit={:?} strict={} partition={} max_line_bytes={}",
             self.decode.timestamp_unit,
             self.decode.strict,
             self.partition.to_option_text(),
             self.max_line_bytes,
-        )
+        );
+        if let Some(columns) = &self.csv_columns {
+            shape.push_str(&format!(" csv={columns:?}"));
+        }
+        shape
     }
 }
 
@@ -250,6 +258,7 @@ fn convert_inputs(
         threads: options.threads,
         partition_fields: options.partition.moved_fields(),
         chunk_bytes: memory.chunk_bytes,
+        csv_columns: options.csv_columns.clone(),
     };
     // Counts of the inputs being delivered (their chunks come interleaved), each added to the
     // run's once the input has been read to its end.

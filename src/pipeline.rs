@@ -35,6 +35,7 @@ use arrow_array::RecordBatch;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use sha2::{Digest, Sha256};
 
+use crate::decode::csv::CsvColumns;
 use crate::decode::lines::{Line, LineReader};
 use crate::decode::{DecodeOptions, DecodeStats, Decoder};
 use crate::error::{Error, Result, error_chain};
@@ -69,6 +70,8 @@ pub struct PipelineOptions {
     pub partition_fields: Vec<usize>,
     /// Bytes of line text per chunk (tests make it tiny to move chunk boundaries).
     pub chunk_bytes: usize,
+    /// The columns of CSV input; `None` for NDJSON.
+    pub csv_columns: Option<CsvColumns>,
 }
 
 /// Consecutive lines of one input, decoded.
@@ -282,8 +285,10 @@ pub fn run(
     // Every decoder is created up front so a bad option fails before any thread starts.
     let decoders: Vec<Decoder> = (0..threads)
         .map(|_| {
-            Decoder::try_new(options.schema.clone(), options.decode)
-                .map(|d| d.with_partition_fields(options.partition_fields.clone()))
+            Decoder::try_new(options.schema.clone(), options.decode).map(|d| {
+                d.with_partition_fields(options.partition_fields.clone())
+                    .with_csv_columns(options.csv_columns.clone())
+            })
         })
         .collect::<Result<_>>()?;
     let progress = Progress::new(slots);
@@ -634,6 +639,7 @@ mod tests {
             max_line_bytes: 1 << 20,
             threads,
             partition_fields: Vec::new(),
+            csv_columns: None,
             chunk_bytes,
         };
         let (mut rows, mut rejects, mut events) = (Vec::new(), Vec::new(), Vec::new());
@@ -771,6 +777,7 @@ mod tests {
                 max_line_bytes: 1 << 20,
                 threads: 2,
                 partition_fields: Vec::new(),
+                csv_columns: None,
                 chunk_bytes: 64,
             };
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -808,6 +815,7 @@ mod tests {
                 max_line_bytes: 1 << 20,
                 threads: 2,
                 partition_fields: Vec::new(),
+                csv_columns: None,
                 chunk_bytes: 64,
             };
             let mut delivered = 0;

@@ -737,6 +737,57 @@ fn usage_errors_exit_2_with_a_message_naming_the_problem() {
         ),
         (&["convert", "-o", out], "INPUT"),
         (&["frobnicate"], "frobnicate"),
+        (
+            &["convert", "-o", out, "--dataset", "http_request", "-"],
+            "schema --list",
+        ),
+        (
+            &[
+                "convert",
+                "-o",
+                out,
+                "--dataset",
+                "dns_logs",
+                "--schema",
+                "f.toml",
+                "-",
+            ],
+            "--schema",
+        ),
+        (
+            &["convert", "-o", out, "--input-format", "csv", "-"],
+            "--csv-fields",
+        ),
+        (
+            &["convert", "-o", out, "--csv-fields", "Status", "-"],
+            "--input-format csv",
+        ),
+        (
+            &[
+                "convert",
+                "-o",
+                out,
+                "--input-format",
+                "csv",
+                "--csv-fields",
+                "Status,Nope",
+                "-",
+            ],
+            "\"Nope\" is not a field of spectrum_events",
+        ),
+        (
+            &[
+                "convert",
+                "-o",
+                out,
+                "--dataset",
+                "http_requests",
+                "--partition-by",
+                "RequestHeaders",
+                "-",
+            ],
+            "partition by string, int or bool",
+        ),
     ];
     for (args, expected) in cases {
         let r = run(args, Some(b""));
@@ -952,4 +1003,99 @@ fn standard_input_converted_before_with_other_inputs_is_refused_not_replaced() {
     assert_eq!(run(&solo, Some(piped)).code, 0);
     assert_eq!(run(&solo, Some(piped)).code, 0);
     assert_eq!(total_rows(&alone), 1);
+}
+
+#[test]
+fn datasets_are_listed_and_csv_records_convert_like_their_json_objects() {
+    let list = run(&["schema", "--list"], None);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let names: Vec<&str> = list
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert!(names.len() >= 39, "{names:?}");
+    for name in [
+        "http_requests",
+        "firewall_events",
+        "spectrum_events",
+        "audit_logs",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+
+    // The same two events as NDJSON and as CSV give the same rows.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("events.ndjson");
+    std::fs::write(
+        &json,
+        concat!(
+            r#"{"EdgeStartTimestamp":"2026-11-23T05:00:00Z","ClientIP":"192.0.2.1","EdgeResponseStatus":200,"BotDetectionIDs":[1,2],"RequestHeaders":{"user-agent":"curl \"8\""}}"#,
+            "\n",
+            r#"{"EdgeStartTimestamp":"2026-11-23T05:00:01Z","ClientIP":"192.0.2.2","EdgeResponseStatus":404}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let csv = dir.path().join("events.csv");
+    std::fs::write(
+        &csv,
+        concat!(
+            r#""2026-11-23T05:00:00Z","192.0.2.1",200,"[1,2]","{""user-agent"":""curl \""8\""""}""#,
+            "\n",
+            r#""2026-11-23T05:00:01Z","192.0.2.2",404,,"#,
+            "\n",
+            r#""2026-11-23T05:00:02Z","192.0.2.3""#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let dataset = ["--dataset", "http_requests", "--max-reject-ratio", "1"];
+    let from_json = convert(&[&json], &dir.path().join("json"), &dataset);
+    let mut csv_args = dataset.to_vec();
+    csv_args.extend([
+        "--input-format",
+        "csv",
+        "--csv-fields",
+        "EdgeStartTimestamp,ClientIP,EdgeResponseStatus,BotDetectionIDs,RequestHeaders",
+    ]);
+    let from_csv = convert(&[&csv], &dir.path().join("csv"), &csv_args);
+    assert_eq!(from_json.code, 0, "{}", from_json.stderr);
+    assert_eq!(from_csv.code, 0, "{}", from_csv.stderr);
+    let (a, b) = (from_json.summary(), from_csv.summary());
+    assert_eq!(
+        (a["rows_written"].as_u64(), a["rows_rejected"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(
+        (b["rows_written"].as_u64(), b["rows_rejected"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let rows = |root: &Path| {
+        let mut rows = Vec::new();
+        for file in parquet_files(root) {
+            for batch in read_parquet(&root.join(file)) {
+                rows.extend(
+                    arrow_cast::pretty::pretty_format_batches(&[batch])
+                        .unwrap()
+                        .to_string()
+                        .lines()
+                        .skip(3)
+                        .filter(|l| !l.starts_with('+'))
+                        .map(String::from),
+                );
+            }
+        }
+        rows.sort();
+        rows
+    };
+    let json_rows = rows(&dir.path().join("json"));
+    assert_eq!(json_rows.len(), 2);
+    assert_eq!(json_rows, rows(&dir.path().join("csv")));
+    assert!(
+        json_rows
+            .iter()
+            .any(|r| r.contains("{user-agent: curl \"8\"}") && r.contains("[1, 2]")),
+        "{json_rows:?}"
+    );
 }

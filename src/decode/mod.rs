@@ -29,6 +29,7 @@
 //! ([`lines::LineReader`]) and attaches file names and line numbers to rejects.
 
 pub mod columns;
+pub mod csv;
 pub mod lines;
 mod scan;
 pub mod timestamp;
@@ -146,6 +147,9 @@ pub struct Decoder {
     fast_path: bool,
     /// Fields whose values become partition folder names, which have a length limit.
     folder_fields: Vec<usize>,
+    /// The columns of CSV input (`None`: NDJSON), and the JSON object of the current record.
+    csv: Option<csv::CsvColumns>,
+    csv_json: Vec<u8>,
 }
 
 /// Per-line scratch space, reused from line to line.
@@ -187,6 +191,8 @@ impl Decoder {
             scanner: scan::Scanner::new(),
             fast_path: true,
             folder_fields: Vec::new(),
+            csv: None,
+            csv_json: Vec::new(),
         })
     }
 
@@ -194,6 +200,13 @@ impl Decoder {
     /// ([`crate::partition::MAX_FOLDER_NAME_BYTES`]).
     pub fn with_partition_fields(mut self, fields: Vec<usize>) -> Self {
         self.folder_fields = fields;
+        self
+    }
+
+    /// Reads lines as CSV records of `columns` (Logpush's `output_type: csv`) instead of JSON
+    /// objects.
+    pub fn with_csv_columns(mut self, columns: Option<csv::CsvColumns>) -> Self {
+        self.csv = columns;
         self
     }
 
@@ -241,8 +254,22 @@ impl Decoder {
                 reason: "the decoder's batch is full: flush it before decoding more lines".into(),
             });
         }
+        let Some(csv) = &self.csv else {
+            return self.decode_json(line);
+        };
+        let mut json = std::mem::take(&mut self.csv_json);
+        let decoded = csv
+            .to_json(line, &self.schema, &mut json)
+            .and_then(|()| self.decode_json(&json));
+        self.csv_json = json;
+        decoded
+    }
+
+    /// Decodes one JSON object into the current batch.
+    fn decode_json(&mut self, line: &[u8]) -> Result<(), LineReject> {
         // Only the fast scanner makes slots that point into the line, and only into valid UTF-8.
         let line_text = self.parse_row(line)?;
+        self.check_dataset()?;
         self.check_folder_names(line_text)?;
         let row = &self.row;
         let data = RowData {
@@ -265,6 +292,45 @@ impl Decoder {
         self.stats.rows += 1;
         self.rows += 1;
         Ok(())
+    }
+
+    /// Refuses a line most of whose keys are not fields of the dataset: a line of another
+    /// dataset (jobs of several datasets writing side by side) would otherwise become a row of
+    /// NULLs. A line of this dataset with a few fields newer than the field list is kept (the
+    /// unknown keys are counted).
+    fn check_dataset(&self) -> Result<(), LineReject> {
+        let unknown = self.row.unknown.len();
+        if unknown == 0 {
+            return Ok(());
+        }
+        let known = self
+            .row
+            .slots
+            .iter()
+            .filter(|s| **s != Slot::Absent)
+            .count();
+        if unknown <= known {
+            return Ok(());
+        }
+        // Keys, not occurrences: an unknown key given twice is one key.
+        let mut names: Vec<&str> = (self.row.unknown.iter())
+            .map(|&(s, e)| &self.row.text[s as usize..e as usize])
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let unknown = names.len();
+        if unknown <= known {
+            return Ok(());
+        }
+        Err(LineReject {
+            field: None,
+            reason: format!(
+                "{unknown} of its {} keys are not fields of {}: a line of another dataset? \
+                 (convert each dataset's inputs with its own --dataset)",
+                unknown + known,
+                self.schema.dataset()
+            ),
+        })
     }
 
     fn check_folder_names(&self, line: &str) -> Result<(), LineReject> {

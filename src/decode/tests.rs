@@ -229,7 +229,7 @@ fn an_enum_column_with_many_distinct_values_keeps_every_value_once_per_batch() {
 
 #[test]
 fn unknown_keys_are_ignored_and_counted_or_rejected_when_strict() {
-    let line = r#"{"Event":"connect","NewField":{"deep":[1,2,{"x":null}]},"Other":1}"#;
+    let line = r#"{"Event":"connect","NewField":{"deep":[1,2,{"x":null}]},"Status":0,"Other":1}"#;
     let (batch, stats) = decode_all(&[line, line]);
     assert_eq!(batch.num_rows(), 2);
     assert_eq!(stats.unknown_fields.get("NewField"), Some(&2));
@@ -239,6 +239,31 @@ fn unknown_keys_are_ignored_and_counted_or_rejected_when_strict() {
     let reject = strict.decode_line(line.as_bytes()).unwrap_err();
     assert!(reject.reason.contains("NewField"), "{reject}");
     assert!(strict.is_empty());
+}
+
+#[test]
+fn a_line_of_another_dataset_is_rejected_not_turned_into_nulls() {
+    // A firewall_events line among spectrum_events inputs: one shared key, five unknown.
+    let line = r#"{"Action":"block","ClientIP":"192.0.2.1","Datetime":1795474800,"Kind":"firewall","RayID":"8c1","Source":"waf"}"#;
+    for strict in [false, true] {
+        let mut d = decoder(strict, 10);
+        let reject = d.decode_line(line.as_bytes()).unwrap_err();
+        if !strict {
+            assert_eq!(reject.field, None);
+            assert!(
+                reject
+                    .reason
+                    .contains("5 of its 6 keys are not fields of spectrum_events"),
+                "{reject}"
+            );
+        }
+        assert!(d.is_empty());
+    }
+    // Half the keys known is still this dataset, with newer fields.
+    let mut d = decoder(false, 10);
+    d.decode_line(br#"{"Event":"connect","New1":1,"Status":0,"New2":2}"#)
+        .unwrap();
+    d.decode_line(b"{}").unwrap();
 }
 
 #[test]

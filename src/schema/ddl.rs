@@ -360,7 +360,11 @@ mod tests {
             }
         }
         let refused = PartitionSpec::parse("BotDetectionTags", &schema).unwrap_err();
-        assert!(refused.to_string().contains("partition by string, int or bool"));
+        assert!(
+            refused
+                .to_string()
+                .contains("partition by string, int or bool")
+        );
     }
 
     #[test]

@@ -121,6 +121,11 @@ def main() -> None:
         b'[1,2]\n"text"\n42\nnull\ntrue\n[]\n{}\n[{"Status":1}]\n',
     )
     write(
+        "newer-fields.ndjson",
+        b'{"Timestamp":1795474800,"NewA":1,"Status":0,"NewB":[1,{"x":2}]}\n'
+        b'{"Timestamp":1795474801,"NewA":2}\n',
+    )
+    write(
         "duplicate-keys.ndjson",
         b'{"Status":1,"Status":2}\n'
         b'{"Application":"a","Status":1,"Application":"a"}\n'

@@ -21,10 +21,10 @@ def convert(out: Path, *args: str):
 class Converted:
     """One conversion, and what an independent reading of its inputs says it must hold."""
 
-    def __init__(self, out: Path, summary: dict, inputs):
+    def __init__(self, out: Path, summary: dict, inputs, schema=None):
         self.out = out
         self.summary = summary
-        self.expected, must_reject = reference.expected(inputs)
+        self.expected, must_reject = reference.expected(inputs, schema)
         rejected = set()
         if summary["rejects_file"]:
             for line in (out / summary["rejects_file"]).read_text().splitlines():
