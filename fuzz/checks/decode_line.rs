@@ -129,6 +129,18 @@ fn oracle(line: &[u8], schema: &EventSchema, unit: TimeUnit, strict: bool) -> Ve
         Err(_) => return Verdict::Reject,
     };
     let mut cells: Vec<Option<Cell>> = vec![None; schema.fields().len()];
+    // More distinct unknown keys than known ones: a line of another dataset.
+    let unknown: std::collections::HashSet<&str> = entries
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| schema.index_of(k).is_none())
+        .collect();
+    let known: std::collections::HashSet<&str> = entries
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| schema.index_of(k).is_some())
+        .collect();
+    let another_dataset = unknown.len() > known.len();
     for (key, value) in entries {
         let Some(i) = schema.index_of(&key) else {
             if strict {
@@ -179,6 +191,9 @@ fn oracle(line: &[u8], schema: &EventSchema, unit: TimeUnit, strict: bool) -> Ve
             _ => return Verdict::Reject,
         };
         cells[i] = Some(cell);
+    }
+    if another_dataset {
+        return Verdict::Reject;
     }
     Verdict::Accept(cells.into_iter().map(|c| c.unwrap_or(Cell::Null)).collect())
 }
