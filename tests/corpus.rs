@@ -230,6 +230,20 @@ fn generate(kind: &str, dir: &Path) -> PathBuf {
             writeln!(f, r#"{{"Status":{open}{close}}}"#).unwrap();
             writeln!(f, r#"{{"Application":{objects}1{ends}}}"#).unwrap();
         }
+        "nested-extremes" => {
+            // http_requests lines: JSON nested past the limit inside a declared `json` field, a
+            // list of 500,000 items, a map of 100,000 headers, and the same deep value under
+            // a list and a map field, where it is the wrong shape.
+            let (open, close) = ("[".repeat(100_000), "]".repeat(100_000));
+            let at = r#""EdgeStartTimestamp":1795474800"#;
+            writeln!(f, r#"{{{at},"JA4Signals":{{"a":{open}{close}}}}}"#).unwrap();
+            let items = vec![r#""tag""#; 500_000].join(",");
+            writeln!(f, r#"{{{at},"BotDetectionTags":[{items}]}}"#).unwrap();
+            let headers: Vec<String> = (0..100_000).map(|i| format!(r#""h{i}":"v""#)).collect();
+            writeln!(f, r#"{{{at},"RequestHeaders":{{{}}}}}"#, headers.join(",")).unwrap();
+            writeln!(f, r#"{{{at},"BotDetectionIDs":{open}{close}}}"#).unwrap();
+            writeln!(f, r#"{{{at},"Cookies":{{"a":{open}{close}}}}}"#).unwrap();
+        }
         "many-unknown-keys" => {
             for line in 0..3 {
                 let mut text = String::from("{");

@@ -120,6 +120,26 @@ def main() -> None:
         "not-objects.ndjson",
         b'[1,2]\n"text"\n42\nnull\ntrue\n[]\n{}\n[{"Status":1}]\n',
     )
+    at = b'"EdgeStartTimestamp":1795474800'
+    write(
+        "nested-shapes.ndjson",
+        b"".join(
+            b"{" + at + b"," + body + b"}\n"
+            for body in [
+                b'"BotDetectionTags":["a",null],"RequestHeaders":{"user-agent":"x"},"JA4Signals":{"k":[1,{"b":null}]}',
+                b'"BotDetectionTags":{"a":"b"}',
+                b'"BotDetectionTags":["a",["b"]]',
+                b'"BotDetectionIDs":[1.5]',
+                b'"BotDetectionIDs":"1,2"',
+                b'"RequestHeaders":{"a":["x","y"]}',
+                b'"RequestHeaders":{"a":"1","a":"2"}',
+                b'"RequestHeaders":["a"]',
+                b'"EdgeResponseCompressionRatio":"NaN"',
+                b'"JA4Signals":{"a":1',
+                b'"EdgeResponseCompressionRatio":1e-3,"JA4Signals":"text","BotDetectionIDs":[]',
+            ]
+        ),
+    )
     write(
         "newer-fields.ndjson",
         b'{"Timestamp":1795474800,"NewA":1,"Status":0,"NewB":[1,{"x":2}]}\n'
