@@ -23,9 +23,9 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: ## Build, convert the sample archive in examples/data into ./out, print summary and partitions
-	$(CARGO) build --release --quiet
-	$(BIN_RELEASE) convert examples/data --output out --summary-json out/_summary.json
+run: ## Build (a quick debug build), convert the sample archive in examples/data into ./out, print summary and partitions
+	$(CARGO) build --quiet --bin logpush-parquet
+	$(BIN_DEBUG) convert examples/data --output out --summary-json out/_summary.json
 	@echo "partitions written:"
 	@find out -name '*.parquet' -printf '  %P  (%s bytes)\n' | sort
 
@@ -38,7 +38,7 @@ test: venv java tools ## The whole suite (what CI runs): lints, Rust tests (fuzz
 	$(CARGO) build --quiet --bin logpush-parquet --example generate
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
-	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) $(VENV)/bin/python -m pytest -q tests/interop
+	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) $(VENV)/bin/python -m pytest -q tests/interop
 	$(STORAGE_TESTS)
 
 # Fuzzing: cargo-fuzz (libFuzzer) over the targets in fuzz/. cargo-fuzz needs nightly flags; the
@@ -74,7 +74,12 @@ test-storage: venv java tools ## Only the storage suites (S3 servers, kills, con
 	$(STORAGE_TESTS)
 
 .PHONY: check
-check: test ## Same as `make test`
+check: ## The fast tier for day-to-day work: formatting, lints, docs, unit and CLI tests (no Python suites)
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --quiet -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
+	$(CARGO) test --lib --bins --test cli --test corpus --test fuzz_seeds
+	$(CARGO) test --doc
 
 BENCH_ARGS ?=
 BENCH_OUT ?= target/bench

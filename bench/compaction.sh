@@ -6,8 +6,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-B=$ROOT/target/release/logpush-parquet
-GEN=$ROOT/target/release/examples/generate
+B=${BIN:-$ROOT/target/release/logpush-parquet}
+GEN=${GENERATE:-$ROOT/target/release/examples/generate}
 PY=$ROOT/.venv/bin/python
 ROWS=${ROWS:-1440000}
 WORK=${WORK:-$ROOT/target/bench/compaction}
