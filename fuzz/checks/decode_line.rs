@@ -4,7 +4,7 @@
 //! into lines at `\n`, as the line reader would. Each line goes through two decoders, one with
 //! the fast scanner and one serde-only, which must agree exactly (same reject, same field, same
 //! reason, same rows). Every line is also judged by an independent oracle written here from the
-//! README's decoding rules over `serde_json::Value`: it must accept exactly the lines the
+//! decoding rules (docs/decoding.md) over `serde_json::Value`: it must accept exactly the lines the
 //! decoder accepts, with the same values. Nothing may panic.
 
 use std::sync::{Arc, OnceLock};
@@ -60,7 +60,7 @@ impl<'de> Deserialize<'de> for Entries {
     }
 }
 
-/// The unit of an epoch integer by magnitude, computed in i128 (README, "Timestamps").
+/// The unit of an epoch integer by magnitude, computed in i128 (docs/decoding.md, "Decoding rules").
 fn epoch_int(n: i64) -> Instant {
     let n = i128::from(n);
     let per_sec: i128 = match n.unsigned_abs() {

@@ -138,7 +138,7 @@ pub fn compact(options: &CompactOptions) -> Result<CompactSummary> {
             option: "OUTPUT",
             message: format!(
                 "{} is not a Delta table: only tables written with --table-format delta are \
-                 compacted (see the README, \"Delta Lake tables\")",
+                 compacted (see docs/delta.md)",
                 root.display_key("")
             ),
         });

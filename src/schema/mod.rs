@@ -4,7 +4,7 @@
 //! The field list is the single description of a dataset. Nothing in Rust code repeats the
 //! fields: the decoder, the partitioner and the DDL export all read an [`EventSchema`].
 //!
-//! Mapping rules (see `docs/types.md`):
+//! Mapping rules (see `docs/decoding.md`, "Types"):
 //! - `string` with an `enum` list becomes `Dictionary(Int16, Utf8)`; other strings `Utf8`;
 //! - `int` becomes `Int64`, `float` `Float64`, `bool` `Boolean`;
 //! - `timestamp` becomes `Timestamp(unit, "UTC")`, microseconds unless the caller asks otherwise;

@@ -2,7 +2,7 @@
 
 This is deliberately plain Python, sharing no code with the converter, so that the interop
 tests compare the readers' view of our Parquet with a second implementation of the rules in
-README.md ("Decoding").
+docs/decoding.md ("Decoding rules").
 """
 
 import datetime as dt
