@@ -78,6 +78,80 @@ pub enum Command {
     Compact(Box<CompactArgs>),
     /// Delete the files of a Delta table that no version within the retention period needs.
     Vacuum(VacuumArgs),
+    /// Check, before the first scheduled run, that the inputs can be listed and read and the
+    /// output written, and that its store creates objects atomically.
+    Check(Box<CheckArgs>),
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Inputs, as `convert` takes them.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// The output root the runs will write.
+    #[arg(short, long, value_name = "DIR|URL")]
+    pub output: String,
+    /// The Logpush dataset (default: spectrum_events).
+    #[arg(long, value_name = "NAME", conflicts_with = "schema")]
+    pub dataset: Option<String>,
+    /// A field-list file to use instead of a bundled one.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+    /// What the inputs hold: `ndjson` or `csv`.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "ndjson")]
+    pub input_format: InputFormat,
+    /// The columns of CSV inputs: the Logpush job's field_names, in order.
+    #[arg(long, value_name = "LIST")]
+    pub csv_fields: Option<String>,
+    /// Write the verdicts as JSON to this file (`-` for standard output).
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+    /// How to reach object stores.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+impl CheckArgs {
+    /// Validates the options.
+    pub fn to_options(&self) -> Result<crate::preflight::CheckOptions> {
+        let shape = ShapeArgs {
+            dataset: self.dataset.clone(),
+            schema: self.schema.clone(),
+            partition_by: "none".into(),
+            timestamp_unit: UnitArg::Us,
+        };
+        let schema = shape.load_schema()?;
+        Ok(crate::preflight::CheckOptions {
+            inputs: self.inputs.clone(),
+            output: self.output.clone(),
+            csv_columns: csv_columns(self.input_format, self.csv_fields.as_deref(), &schema)?,
+            schema,
+            max_line_bytes: crate::job::DEFAULT_MAX_LINE_BYTES,
+            storage: self.storage.to_options()?,
+        })
+    }
+}
+
+/// The columns of CSV inputs, from `--input-format` and `--csv-fields`.
+fn csv_columns(
+    format: InputFormat,
+    fields: Option<&str>,
+    schema: &EventSchema,
+) -> Result<Option<CsvColumns>> {
+    match (format, fields) {
+        (InputFormat::Ndjson, None) => Ok(None),
+        (InputFormat::Csv, Some(list)) => Ok(Some(CsvColumns::parse(list, schema)?)),
+        (InputFormat::Csv, None) => Err(Error::InvalidOption {
+            option: "--csv-fields",
+            message: "CSV inputs need their columns: the Logpush job's field_names, in order"
+                .into(),
+        }),
+        (InputFormat::Ndjson, Some(_)) => Err(Error::InvalidOption {
+            option: "--csv-fields",
+            message: "is for --input-format csv".into(),
+        }),
+    }
 }
 
 /// The timestamp units a user may pick.
@@ -226,6 +300,14 @@ pub struct ConvertArgs {
     /// (every input of a replaced run is converted again, so no row is lost or doubled).
     #[arg(long, help_heading = "Scheduling")]
     pub reprocess: bool,
+    /// Quarantine an input that could not be read to its end in this many runs in a row: later
+    /// runs leave it out (and succeed) and list it in their summary (`0`: never).
+    #[arg(long, value_name = "N", default_value_t = crate::quarantine::DEFAULT_QUARANTINE_AFTER, help_heading = "Scheduling")]
+    pub quarantine_after: u32,
+    /// Convert the lines read before the damage of inputs that fail part-way, quarantined ones
+    /// included, once, recording them as salvaged (instead of leaving them out).
+    #[arg(long, help_heading = "Scheduling")]
+    pub salvage: bool,
     /// Only inputs from this time on (`2026-11-23` or `2026-11-23T22:00:00Z`), by the time in
     /// their Logpush file name or `YYYYMMDD/` folder.
     #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = "Scheduling")]
@@ -349,6 +431,11 @@ impl ConvertArgs {
             reprocess: self.reprocess,
             since: self.since,
             until: self.until,
+            salvage: self.salvage,
+        };
+        options.quarantine_after = match self.quarantine_after {
+            0 => u32::MAX,
+            n => n,
         };
         options.dry_run = self.dry_run;
         options.shard = match (self.shard, self.shards) {
@@ -398,24 +485,11 @@ impl ConvertArgs {
             strict: self.strict,
             batch_size: self.batch_size,
         };
-        options.csv_columns = match (self.input_format, &self.csv_fields) {
-            (InputFormat::Ndjson, None) => None,
-            (InputFormat::Csv, Some(list)) => Some(CsvColumns::parse(list, &options.schema)?),
-            (InputFormat::Csv, None) => {
-                return Err(Error::InvalidOption {
-                    option: "--csv-fields",
-                    message: "CSV inputs need their columns: the Logpush job's field_names, \
-                              in order"
-                        .into(),
-                });
-            }
-            (InputFormat::Ndjson, Some(_)) => {
-                return Err(Error::InvalidOption {
-                    option: "--csv-fields",
-                    message: "is for --input-format csv".into(),
-                });
-            }
-        };
+        options.csv_columns = csv_columns(
+            self.input_format,
+            self.csv_fields.as_deref(),
+            &options.schema,
+        )?;
         options.partition = partition;
         options.parquet = parquet;
         options.max_reject_ratio = self.max_reject_ratio;

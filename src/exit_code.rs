@@ -8,7 +8,8 @@ pub const FAILURE: u8 = 1;
 /// The command line or the field list is unusable: no work was started.
 pub const USAGE: u8 = 2;
 /// Partial failure: some inputs could not be read to their end. The others were committed; the
-/// failed ones were not recorded, so the next run tries them again. The summary names them.
+/// failed ones were not, so the next run tries them again, until one has failed
+/// `--quarantine-after` runs and is quarantined (`crate::quarantine`). The summary names them.
 pub const INPUT_FAILED: u8 = 3;
 /// More lines were rejected than `--max-reject-ratio` allows: no data file was committed,
 /// the rejects file was.

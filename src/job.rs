@@ -36,7 +36,8 @@ use crate::lock::{self, Lease, Shard};
 use crate::partition::{self, PartitionSpec};
 use crate::pipeline::{self, Delivery, PipelineOptions};
 use crate::plan::{self, Plan, Selection};
-use crate::report::{FailedInput, Progress, Status, Summary};
+use crate::quarantine::{self, FailureRecord, Failures};
+use crate::report::{FailedInput, Progress, QuarantinedInput, SalvagedInput, Status, Summary};
 use crate::schema::EventSchema;
 use crate::stage::{Staging, UPLOAD_CONCURRENCY, clean_staging, unix_nanos, upload_groups};
 use crate::storage::{Location, Storage, StorageOptions, concurrently};
@@ -134,6 +135,8 @@ pub struct ConvertOptions {
     pub table_format: TableFormat,
     /// The columns of CSV input (`--input-format csv --csv-fields`); `None` for NDJSON.
     pub csv_columns: Option<CsvColumns>,
+    /// Runs in a row an input may fail before it is quarantined (see [`crate::quarantine`]).
+    pub quarantine_after: u32,
 }
 
 impl ConvertOptions {
@@ -159,6 +162,7 @@ impl ConvertOptions {
             temp_dir: None,
             table_format: TableFormat::default(),
             csv_columns: None,
+            quarantine_after: quarantine::DEFAULT_QUARANTINE_AFTER,
         })
     }
 
@@ -206,6 +210,8 @@ struct Attempt {
     /// SHA-256 of standard input's content, when it was read.
     stdin_digest: Option<String>,
     failed: Vec<(usize, FailedInput)>,
+    /// Inputs that failed part-way, their lines read before the failure kept (`--salvage`).
+    salvaged: Vec<(usize, SalvagedInput)>,
     inputs_read: u64,
     bytes_in: u64,
 }
@@ -266,6 +272,7 @@ fn convert_inputs(
         std::collections::HashMap::new();
     let mut counts = Counts::default();
     let mut failed = Vec::new();
+    let mut salvaged = Vec::new();
     let mut stdin_digest = None;
     let mut inputs_read = 0;
     pipeline::run(inputs, &pipeline, &bytes_in, |delivery| {
@@ -275,6 +282,11 @@ fn convert_inputs(
                     writer.write_split(&partition::split(batch, &options.partition)?)?;
                 }
                 rejects.write_all(&decoded.rejects)?;
+                progress.decoded(decoded.stats.rows, decoded.text_bytes);
+                progress.update(
+                    bytes_in.load(Ordering::Relaxed),
+                    &inputs[input].source.display_name(),
+                );
                 input_counts.entry(input).or_default().add(Counts {
                     stats: decoded.stats,
                     rejected: decoded.rejects.len() as u64,
@@ -300,6 +312,21 @@ fn convert_inputs(
                 }
                 progress.update(bytes_in.load(Ordering::Relaxed), &name);
             }
+            Delivery::InputFailed { input, failure } if options.selection.salvage => {
+                tracing::warn!(input = %failure.input, "input failed, salvaged: {}", failure.error);
+                let kept = input_counts.remove(&input).unwrap_or_default();
+                let lines_kept = kept.stats.rows + kept.rejected;
+                counts.add(kept);
+                inputs_read += 1;
+                salvaged.push((
+                    input,
+                    SalvagedInput {
+                        input: failure.input,
+                        error: failure.error,
+                        lines_kept,
+                    },
+                ));
+            }
             Delivery::InputFailed { input, failure } => {
                 tracing::warn!(input = %failure.input, "input failed: {}", failure.error);
                 input_counts.remove(&input);
@@ -317,6 +344,7 @@ fn convert_inputs(
         counts,
         stdin_digest,
         failed,
+        salvaged,
         inputs_read,
         bytes_in: bytes_in.load(Ordering::Relaxed),
     })
@@ -344,10 +372,12 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         recovered = table.recover(&root, &busy)?;
         clean_staging(&root, &busy, snapshot)?;
     }
+    let mut failures = Failures::load(&root)?;
     let listed = input::expand(&options.inputs, &storage)?;
     let plan = plan::plan(
         listed,
         table.ledger(),
+        &failures,
         options.shard,
         options.selection,
         &storage,
@@ -359,6 +389,8 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         outside_window = plan.outside_window,
         "planned"
     );
+    let mut quarantined: Vec<QuarantinedInput> =
+        plan.quarantined.iter().map(quarantined_input).collect();
     let outcome = if options.dry_run {
         Outcome::DryRun
     } else if plan.convert.is_empty() {
@@ -369,20 +401,34 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
             options,
             &root,
             table,
+            &mut failures,
+            &mut quarantined,
             lease.as_ref(),
             progress,
             &started_at,
         )?
     };
     drop(lease);
-    Ok(summarize(
+    let mut summary = summarize(
         root.display_key(""),
         options.dry_run,
         &plan,
         recovered,
         outcome,
         started,
-    ))
+    );
+    summary.inputs_quarantined = quarantined;
+    Ok(summary)
+}
+
+/// A quarantine record as the summary lists it.
+fn quarantined_input(record: &FailureRecord) -> QuarantinedInput {
+    QuarantinedInput {
+        input: record.key.clone(),
+        failures: record.failures,
+        since: record.first_failed_at.clone(),
+        error: record.error.clone(),
+    }
 }
 
 /// Refuses a plain run into a Delta table, before anything is written: its files would not be
@@ -442,6 +488,7 @@ enum Outcome {
         read: Figures,
         run: Box<Manifest>,
         staged: Vec<StagedFile>,
+        salvaged: Vec<SalvagedInput>,
     },
 }
 
@@ -456,11 +503,17 @@ struct Figures {
 /// without them (their rows are mixed into the staged files) and commits those. Standard input
 /// cannot be read twice, and a `--reprocess` run needs all the inputs of the runs it replaces:
 /// then nothing is committed.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the run's context, each used once"
+)]
 fn run(
     plan: &Plan,
     options: &ConvertOptions,
     root: &Location,
     table: &mut dyn Table,
+    failures: &mut Failures,
+    quarantined: &mut Vec<QuarantinedInput>,
     lease: Option<&Lease>,
     progress: &Progress,
     started_at: &str,
@@ -480,6 +533,22 @@ fn run(
         }
         let bad: BTreeSet<usize> = attempt.failed.iter().map(|(i, _)| *i).collect();
         failed.extend(attempt.failed.iter().map(|(_, f)| f.clone()));
+        for (i, failure) in &attempt.failed {
+            if inputs[*i].source == Source::Stdin {
+                continue; // not an object that later runs would read again
+            }
+            let record = failures.record(
+                root,
+                &inputs[*i],
+                &failure.error,
+                started_at,
+                options.quarantine_after,
+            )?;
+            if record.quarantined {
+                tracing::warn!(input = %failure.input, failures = record.failures, "quarantined");
+                quarantined.push(quarantined_input(&record));
+            }
+        }
         let stdin = inputs.iter().any(|i| i.source == Source::Stdin);
         inputs = inputs
             .into_iter()
@@ -503,18 +572,26 @@ fn run(
     };
     progress.finish();
 
+    let salvage_errors: std::collections::HashMap<usize, &str> = attempt
+        .salvaged
+        .iter()
+        .map(|(i, s)| (*i, s.error.as_str()))
+        .collect();
     let records: Vec<InputRecord> = inputs
         .iter()
-        .map(|i| match i.source {
+        .enumerate()
+        .map(|(n, i)| match i.source {
             Source::Stdin => InputRecord {
                 key: format!("stdin:{}", attempt.stdin_digest.as_deref().unwrap_or("")),
                 size: 0, // counted as it was read; the digest identifies it
                 version: String::new(),
+                salvaged: salvage_errors.get(&n).map(|e| e.to_string()),
             },
             _ => InputRecord {
                 key: i.key(),
                 size: i.size,
                 version: i.version.clone(),
+                salvaged: salvage_errors.get(&n).map(|e| e.to_string()),
             },
         })
         .collect();
@@ -610,11 +687,16 @@ fn run(
         delta_txn: None,
     };
     table.commit(root, &mut manifest, &attempt.staged, lease)?;
+    // Converted now (whole, or salvaged): no longer a failing input.
+    for record in &manifest.inputs {
+        failures.clear(root, &record.key)?;
+    }
     Ok(Outcome::Committed {
         failed,
         read,
         run: Box::new(manifest),
         staged: attempt.staged,
+        salvaged: attempt.salvaged.into_iter().map(|(_, s)| s).collect(),
     })
 }
 
@@ -724,7 +806,9 @@ fn summarize(
             read: r,
             run,
             staged,
+            salvaged,
         } => {
+            summary.inputs_salvaged = salvaged;
             let (rows, rejected) = read(&mut summary, r);
             summary.status = if failed.is_empty() {
                 Status::Ok

@@ -57,6 +57,9 @@ pub struct InputRecord {
     pub size: u64,
     /// ETag or modification time when converted.
     pub version: String,
+    /// `--salvage`: the error that ended its reading; only the lines before it were converted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salvaged: Option<String>,
 }
 
 /// A file a run wrote.
@@ -349,6 +352,7 @@ mod tests {
                     key: k.to_string(),
                     size: 1,
                     version: "v".into(),
+                    salvaged: None,
                 })
                 .collect(),
             files: files

@@ -24,6 +24,8 @@ pub mod maintain;
 pub mod partition;
 pub mod pipeline;
 pub mod plan;
+pub mod preflight;
+pub mod quarantine;
 pub mod report;
 pub mod schema;
 pub mod stage;

@@ -73,6 +73,19 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
             }
             Ok(exit_code::SUCCESS)
         }
+        Command::Check(args) => {
+            let options = args.to_options()?;
+            let report = logpush_parquet::preflight::check(&options);
+            write_summary(args.summary_json.as_deref(), &report)?;
+            if !cli.quiet {
+                eprint!("{}", report.to_text());
+            }
+            Ok(if report.ok {
+                exit_code::SUCCESS
+            } else {
+                exit_code::FAILURE
+            })
+        }
         Command::Vacuum(args) => {
             let options = args.to_options()?;
             let summary = logpush_parquet::maintain::vacuum::vacuum(&options)

@@ -85,6 +85,8 @@ pub struct DecodedChunk {
     pub stats: DecodeStats,
     /// Blank lines.
     pub blank_lines: u64,
+    /// Bytes of line text decoded (uncompressed, line endings left out).
+    pub text_bytes: u64,
 }
 
 /// What the pipeline hands over, in input order and, within an input, in line order.
@@ -495,7 +497,14 @@ impl SlotReader<'_> {
             let (number, line) = match lines.next_line() {
                 Ok(Some(next)) => next,
                 Ok(None) => break,
-                Err(e) => return failed(lines.line_no(), e),
+                Err(e) => {
+                    // The lines read before the failure go out first: `--salvage` keeps them.
+                    let read = !chunk.lines.is_empty() || !chunk.rejects.is_empty();
+                    if read && !send(chunk, seq) {
+                        return failed(lines.line_no(), stopped());
+                    }
+                    return failed(lines.line_no(), e);
+                }
             };
             match line {
                 Line::Complete(bytes) => {
@@ -591,12 +600,14 @@ fn decode_chunks(
             }
         }
         rejects.sort_by_key(|r| r.line);
+        let text_bytes = start as u64;
         spare.give((chunk.text, chunk.lines));
         let decoded = DecodedChunk {
             batches,
             rejects,
             stats: decoder.take_stats(),
             blank_lines: chunk.blank_lines,
+            text_bytes,
         };
         let event = Event::Item {
             slot: chunk.slot,

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::input::{self, Input, InputList, SkippedInput, Source};
 use crate::ledger::Ledger;
 use crate::lock::Shard;
+use crate::quarantine::{FailureRecord, Failures};
 use crate::storage::Storage;
 
 /// Which of the listed inputs a run converts.
@@ -20,6 +21,8 @@ pub struct Selection {
     pub since: Option<i64>,
     /// Only inputs whose time is before this Unix time, in seconds.
     pub until: Option<i64>,
+    /// Convert what can be read of inputs that fail part-way, quarantined ones included.
+    pub salvage: bool,
 }
 
 /// The inputs a run takes, and why it leaves the others.
@@ -37,6 +40,8 @@ pub struct Plan {
     pub other_shards: u64,
     /// Inputs outside `--since`/`--until`.
     pub outside_window: u64,
+    /// Quarantined inputs left out (see [`crate::quarantine`]).
+    pub quarantined: Vec<FailureRecord>,
 }
 
 /// Chooses the inputs to convert: this shard's, in the time window, not in the ledger (or all
@@ -44,6 +49,7 @@ pub struct Plan {
 pub fn plan(
     listed: InputList,
     ledger: &Ledger,
+    failures: &Failures,
     shard: Shard,
     selection: Selection,
     storage: &Arc<Storage>,
@@ -85,7 +91,11 @@ pub fn plan(
                 }
                 plan.already_converted += 1;
             }
-            None => plan.convert.push(input),
+            // `--salvage` takes quarantined inputs again, to keep what can be read of them.
+            None => match failures.quarantined(&input) {
+                Some(record) if !selection.salvage => plan.quarantined.push(record.clone()),
+                _ => plan.convert.push(input),
+            },
         }
     }
     // A replaced run's files hold rows of all its inputs: every one is converted again.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -33,6 +34,31 @@ pub struct FailedInput {
     pub error: String,
     /// Lines read from it before the failure, all discarded.
     pub lines_discarded: u64,
+}
+
+/// An input left out because it failed `--quarantine-after` runs in a row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuarantinedInput {
+    /// The input's name.
+    pub input: String,
+    /// Runs in a row it failed.
+    pub failures: u32,
+    /// When it first failed.
+    pub since: String,
+    /// The last error.
+    pub error: String,
+}
+
+/// An input that failed part-way whose lines read before the failure were converted
+/// (`--salvage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SalvagedInput {
+    /// The input's name.
+    pub input: String,
+    /// What went wrong, naming the last line read.
+    pub error: String,
+    /// Lines read before the failure, converted.
+    pub lines_kept: u64,
 }
 
 /// The figures of one run. Invariant: `rows_read = rows_written + rows_rejected +
@@ -86,6 +112,10 @@ pub struct Summary {
     pub inputs_skipped: Vec<SkippedInput>,
     /// Inputs that failed part-way.
     pub inputs_failed: Vec<FailedInput>,
+    /// Inputs left out as quarantined (`_ledger/failures/`), this run's included.
+    pub inputs_quarantined: Vec<QuarantinedInput>,
+    /// Inputs converted up to where they failed (`--salvage`).
+    pub inputs_salvaged: Vec<SalvagedInput>,
     /// The rejects file, relative to the output root.
     pub rejects_file: Option<String>,
     /// The data files written.
@@ -144,6 +174,7 @@ impl Summary {
         }
         if self.inputs_read == 0 && self.inputs_failed.is_empty() {
             out.push_str("nothing new to convert\n");
+            self.describe_quarantine(&mut out);
             return out;
         }
         out.push_str(&format!(
@@ -189,7 +220,28 @@ impl Summary {
                 f.input, f.error, f.lines_discarded
             ));
         }
+        for s in &self.inputs_salvaged {
+            out.push_str(&format!(
+                "salvaged {}: {} lines read before the failure converted ({})\n",
+                s.input, s.lines_kept, s.error
+            ));
+        }
+        self.describe_quarantine(&mut out);
         out
+    }
+
+    fn describe_quarantine(&self, out: &mut String) {
+        for q in &self.inputs_quarantined {
+            out.push_str(&format!(
+                "quarantined {}: failed {} run{} in a row since {} ({}); left out, \
+                 --salvage converts its readable lines\n",
+                q.input,
+                q.failures,
+                plural(u64::from(q.failures)),
+                q.since,
+                q.error
+            ));
+        }
     }
 }
 
@@ -216,6 +268,9 @@ pub fn human_bytes(n: u64) -> String {
 /// A progress bar over input bytes, drawn only when stderr is a terminal.
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
+    started: std::time::Instant,
+    rows: AtomicU64,
+    text_bytes: AtomicU64,
 }
 
 impl Progress {
@@ -225,13 +280,18 @@ impl Progress {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
+                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} read {msg}",
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             bar
         });
-        Progress { bar }
+        Progress {
+            bar,
+            started: std::time::Instant::now(),
+            rows: AtomicU64::new(0),
+            text_bytes: AtomicU64::new(0),
+        }
     }
 
     /// Sets the total number of input bytes, once the inputs are listed.
@@ -241,11 +301,24 @@ impl Progress {
         }
     }
 
-    /// Sets the position (bytes read so far) and the current input's name.
+    /// Counts decoded lines: `rows` and `text_bytes` of uncompressed NDJSON.
+    pub fn decoded(&self, rows: u64, text_bytes: u64) {
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+        self.text_bytes.fetch_add(text_bytes, Ordering::Relaxed);
+    }
+
+    /// Sets the position (compressed bytes read so far) and the current input's name; the
+    /// message shows rows and uncompressed MB/s.
     pub fn update(&self, bytes: u64, input: &str) {
         if let Some(bar) = &self.bar {
             bar.set_position(bytes);
-            bar.set_message(input.to_string());
+            let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+            let text = self.text_bytes.load(Ordering::Relaxed);
+            bar.set_message(format!(
+                "| {} rows | {:.0} MB/s of NDJSON | {input}",
+                self.rows.load(Ordering::Relaxed),
+                text as f64 / 1e6 / seconds
+            ));
         }
     }
 

@@ -229,6 +229,7 @@ impl Storage {
                 if o.s3_allow_http {
                     builder = builder.with_allow_http(true);
                 }
+                check_s3_credentials(&builder, url)?;
                 Arc::new(builder.build()?)
             }
             "gs" => Arc::new(
@@ -822,6 +823,36 @@ fn retries_used(text: &str) -> Option<(u64, u64)> {
 }
 
 /// An object store error in one line, without the request details that may be long.
+/// Refuses an S3-compatible endpoint of its own (R2, MinIO...) with no credentials in the
+/// environment: object_store would ask the EC2 instance metadata service, which no such store
+/// accepts, and fail with its address three times over. On AWS itself an instance role is a
+/// real source of credentials, so it is left to try.
+fn check_s3_credentials(
+    builder: &object_store::aws::AmazonS3Builder,
+    url: &url::Url,
+) -> object_store::Result<()> {
+    use object_store::aws::AmazonS3ConfigKey as Key;
+    let configured = |key: Key| builder.get_config_value(&key).is_some();
+    let env = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let has_credentials = configured(Key::AccessKeyId)
+        || builder.get_config_value(&Key::SkipSignature).as_deref() == Some("true")
+        || env("AWS_WEB_IDENTITY_TOKEN_FILE")
+        || env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        || env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    let endpoint = builder.get_config_value(&Key::Endpoint);
+    match endpoint {
+        Some(endpoint) if !has_credentials => Err(object_store::Error::Generic {
+            store: "S3",
+            source: format!(
+                "no credentials for {url} at {endpoint}: set AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY (for R2, an API token's S3 credentials)"
+            )
+            .into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn describe(error: &object_store::Error) -> String {
     crate::error::error_chain(error)
 }

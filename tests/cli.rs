@@ -854,6 +854,7 @@ fn help_texts_match_their_snapshots() {
         ("help-schema.txt", &["schema", "--help"]),
         ("help-compact.txt", &["compact", "--help"]),
         ("help-vacuum.txt", &["vacuum", "--help"]),
+        ("help-check.txt", &["check", "--help"]),
     ] {
         let r = run(args, None);
         assert_eq!(r.code, 0);
@@ -1098,4 +1099,176 @@ fn datasets_are_listed_and_csv_records_convert_like_their_json_objects() {
             .any(|r| r.contains("{user-agent: curl \"8\"}") && r.contains("[1, 2]")),
         "{json_rows:?}"
     );
+}
+
+#[test]
+fn a_damaged_input_is_quarantined_after_three_failing_runs_and_salvage_keeps_its_readable_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let lines: String = (0..20_000)
+        .map(|i| format!("{{\"Timestamp\":{},\"Status\":{i}}}\n", 1_795_474_800 + i))
+        .collect();
+    let whole = gzip(lines.as_bytes());
+    let damaged = &whole[..whole.len() / 2];
+    std::fs::write(input.join("a-damaged.log.gz"), damaged).unwrap();
+    std::fs::write(
+        input.join("b-good.log.gz"),
+        gzip(b"{\"Timestamp\":1795474800,\"Status\":7}\n"),
+    )
+    .unwrap();
+    // What an independent reader gets out of the damaged file: its whole lines before the cut.
+    let readable = {
+        use std::io::Read;
+        let mut text = Vec::new();
+        let _ = flate2::read::GzDecoder::new(damaged).read_to_end(&mut text);
+        text.iter().filter(|&&b| b == b'\n').count() as u64
+    };
+    assert!(readable > 0 && readable < 20_000, "{readable}");
+    let out = dir.path().join("out");
+
+    // Runs 1 to 3 fail on it (exit 3); the good input is converted by the first.
+    for run in 1..=3 {
+        let r = convert(&[&input], &out, &[]);
+        assert_eq!(r.code, 3, "run {run}: {}", r.stderr);
+        let s = r.summary();
+        assert_eq!(s["inputs_failed"].as_array().unwrap().len(), 1, "run {run}");
+        let quarantined = s["inputs_quarantined"].as_array().unwrap();
+        assert_eq!(quarantined.len(), usize::from(run == 3), "run {run}: {s}");
+    }
+    assert_eq!(total_rows(&out), 1);
+    let records: Vec<_> = std::fs::read_dir(out.join("_ledger/failures"))
+        .unwrap()
+        .collect();
+    assert_eq!(records.len(), 1);
+
+    // Run 4 leaves it out and succeeds, listing it with its error and failures.
+    let r = convert(&[&input], &out, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = r.summary();
+    assert_eq!(s["status"], "ok");
+    assert!(s["inputs_failed"].as_array().unwrap().is_empty());
+    let q = &s["inputs_quarantined"][0];
+    assert!(
+        q["input"].as_str().unwrap().ends_with("a-damaged.log.gz"),
+        "{q}"
+    );
+    assert_eq!(q["failures"], 3);
+    assert!(q["error"].as_str().unwrap().contains("after line"), "{q}");
+    assert!(r.stderr.contains("quarantined"), "{}", r.stderr);
+    assert_eq!(total_rows(&out), 1);
+
+    // --salvage converts its readable lines once and records it as salvaged.
+    let r = convert(&[&input], &out, &["--salvage"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s = r.summary();
+    assert_eq!(s["rows_written"].as_u64(), Some(readable));
+    assert_eq!(s["rows_read"].as_u64(), Some(readable));
+    assert_eq!(
+        s["inputs_salvaged"][0]["lines_kept"].as_u64(),
+        Some(readable)
+    );
+    assert_eq!(total_rows(&out) as u64, 1 + readable);
+    let manifest = std::fs::read_dir(out.join("_ledger/runs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .find(|text| text.contains("\"salvaged\""))
+        .expect("a manifest records the salvage");
+    assert!(manifest.contains("a-damaged.log.gz"));
+    assert!(
+        !out.join("_ledger/failures").exists()
+            || std::fs::read_dir(out.join("_ledger/failures"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+
+    // From now on it is converted: nothing new, nothing quarantined, every row once.
+    for extra in [&[][..], &["--salvage"][..]] {
+        let r = convert(&[&input], &out, extra);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let s = r.summary();
+        assert_eq!(s["inputs_converted"], 0);
+        assert!(s["inputs_quarantined"].as_array().unwrap().is_empty());
+    }
+    assert_eq!(total_rows(&out) as u64, 1 + readable);
+}
+
+/// `text` with durations (`103.3ms`, `2.1s`) and ports replaced, for snapshots of error texts.
+fn without_timings(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            let core = word.trim_end_matches([',', ')']);
+            let number = core.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == 'µ');
+            let unit = &core[number.len()..];
+            if !number.is_empty()
+                && number.chars().all(|c| c.is_ascii_digit() || c == '.')
+                && ["ms", "µs", "ns", "s"].contains(&unit)
+            {
+                word.replace(core, "<time>")
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn object_store_errors_name_the_store_and_what_to_set() {
+    let bin = env!("CARGO_BIN_EXE_logpush-parquet");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case; 2] = [
+        // An S3-compatible endpoint and no credentials: no instance-metadata requests.
+        (
+            "error-no-credentials.txt",
+            &[("AWS_ENDPOINT_URL", "http://127.0.0.1:9")],
+            &[],
+        ),
+        // Credentials, and nothing listening at the endpoint.
+        (
+            "error-unreachable-endpoint.txt",
+            &[
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+                ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+                ("AWS_SECRET_ACCESS_KEY", "secret"),
+                ("AWS_ALLOW_HTTP", "true"),
+                ("AWS_REGION", "us-east-1"),
+            ],
+            &["--retries", "0"],
+        ),
+    ];
+    for (name, env, extra) in cases {
+        let mut command = std::process::Command::new(bin);
+        command
+            .args([
+                "convert",
+                sample.to_str().unwrap(),
+                "-o",
+                "s3://lake/out",
+                "-q",
+            ])
+            .args(extra);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AWS_") {
+                command.env_remove(key);
+            }
+        }
+        let done = command.envs(env.iter().copied()).output().unwrap();
+        assert_eq!(done.status.code(), Some(1), "{name}");
+        let stderr = without_timings(&String::from_utf8(done.stderr).unwrap());
+        assert!(!stderr.contains("169.254.169.254"), "{name}: {stderr}");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/snapshots")
+            .join(name);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, &stderr).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            stderr, expected,
+            "{name} changed: rerun with UPDATE_SNAPSHOTS=1 if intended"
+        );
+    }
 }
