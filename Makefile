@@ -13,7 +13,7 @@ TOOLS := .tools
 S3S_FS := $(TOOLS)/bin/s3s-fs
 # The storage suites (tests/storage): local disk, s3s-fs and moto; kills, concurrency, examples.
 VENV_DUCKDB_DELTA := .venv-duckdb-delta
-STORAGE_TESTS = LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) S3S_FS_BIN=$(S3S_FS) \
+STORAGE_TESTS = LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) S3S_FS_BIN=$(S3S_FS) AZURITE_BIN=$(AZURITE) \
 	DUCKDB_DELTA_PYTHON=$(VENV_DUCKDB_DELTA)/bin/python $(VENV)/bin/python -m pytest -q -rs tests/storage
 
 .DEFAULT_GOAL := help
@@ -101,6 +101,11 @@ bench-storage: venv tools ## The bench conversion from and to local disk, s3s-fs
 	$(CARGO) build --release --quiet
 	bench/storage.sh
 
+.PHONY: bench-dataset
+bench-dataset: venv ## One bundled dataset (DATASET, default http_requests) against DuckDB with declared columns
+	$(CARGO) build --release --quiet --bin logpush-parquet --example generate
+	$(VENV)/bin/python bench/dataset.py --dataset $(or $(DATASET),http_requests)
+
 .PHONY: bench-compaction
 bench-compaction: venv ## A day of five-minute runs into a Delta table, then compact and vacuum: files, time, peak memory
 	$(CARGO) build --release --quiet --bin logpush-parquet --example generate
@@ -120,7 +125,14 @@ $(VENV_DUCKDB_DELTA)/.installed: tests/storage/requirements-duckdb-delta.txt
 	touch $@
 
 .PHONY: tools
-tools: $(S3S_FS) $(VENV)/.storage-installed $(VENV_DUCKDB_DELTA)/.installed ## Install the S3 servers the storage tests start: s3s-fs into .tools, moto into .venv
+AZURITE := $(TOOLS)/azurite/node_modules/.bin/azurite-blob
+AZURITE_VERSION := 3.37.0
+
+tools: $(S3S_FS) $(AZURITE) $(VENV)/.storage-installed $(VENV_DUCKDB_DELTA)/.installed ## Install the servers the storage tests start: s3s-fs and Azurite into .tools, moto into .venv
+
+# Azurite, the Azure Storage emulator (npm), for the az:// tests.
+$(AZURITE):
+	npm install --prefix $(TOOLS)/azurite --no-audit --no-fund --silent azurite@$(AZURITE_VERSION)
 
 # s3s-fs 0.14.1: later versions need a newer rustc than ours (see shared/reference/INTEROP.md).
 $(S3S_FS):
