@@ -3,7 +3,8 @@ JSON), generated and converted by logpush-parquet and by DuckDB with every colum
 the same field list, partitioned by date and hour; runs alternate; prints a Markdown table of
 median wall time, NDJSON MB/s, peak RSS and output size, and checks both wrote every row.
 
-    python bench/dataset.py [--dataset http_requests] [--rows 400000] [--files 8] [--rounds 3]
+    make bench-dataset [DATASET=http_requests]
+    python bench/dataset.py [--dataset http_requests] [--rows 300000] [--files 6] [--rounds 3]
         [--bin target/release/logpush-parquet] [--generate target/release/examples/generate]
 """
 
@@ -71,8 +72,8 @@ def size_mb(path: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="http_requests")
-    parser.add_argument("--rows", type=int, default=400_000)
-    parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--rows", type=int, default=300_000)
+    parser.add_argument("--files", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--bin", default=str(ROOT / "target/release/logpush-parquet"))
     parser.add_argument("--generate", default=str(ROOT / "target/release/examples/generate"))
