@@ -455,17 +455,26 @@ fn main() {
         }
         gz.finish().expect("finish gzip").flush().expect("flush");
     }
+    finish(&o, &days, SPECTRUM, written);
+}
+
+/// Writes the ownership challenges (with `--ownership-challenge`) and says what was written.
+fn finish<'a>(
+    o: &Options,
+    days: impl IntoIterator<Item = &'a PathBuf>,
+    dataset: &str,
+    written: u64,
+) {
     if o.ownership_challenge {
-        for dir in &days {
+        for dir in days {
             std::fs::write(dir.join("ownership-challenge.txt"), "5f9b1e7c2d\n")
                 .expect("write challenge");
         }
     }
     eprintln!(
-        "generate: {} rows, {} files, {} bytes of NDJSON in {}",
+        "generate: {} {dataset} rows, {} files, {written} bytes of NDJSON in {}",
         o.rows,
         o.files,
-        written,
         o.out.display()
     );
 }

@@ -2061,18 +2061,5 @@ pub(super) fn run(o: &Options, schema: &EventSchema) {
             });
         }
     });
-    if o.ownership_challenge {
-        for dir in &days {
-            std::fs::write(dir.join("ownership-challenge.txt"), "5f9b1e7c2d\n")
-                .expect("write challenge");
-        }
-    }
-    eprintln!(
-        "generate: {} {} rows, {} files, {} bytes of NDJSON in {}",
-        o.rows,
-        schema.dataset(),
-        o.files,
-        written.into_inner(),
-        o.out.display()
-    );
+    super::finish(o, &days, schema.dataset(), written.into_inner());
 }
