@@ -92,7 +92,11 @@ ALLOWED_TYPES = {
     "string_list", "int_list", "string_map", "json",
 }
 TOP_KEYS = {"dataset", "source", "event_time", "field"}
-FIELD_KEYS = ["name", "type", "enum", "epoch_unit", "description"]
+FIELD_KEYS = ["name", "type", "enum", "epoch_unit", "encoding", "description"]
+# Parquet encodings, as spectrum_events.toml sets them by hand: timestamps arrive nearly sorted
+# (delta); addresses, ray ids and byte counts are mostly distinct (plain: a dictionary would only
+# cost time and space). Every other column keeps the default (dictionary, falling back to plain).
+PLAIN_NAME = re.compile(r"(IP|RayID|Bytes)$")
 EPOCH_UNITS = {"s", "ms", "us", "ns"}
 
 # Duration-like names that never hold an epoch time, whatever the description says.
@@ -226,6 +230,10 @@ def convert(stem: str, source: str, rows, scope: str, rep: Report) -> str:
                 f["enum"] = dedup
             else:
                 rep.note(f"{stem}.{name}: enum values on a {cf_type!r} field dropped ({len(enum)} values)")
+        if f["type"] == "timestamp":
+            f["encoding"] = "delta"
+        elif f["type"] in ("string", "int") and "enum" not in f and PLAIN_NAME.search(name):
+            f["encoding"] = "plain"
         if desc:
             f["description"] = desc
         fields.append(f)
