@@ -65,8 +65,13 @@ pub enum Error {
     Storage {
         /// The object or prefix, as `scheme://bucket/key` or a local path.
         location: String,
-        /// What went wrong.
+        /// What kind of failure it is: the advice in `message`, and whether a retry can help.
+        kind: StorageErrorKind,
+        /// What went wrong (with advice for the kinds that have one).
         message: String,
+        /// The object store's own error, when it came from one (kept out of the printed chain:
+        /// `message` already says it).
+        store_error: Option<std::sync::Arc<object_store::Error>>,
     },
 
     /// Another run holds the output's lock for this shard.
@@ -119,6 +124,105 @@ pub enum Error {
     /// Building Arrow arrays failed (a bug or a limit, never bad input).
     #[error("build arrow batch: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+}
+
+/// What kind of failure a storage error is, from the object store's error variant and, for
+/// requests that got no answer, the HTTP client's error kind: no text is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageErrorKind {
+    /// No such object, prefix or bucket.
+    NotFound,
+    /// The store refused the credentials or their permissions (401, 403).
+    Refused,
+    /// A conditional request lost (the object exists, or changed).
+    Conflict,
+    /// Nothing answered at the endpoint (connection refused, no route, DNS).
+    Unreachable,
+    /// A request failed in transit (reset, timeout, interrupted body).
+    Transport,
+    /// Anything else: a configuration error, a 5xx after retries, a local file system error.
+    Other,
+}
+
+impl StorageErrorKind {
+    /// The kind of `error`.
+    pub fn of(error: &object_store::Error) -> Self {
+        use object_store::client::{HttpError, HttpErrorKind};
+        match error {
+            object_store::Error::NotFound { .. } => return StorageErrorKind::NotFound,
+            object_store::Error::Unauthenticated { .. }
+            | object_store::Error::PermissionDenied { .. } => return StorageErrorKind::Refused,
+            object_store::Error::AlreadyExists { .. }
+            | object_store::Error::Precondition { .. }
+            | object_store::Error::NotModified { .. } => return StorageErrorKind::Conflict,
+            _ => {}
+        }
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(c) = cause {
+            if let Some(http) = c.downcast_ref::<HttpError>() {
+                return match http.kind() {
+                    HttpErrorKind::Connect => StorageErrorKind::Unreachable,
+                    _ => StorageErrorKind::Transport,
+                };
+            }
+            cause = c.source();
+        }
+        StorageErrorKind::Other
+    }
+
+    /// Whether the request may not have reached the store: the kinds worth a retry.
+    pub fn is_transport(self) -> bool {
+        matches!(
+            self,
+            StorageErrorKind::Unreachable | StorageErrorKind::Transport
+        )
+    }
+
+    /// What the user can do about it, for the kinds where that is clear.
+    fn advice(self) -> Option<&'static str> {
+        match self {
+            StorageErrorKind::Refused => Some(
+                "the store refused the request: check the credentials (AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY, or the Azure and GCS ones), the region (--s3-region) and \
+                 their permissions on this bucket",
+            ),
+            StorageErrorKind::Unreachable => Some(
+                "nothing answered at the store's endpoint: check --s3-endpoint (AWS_ENDPOINT_URL) \
+                 and the network",
+            ),
+            StorageErrorKind::NotFound => Some("not found: check the bucket (or container) name"),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// A storage error from the object store's `error` at `location`: its kind, advice and the
+    /// error itself kept.
+    pub fn from_store(location: String, error: object_store::Error) -> Self {
+        let kind = StorageErrorKind::of(&error);
+        let said = error_chain(&error);
+        let message = match kind.advice() {
+            Some(advice) => format!("{advice} ({said})"),
+            None => said,
+        };
+        Error::Storage {
+            location,
+            kind,
+            message,
+            store_error: Some(std::sync::Arc::new(error)),
+        }
+    }
+
+    /// A storage error that did not come from an object store request.
+    pub fn storage(location: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Storage {
+            location: location.into(),
+            kind: StorageErrorKind::Other,
+            message: message.into(),
+            store_error: None,
+        }
+    }
 }
 
 /// An error and its causes on one line, `outer: inner: innermost`.

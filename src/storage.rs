@@ -33,7 +33,7 @@ use object_store::{
     RetryConfig, WriteMultipart,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StorageErrorKind};
 
 /// The default of `--upload-part-size`.
 pub const DEFAULT_PART_SIZE: usize = 8 << 20;
@@ -107,10 +107,7 @@ impl Storage {
             .thread_name("storage")
             .enable_all()
             .build()
-            .map_err(|e| Error::Storage {
-                location: "runtime".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| Error::storage("runtime", e.to_string()))?;
         Ok(Arc::new(Storage { runtime, options }))
     }
 
@@ -136,7 +133,10 @@ impl Storage {
         let mut attempt = 0;
         loop {
             match self.runtime.block_on(op()) {
-                Err(e) if attempt < self.options.retries && unretried_transport_error(&e) => {
+                Err(e)
+                    if attempt < self.options.retries
+                        && worth_retrying(StorageErrorKind::of(&e), &describe(&e)) =>
+                {
                     attempt += 1;
                     let pause = Duration::from_millis(100 << attempt.min(6));
                     tracing::info!(attempt, "transport error, trying again: {}", describe(&e));
@@ -153,25 +153,19 @@ impl Storage {
         if !is_url(arg) {
             return self.open_local(FsPath::new(arg));
         }
-        let url = url::Url::parse(arg).map_err(|e| Error::Storage {
-            location: arg.to_string(),
-            message: format!("not a valid URL: {e}"),
-        })?;
+        let url = url::Url::parse(arg)
+            .map_err(|e| Error::storage(arg, format!("not a valid URL: {e}")))?;
         if url.scheme() == "file" {
-            let path = url.to_file_path().map_err(|()| Error::Storage {
-                location: arg.to_string(),
-                message: "not an absolute local path".into(),
-            })?;
+            let path = url
+                .to_file_path()
+                .map_err(|()| Error::storage(arg, "not an absolute local path"))?;
             return self.open_local(&path);
         }
-        let store = self.remote_store(&url).map_err(|e| Error::Storage {
-            location: arg.to_string(),
-            message: crate::error::error_chain(&e),
-        })?;
-        let prefix = Path::from_url_path(url.path()).map_err(|e| Error::Storage {
-            location: arg.to_string(),
-            message: e.to_string(),
-        })?;
+        let store = self
+            .remote_store(&url)
+            .map_err(|e| Error::from_store(arg.to_string(), e))?;
+        let prefix =
+            Path::from_url_path(url.path()).map_err(|e| Error::storage(arg, e.to_string()))?;
         let base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
         Ok(Location {
             storage: self.clone(),
@@ -186,10 +180,7 @@ impl Storage {
         std::fs::create_dir_all(path).map_err(|e| Error::output(path, e))?;
         let root = std::fs::canonicalize(path).map_err(|e| Error::output(path, e))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&root)
-            .map_err(|e| Error::Storage {
-                location: root.display().to_string(),
-                message: e.to_string(),
-            })?
+            .map_err(|e| Error::from_store(root.display().to_string(), e))?
             .with_automatic_cleanup(true)
             .with_fsync(true);
         Ok(Location {
@@ -370,10 +361,7 @@ impl Location {
     /// object store rooted where that URL's path starts (the bucket, or `/` on local disk): the
     /// way table-format libraries address objects (a URL's path is the object's key).
     pub fn url_and_root_store(&self) -> Result<(url::Url, Arc<dyn ObjectStore>)> {
-        let invalid = |message: String| Error::Storage {
-            location: self.display_key(""),
-            message,
-        };
+        let invalid = |message: String| Error::storage(self.display_key(""), message);
         match &self.local {
             Some(root) => {
                 let url = url::Url::from_directory_path(root)
@@ -443,10 +431,7 @@ impl Location {
     }
 
     fn error(&self, relative: &str, error: object_store::Error) -> Error {
-        Error::Storage {
-            location: self.display_key(relative),
-            message: describe(&error),
-        }
+        Error::from_store(self.display_key(relative), error)
     }
 
     /// Every object below `relative` (recursively), with keys relative to this location.
@@ -645,9 +630,8 @@ impl Location {
         let mut attempt = 0;
         loop {
             match self.upload_once(file, size, relative) {
-                Err(Error::Storage { message, .. })
-                    if attempt < self.storage.options.retries
-                        && unretried_transport_text(&message) =>
+                Err(Error::Storage { kind, message, .. })
+                    if attempt < self.storage.options.retries && worth_retrying(kind, &message) =>
                 {
                     attempt += 1;
                     tracing::info!(attempt, "upload failed, uploading again: {message}");
@@ -790,25 +774,19 @@ fn read_full(source: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Whether `object_store` gave up on a request at once over a transport error (it reports the
-/// retries it made as ", after N retries").
-fn unretried_transport_error(error: &object_store::Error) -> bool {
-    unretried_transport_text(&describe(error))
-}
-
-/// Whether an object store error (its text) is a request that could not be sent (a pooled
-/// connection the server had dropped, a reset) which `object_store` gave up on before using its
-/// retries: not retried at all, or retried fewer times than allowed (`after 1 retries,
-/// max_retries: 5`: the retry met a dropped connection, which it does not retry). After all
-/// its retries the error is final.
-fn unretried_transport_text(text: &str) -> bool {
-    if !(text.contains("Error performing") && text.contains("error sending request")) {
-        return false;
-    }
-    match retries_used(text) {
-        None => true,
-        Some((used, allowed)) => used < allowed,
-    }
+/// The one retry policy of the storage layer, on top of `object_store`'s own: a request that
+/// failed in transit (its kind, [`StorageErrorKind::is_transport`]: a pooled connection the
+/// server had dropped, a reset) is tried again when `object_store` gave up on it before using
+/// its retries: not retried at all, or fewer times than allowed (`after 1 retries,
+/// max_retries: 5`: the retry met a dropped connection). After all its retries the error is
+/// final, and every other kind (refused, not found, conflicts) is final at once.
+fn worth_retrying(kind: StorageErrorKind, said: &str) -> bool {
+    // The count of retries made is only in object_store's text: its RetryError is private.
+    kind.is_transport()
+        && match retries_used(said) {
+            None => true,
+            Some((used, allowed)) => used < allowed,
+        }
 }
 
 /// The retries `object_store` made and allowed, from its `after N retries, max_retries: M`.
@@ -966,6 +944,85 @@ pub(crate) mod tests {
     use super::*;
 
     #[test]
+    fn storage_errors_are_classified_by_their_type_not_their_text() {
+        use object_store::client::{HttpError, HttpErrorKind};
+        let source =
+            || Box::new(std::io::Error::other("x")) as Box<dyn std::error::Error + Send + Sync>;
+        let generic = |http: HttpError| object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(http),
+        };
+        let cases = [
+            (
+                object_store::Error::NotFound {
+                    path: "k".into(),
+                    source: source(),
+                },
+                StorageErrorKind::NotFound,
+            ),
+            (
+                object_store::Error::PermissionDenied {
+                    path: "k".into(),
+                    source: source(),
+                },
+                StorageErrorKind::Refused,
+            ),
+            (
+                object_store::Error::Unauthenticated {
+                    path: "k".into(),
+                    source: source(),
+                },
+                StorageErrorKind::Refused,
+            ),
+            (
+                object_store::Error::Precondition {
+                    path: "k".into(),
+                    source: source(),
+                },
+                StorageErrorKind::Conflict,
+            ),
+            (
+                generic(HttpError::new(
+                    HttpErrorKind::Connect,
+                    std::io::Error::other("refused"),
+                )),
+                StorageErrorKind::Unreachable,
+            ),
+            (
+                generic(HttpError::new(
+                    HttpErrorKind::Request,
+                    std::io::Error::other("reset"),
+                )),
+                StorageErrorKind::Transport,
+            ),
+            (
+                object_store::Error::Generic {
+                    store: "S3",
+                    source: source(),
+                },
+                StorageErrorKind::Other,
+            ),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(StorageErrorKind::of(&error), kind, "{error}");
+            let Error::Storage {
+                kind: got,
+                message,
+                store_error,
+                ..
+            } = Error::from_store("s3://b/k".into(), error)
+            else {
+                panic!("a storage error")
+            };
+            assert_eq!(got, kind);
+            assert!(store_error.is_some());
+            if kind == StorageErrorKind::Refused {
+                assert!(message.contains("AWS_ACCESS_KEY_ID"), "{message}");
+            }
+        }
+    }
+
+    #[test]
     fn dropped_connections_are_retried_unless_object_store_used_its_retries() {
         let sending = "HTTP error: error sending request: client error (Canceled): operation was \
                        canceled: connection was not ready";
@@ -976,16 +1033,19 @@ pub(crate) mod tests {
              107ms, after 1 retries, max_retries: 5, retry_timeout: 60s  - {sending}"
         );
         let after_all = after_one.replace("after 1 retries", "after 5 retries");
-        let not_found = "Generic S3 error: Error performing GET http://h/b/k in 3ms - Client error \
-                         with status 404 Not Found";
-        assert!(unretried_transport_text(&at_once));
-        assert!(unretried_transport_text(&after_one));
-        assert!(!unretried_transport_text(&after_all));
-        assert!(!unretried_transport_text(not_found));
-        assert!(
-            !unretried_transport_text(sending),
-            "not an object store request error"
-        );
+        let transport = StorageErrorKind::Transport;
+        assert!(worth_retrying(transport, &at_once));
+        assert!(worth_retrying(transport, &after_one));
+        assert!(!worth_retrying(transport, &after_all));
+        // The kind decides first: refused, missing and conflicting requests are final at once.
+        for kind in [
+            StorageErrorKind::Refused,
+            StorageErrorKind::NotFound,
+            StorageErrorKind::Conflict,
+            StorageErrorKind::Other,
+        ] {
+            assert!(!worth_retrying(kind, &at_once), "{kind:?}");
+        }
         assert_eq!(retries_used(&after_one), Some((1, 5)));
         assert_eq!(retries_used(&at_once), None);
     }
@@ -1025,13 +1085,21 @@ pub(crate) mod tests {
         assert!((2..=8).contains(&most), "{most} tasks at once");
 
         let started = AtomicUsize::new(0);
+        let erring = std::sync::atomic::AtomicBool::new(false);
         let failed = concurrently(&items, 4, |&i| {
             started.fetch_add(1, Ordering::SeqCst);
             if i == 10 || i == 150 {
-                return Err(Error::Storage {
-                    location: format!("item {i}"),
-                    message: "refused".into(),
-                });
+                erring.store(true, Ordering::SeqCst);
+                return Err(Error::storage(format!("item {i}"), "refused"));
+            }
+            // Later tasks take a while, and wait for the error (at most 10 s): so a thread
+            // descheduled at the error cannot see the others run through every item first.
+            if i > 10 {
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while !erring.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                    std::thread::yield_now();
+                }
+                std::thread::sleep(Duration::from_millis(2));
             }
             Ok(i)
         });
