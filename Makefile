@@ -130,8 +130,9 @@ AZURITE_VERSION := 3.37.0
 
 tools: $(S3S_FS) $(AZURITE) $(VENV)/.storage-installed $(VENV_DUCKDB_DELTA)/.installed ## Install the servers the storage tests start: s3s-fs and Azurite into .tools, moto into .venv
 
-# Azurite, the Azure Storage emulator (npm), for the az:// tests.
+# Azurite, the Azure Storage emulator (npm), for the az:// tests; Debian's Node.js if npm is not there.
 $(AZURITE):
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
 	npm install --prefix $(TOOLS)/azurite --no-audit --no-fund --silent azurite@$(AZURITE_VERSION)
 
 # s3s-fs 0.14.1: later versions need a newer rustc than ours (see shared/reference/INTEROP.md).
