@@ -11,7 +11,7 @@ BIN_RELEASE := target/release/logpush-parquet
 GENERATE_DEBUG := target/debug/examples/generate
 TOOLS := .tools
 S3S_FS := $(TOOLS)/bin/s3s-fs
-# The storage suites (tests/storage): local disk, s3s-fs and moto; kills, concurrency, examples.
+# The storage suites (tests/storage): local disk, s3s-fs, moto and Azurite; kills, concurrency, Delta, examples.
 VENV_DUCKDB_DELTA := .venv-duckdb-delta
 STORAGE_TESTS = LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) S3S_FS_BIN=$(S3S_FS) AZURITE_BIN=$(AZURITE) \
 	DUCKDB_DELTA_PYTHON=$(VENV_DUCKDB_DELTA)/bin/python $(VENV)/bin/python -m pytest -q -rs tests/storage
