@@ -1,4 +1,5 @@
 use super::*;
+use crate::schema::FieldType;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int16Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
