@@ -33,7 +33,15 @@ impl Staging {
                 (base.join(format!("logpush-parquet-{name}")), false)
             }
         };
-        std::fs::create_dir_all(&local).map_err(|e| Error::output(&local, e))?;
+        // Another shard's run, cleaning up, removes `_staging/<shard>/` when it finds it empty:
+        // between our creating that folder and the run's folder inside it. Then again.
+        let mut attempts = 0;
+        while let Err(e) = std::fs::create_dir_all(&local) {
+            attempts += 1;
+            if e.kind() != std::io::ErrorKind::NotFound || attempts == 10 {
+                return Err(Error::output(&local, e));
+            }
+        }
         Ok(Staging {
             local,
             key,
