@@ -432,14 +432,7 @@ fn main() {
     let mut written = 0u64;
     let mut days = std::collections::BTreeSet::new();
     for f in 0..o.files {
-        let rows = o.rows / o.files + u64::from(f < o.rows % o.files);
-        let start_ns = o.start * 1_000_000_000 + f as i64 * file_ns;
-        let (day, from) = compact(start_ns / 1_000_000_000);
-        let (_, to) = compact((start_ns + file_ns) / 1_000_000_000);
-        let dir = o.out.join(&day);
-        std::fs::create_dir_all(&dir).expect("create output folder");
-        days.insert(dir.clone());
-        let path = dir.join(format!("{from}_{to}_{:08x}.log.gz", rng.next() as u32));
+        let (path, rows, start_ns) = archive_file(&o, f, file_ns, &mut rng, &mut days);
         let file = std::fs::File::create(&path).expect("create archive file");
         let mut gz = flate2::write::GzEncoder::new(
             std::io::BufWriter::new(file),
@@ -456,6 +449,26 @@ fn main() {
         gz.finish().expect("finish gzip").flush().expect("flush");
     }
     finish(&o, &days, SPECTRUM, written);
+}
+
+/// File `f` of the archive: its path (`OUT/YYYYMMDD/<start>_<end>_<hash>.log.gz`, its day
+/// folder created and recorded in `days`), its rows and its start time in nanoseconds.
+fn archive_file(
+    o: &Options,
+    f: u64,
+    file_ns: i64,
+    rng: &mut Rng,
+    days: &mut std::collections::BTreeSet<PathBuf>,
+) -> (PathBuf, u64, i64) {
+    let rows = o.rows / o.files + u64::from(f < o.rows % o.files);
+    let start_ns = o.start * 1_000_000_000 + f as i64 * file_ns;
+    let (day, from) = compact(start_ns / 1_000_000_000);
+    let (_, to) = compact((start_ns + file_ns) / 1_000_000_000);
+    let dir = o.out.join(&day);
+    std::fs::create_dir_all(&dir).expect("create output folder");
+    days.insert(dir.clone());
+    let path = dir.join(format!("{from}_{to}_{:08x}.log.gz", rng.next() as u32));
+    (path, rows, start_ns)
 }
 
 /// Writes the ownership challenges (with `--ownership-challenge`) and says what was written.

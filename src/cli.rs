@@ -98,12 +98,9 @@ pub struct CheckArgs {
     /// A field-list file to use instead of a bundled one.
     #[arg(long, value_name = "FILE")]
     pub schema: Option<PathBuf>,
-    /// What the inputs hold: `ndjson` or `csv`.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value = "ndjson")]
-    pub input_format: InputFormat,
-    /// The columns of CSV inputs: the Logpush job's field_names, in order.
-    #[arg(long, value_name = "LIST")]
-    pub csv_fields: Option<String>,
+    /// NDJSON or CSV inputs.
+    #[command(flatten)]
+    pub input: InputFormatArgs,
     /// Write the verdicts as JSON to this file (`-` for standard output).
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
@@ -125,7 +122,7 @@ impl CheckArgs {
         Ok(crate::preflight::CheckOptions {
             inputs: self.inputs.clone(),
             output: self.output.clone(),
-            csv_columns: csv_columns(self.input_format, self.csv_fields.as_deref(), &schema)?,
+            csv_columns: self.input.csv_columns(&schema)?,
             schema,
             max_line_bytes: crate::job::DEFAULT_MAX_LINE_BYTES,
             storage: self.storage.to_options()?,
@@ -133,24 +130,40 @@ impl CheckArgs {
     }
 }
 
-/// The columns of CSV inputs, from `--input-format` and `--csv-fields`.
-fn csv_columns(
-    format: InputFormat,
-    fields: Option<&str>,
-    schema: &EventSchema,
-) -> Result<Option<CsvColumns>> {
-    match (format, fields) {
-        (InputFormat::Ndjson, None) => Ok(None),
-        (InputFormat::Csv, Some(list)) => Ok(Some(CsvColumns::parse(list, schema)?)),
-        (InputFormat::Csv, None) => Err(Error::InvalidOption {
-            option: "--csv-fields",
-            message: "CSV inputs need their columns: the Logpush job's field_names, in order"
-                .into(),
-        }),
-        (InputFormat::Ndjson, Some(_)) => Err(Error::InvalidOption {
-            option: "--csv-fields",
-            message: "is for --input-format csv".into(),
-        }),
+/// What the inputs hold, shared by `convert` and `check`.
+#[derive(Debug, Args)]
+pub struct InputFormatArgs {
+    /// What the inputs hold: `ndjson` (Logpush's default) or `csv` (`output_type: csv`: no
+    /// header, the job's field_names in order, given with --csv-fields).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "ndjson",
+        help_heading = "Decoding"
+    )]
+    pub input_format: InputFormat,
+    /// The columns of CSV inputs: the Logpush job's field_names, comma-separated, in order.
+    #[arg(long, value_name = "LIST", help_heading = "Decoding")]
+    pub csv_fields: Option<String>,
+}
+
+impl InputFormatArgs {
+    /// The columns of CSV inputs (`None` for NDJSON), checked against `schema`.
+    pub fn csv_columns(&self, schema: &EventSchema) -> Result<Option<CsvColumns>> {
+        match (self.input_format, self.csv_fields.as_deref()) {
+            (InputFormat::Ndjson, None) => Ok(None),
+            (InputFormat::Csv, Some(list)) => Ok(Some(CsvColumns::parse(list, schema)?)),
+            (InputFormat::Csv, None) => Err(Error::InvalidOption {
+                option: "--csv-fields",
+                message: "CSV inputs need their columns: the Logpush job's field_names, in order"
+                    .into(),
+            }),
+            (InputFormat::Ndjson, Some(_)) => Err(Error::InvalidOption {
+                option: "--csv-fields",
+                message: "is for --input-format csv".into(),
+            }),
+        }
     }
 }
 
@@ -231,19 +244,9 @@ pub struct ConvertArgs {
     /// Reject lines that carry keys the field list does not know.
     #[arg(long, help_heading = "Decoding")]
     pub strict: bool,
-    /// What the inputs hold: `ndjson` (Logpush's default) or `csv` (`output_type: csv`: no
-    /// header, the job's field_names in order, given with --csv-fields).
-    #[arg(
-        long,
-        value_enum,
-        value_name = "FORMAT",
-        default_value = "ndjson",
-        help_heading = "Decoding"
-    )]
-    pub input_format: InputFormat,
-    /// The columns of CSV inputs: the Logpush job's field_names, comma-separated, in order.
-    #[arg(long, value_name = "LIST", help_heading = "Decoding")]
-    pub csv_fields: Option<String>,
+    /// NDJSON or CSV inputs.
+    #[command(flatten)]
+    pub input: InputFormatArgs,
     /// Fail the run, committing no data, when more than this share of lines is rejected
     /// (0 = any reject fails, 1 = never).
     #[arg(long, value_name = "RATIO", default_value_t = DEFAULT_MAX_REJECT_RATIO, help_heading = "Decoding")]
@@ -485,11 +488,7 @@ impl ConvertArgs {
             strict: self.strict,
             batch_size: self.batch_size,
         };
-        options.csv_columns = csv_columns(
-            self.input_format,
-            self.csv_fields.as_deref(),
-            &options.schema,
-        )?;
+        options.csv_columns = self.input.csv_columns(&options.schema)?;
         options.partition = partition;
         options.parquet = parquet;
         options.max_reject_ratio = self.max_reject_ratio;

@@ -282,10 +282,10 @@ fn convert_inputs(
                     writer.write_split(&partition::split(batch, &options.partition)?)?;
                 }
                 rejects.write_all(&decoded.rejects)?;
-                progress.decoded(decoded.stats.rows, decoded.text_bytes);
-                progress.update(
+                progress.decoded(
+                    decoded.stats.rows,
+                    decoded.text_bytes,
                     bytes_in.load(Ordering::Relaxed),
-                    &inputs[input].source.display_name(),
                 );
                 input_counts.entry(input).or_default().add(Counts {
                     stats: decoded.stats,

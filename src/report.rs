@@ -271,6 +271,8 @@ pub struct Progress {
     started: std::time::Instant,
     rows: AtomicU64,
     text_bytes: AtomicU64,
+    /// The input named last, shown in the message.
+    input: std::sync::Mutex<String>,
 }
 
 impl Progress {
@@ -291,6 +293,7 @@ impl Progress {
             started: std::time::Instant::now(),
             rows: AtomicU64::new(0),
             text_bytes: AtomicU64::new(0),
+            input: std::sync::Mutex::new(String::new()),
         }
     }
 
@@ -301,25 +304,36 @@ impl Progress {
         }
     }
 
-    /// Counts decoded lines: `rows` and `text_bytes` of uncompressed NDJSON.
-    pub fn decoded(&self, rows: u64, text_bytes: u64) {
+    /// Counts a decoded chunk: `rows` and `text_bytes` of uncompressed NDJSON, with `bytes`
+    /// (compressed) read so far; the message names the input of the last [`Progress::update`].
+    pub fn decoded(&self, rows: u64, text_bytes: u64, bytes: u64) {
         self.rows.fetch_add(rows, Ordering::Relaxed);
         self.text_bytes.fetch_add(text_bytes, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_position(bytes);
+            bar.set_message(self.message());
+        }
     }
 
     /// Sets the position (compressed bytes read so far) and the current input's name; the
     /// message shows rows and uncompressed MB/s.
     pub fn update(&self, bytes: u64, input: &str) {
         if let Some(bar) = &self.bar {
+            *self.input.lock().unwrap_or_else(|e| e.into_inner()) = input.to_string();
             bar.set_position(bytes);
-            let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
-            let text = self.text_bytes.load(Ordering::Relaxed);
-            bar.set_message(format!(
-                "| {} rows | {:.0} MB/s of NDJSON | {input}",
-                self.rows.load(Ordering::Relaxed),
-                text as f64 / 1e6 / seconds
-            ));
+            bar.set_message(self.message());
         }
+    }
+
+    fn message(&self) -> String {
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+        let text = self.text_bytes.load(Ordering::Relaxed);
+        format!(
+            "| {} rows | {:.0} MB/s of NDJSON | {}",
+            self.rows.load(Ordering::Relaxed),
+            text as f64 / 1e6 / seconds,
+            self.input.lock().unwrap_or_else(|e| e.into_inner())
+        )
     }
 
     /// Removes the bar.

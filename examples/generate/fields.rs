@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use logpush_parquet::decode::timestamp::civil_from_days;
 use logpush_parquet::schema::{EpochUnit, EventSchema, FieldSpec, FieldType};
 
-use super::{Options, Rng, compact};
+use super::{Options, Rng, archive_file};
 
 /// Percent of rows in which an optional field is absent, and absent or `null`.
 const ABSENT_PCT: u64 = 5;
@@ -2027,14 +2027,7 @@ pub(super) fn run(o: &Options, schema: &EventSchema) {
     let mut days = std::collections::BTreeSet::new();
     let jobs: Vec<Job> = (0..o.files)
         .map(|f| {
-            let rows = o.rows / o.files + u64::from(f < o.rows % o.files);
-            let start_ns = o.start * 1_000_000_000 + f as i64 * file_ns;
-            let (day, from) = compact(start_ns / 1_000_000_000);
-            let (_, to) = compact((start_ns + file_ns) / 1_000_000_000);
-            let dir = o.out.join(&day);
-            std::fs::create_dir_all(&dir).expect("create output folder");
-            days.insert(dir.clone());
-            let path = dir.join(format!("{from}_{to}_{:08x}.log.gz", rng.next() as u32));
+            let (path, rows, start_ns) = archive_file(o, f, file_ns, &mut rng, &mut days);
             Job {
                 path,
                 rows,

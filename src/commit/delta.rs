@@ -404,17 +404,27 @@ impl DeltaTable {
             .with_operation_parameters(operation)
             .build(&self.engine, Box::new(FileSystemCommitter::new()))
             .map_err(|e| self.error(e))?;
+        self.add_files(&mut transaction, files)?;
+        Ok(transaction)
+    }
+
+    /// Adds `files` (key, size, statistics) to `transaction`, each with its partition values.
+    fn add_files(
+        &self,
+        transaction: &mut Transaction,
+        files: &[(String, u64, FileStats)],
+    ) -> Result<()> {
         let modified = unix_millis();
         for (path, size, stats) in files {
             let folder = path.rsplit_once('/').map_or("", |(folder, _)| folder);
-            let context = self.write_context(&transaction, folder)?;
+            let context = self.write_context(transaction, folder)?;
             let url = self.file_url(path)?;
             let stats = self.stats_array(&context, stats)?;
             let metadata = DataFileMetadata::new(FileMeta::new(url, modified, *size), stats);
             let add = build_add_file_metadata(metadata, &context).map_err(|e| self.error(e))?;
             transaction.add_files(add);
         }
-        Ok(transaction)
+        Ok(())
     }
 
     /// The write context of a partition folder: its typed partition values.
@@ -712,16 +722,7 @@ impl DeltaTable {
             let filtered = FilteredEngineData::try_new(data, chosen).map_err(|e| self.error(e))?;
             transaction.remove_files(filtered);
         }
-        let modified = unix_millis();
-        for (path, size, stats) in adds {
-            let folder = path.rsplit_once('/').map_or("", |(folder, _)| folder);
-            let context = self.write_context(&transaction, folder)?;
-            let url = self.file_url(path)?;
-            let stats = self.stats_array(&context, stats)?;
-            let metadata = DataFileMetadata::new(FileMeta::new(url, modified, *size), stats);
-            let add = build_add_file_metadata(metadata, &context).map_err(|e| self.error(e))?;
-            transaction.add_files(add);
-        }
+        self.add_files(&mut transaction, adds)?;
         Ok(transaction)
     }
 
