@@ -251,8 +251,10 @@ class S3sFs(S3Server):
     def command(self):
         if not S3S_FS_BIN.exists():
             pytest.fail(f"{S3S_FS_BIN} is missing: `make tools` installs it")
-        return [str(S3S_FS_BIN), "--host", "127.0.0.1", "--port", str(self.port),
-                "--access-key", self.access_key, "--secret-key", self.secret_key, str(self.data)]
+        # Generated values are passed as `--flag=VALUE`: a key drawn from the URL-safe alphabet
+        # begins with `-` once in 64 draws, and as a separate argument clap reads it as a flag.
+        return [str(S3S_FS_BIN), "--host=127.0.0.1", f"--port={self.port}",
+                f"--access-key={self.access_key}", f"--secret-key={self.secret_key}", "--", str(self.data)]
 
     def create_bucket(self, name: str):
         (self.data / name).mkdir(exist_ok=True)  # a bucket is a folder
