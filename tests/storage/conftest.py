@@ -282,6 +282,71 @@ class Moto(S3Server):
         return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
 
 
+class IgnoresConditions:
+    """moto behind a proxy that drops the conditional headers (`If-None-Match`, `If-Match`) of
+    every request: a store that does not enforce create-if-absent, deterministically (s3s-fs
+    checks the header and then writes, so racing creators only sometimes both win). moto does
+    not verify request signatures, so the requests stay valid without the signed header."""
+
+    kind = "no-conditions"
+    DROPPED = ("if-none-match", "if-match")
+
+    def __init__(self, upstream: S3Server):
+        import http.server
+        import threading
+
+        self.upstream = upstream
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in proxy.DROPPED + ("host", "connection")}
+                conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream.port, timeout=60)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    reply = conn.getresponse()
+                    data = reply.read()
+                finally:
+                    conn.close()
+                self.send_response(reply.status, reply.reason)
+                for k, v in reply.getheaders():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def env(self) -> dict:
+        return {**self.upstream.env(), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.port}"}
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def no_conditions(moto):
+    """A store that lets every racing create-if-absent win (see `IgnoresConditions`)."""
+    proxy = IgnoresConditions(moto)
+    yield proxy
+    proxy.stop()
+
+
 def _serve(server: S3Server):
     if isinstance(server, S3sFs):
         for bucket in (LOGS, LAKE):
