@@ -15,8 +15,8 @@ use crate::job::{ConvertOptions, DEFAULT_MAX_REJECT_RATIO, MIN_MEMORY_LIMIT};
 const MAX_LINE_BYTES_LIMIT: u64 = 1 << 30;
 use crate::decode::csv::CsvColumns;
 use crate::partition::PartitionSpec;
-use crate::schema::EventSchema;
 use crate::schema::ddl::SchemaFormat;
+use crate::schema::{EventSchema, UnknownFields};
 use crate::write::{Codec, ParquetOptions};
 
 /// Convert Cloudflare Logpush archives (gzip NDJSON) into typed, Hive-partitioned Parquet.
@@ -117,6 +117,7 @@ impl CheckArgs {
             schema: self.schema.clone(),
             partition_by: "none".into(),
             timestamp_unit: UnitArg::Us,
+            unknown_fields: None,
         };
         let schema = shape.load_schema()?;
         Ok(crate::preflight::CheckOptions {
@@ -214,15 +215,29 @@ pub struct ShapeArgs {
     /// Unit of timestamp columns.
     #[arg(long, value_enum, value_name = "UNIT", default_value = "us")]
     pub timestamp_unit: UnitArg,
+    /// Keys of a line that are not in the field list: `keep` them in the catch-all column
+    /// `_extra` (the JSON text of an object of those keys and their values; NULL when a line has
+    /// none), `drop` them, or `reject` the line (default: keep; reject with --strict). Either
+    /// way each key is counted in the summary.
+    #[arg(long, value_enum, value_name = "MODE", help_heading = "Decoding")]
+    pub unknown_fields: Option<UnknownFields>,
 }
 
 impl ShapeArgs {
     fn load_schema(&self) -> Result<Arc<EventSchema>> {
-        Ok(Arc::new(match (&self.schema, &self.dataset) {
+        self.load_schema_with(UnknownFields::default())
+    }
+
+    /// The field list, with `--unknown-fields` (or `default` when it is not given).
+    fn load_schema_with(&self, default: UnknownFields) -> Result<Arc<EventSchema>> {
+        let schema = match (&self.schema, &self.dataset) {
             (Some(path), _) => EventSchema::load(path)?,
             (None, Some(name)) => EventSchema::bundled(name)?,
             (None, None) => EventSchema::bundled(crate::schema::DEFAULT_DATASET)?,
-        }))
+        };
+        Ok(Arc::new(schema.with_unknown_fields(
+            self.unknown_fields.unwrap_or(default),
+        )?))
     }
 }
 
@@ -241,7 +256,9 @@ pub struct ConvertArgs {
     /// Schema, partitioning and timestamp unit.
     #[command(flatten)]
     pub shape: ShapeArgs,
-    /// Reject lines that carry keys the field list does not know.
+    /// Documented types only: reject a value of another JSON type even when it has an exact
+    /// reading (a number in a string field, `"443"` or `""` in an int field, a timestamp without
+    /// an offset), and, unless --unknown-fields says otherwise, lines with unknown keys.
     #[arg(long, help_heading = "Decoding")]
     pub strict: bool,
     /// NDJSON or CSV inputs.
@@ -406,7 +423,10 @@ pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
 impl ConvertArgs {
     /// Validates the arguments into conversion options.
     pub fn to_options(&self) -> Result<ConvertOptions> {
-        let schema = self.shape.load_schema()?;
+        let schema = self.shape.load_schema_with(match self.strict {
+            true => UnknownFields::Reject,
+            false => UnknownFields::Keep,
+        })?;
         if !(0.0..=1.0).contains(&self.max_reject_ratio) {
             return Err(Error::InvalidOption {
                 option: "--max-reject-ratio",

@@ -107,6 +107,16 @@ pub enum Error {
         message: String,
     },
 
+    /// The table at the output root is not the table this run's options describe (another
+    /// dataset, partitioning or column type): nothing was written.
+    #[error("write into the table at {location}: {message}")]
+    TableMismatch {
+        /// The table's root.
+        location: String,
+        /// What differs, naming the option and what the table has.
+        message: String,
+    },
+
     /// Encoding Parquet failed.
     #[error("encode parquet {path}")]
     Parquet {

@@ -172,9 +172,10 @@ impl ConvertOptions {
         // change only the files' bytes or where they split (codec, row groups, file size,
         // memory, threads) keep the run id.
         let mut shape = format!(
-            "unit={:?} strict={} partition={} max_line_bytes={}",
+            "unit={:?} strict={} unknown={} partition={} max_line_bytes={}",
             self.decode.timestamp_unit,
             self.decode.strict,
+            self.schema.unknown_fields().as_str(),
             self.partition.to_option_text(),
             self.max_line_bytes,
         );
@@ -418,6 +419,8 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
         started,
     );
     summary.inputs_quarantined = quarantined;
+    summary.unknown_fields_mode = options.schema.unknown_fields().as_str();
+    summary.near_misses = options.schema.near_misses(&summary.unknown_fields);
     Ok(summary)
 }
 
@@ -765,7 +768,9 @@ fn summarize(
         summary.bytes_in = read.bytes_in;
         summary.inputs_read = read.inputs_read;
         summary.unknown_fields = stats.unknown_fields;
+        summary.unknown_fields_other = stats.unknown_fields_other;
         summary.out_of_enum = stats.out_of_enum;
+        summary.values_coerced = stats.values_coerced;
         (stats.rows, rejected)
     };
     match outcome {

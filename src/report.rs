@@ -104,10 +104,20 @@ pub struct Summary {
     pub dry_run: bool,
     /// Runs that had committed but not finished publishing (a crash), finished by this one.
     pub runs_recovered: Vec<String>,
-    /// Unknown keys, by name: how many written rows carried each.
+    /// What happened to keys the field list does not know (`--unknown-fields`).
+    pub unknown_fields_mode: &'static str,
+    /// Unknown keys, by name: how many written rows carried each (the first 10,000 names).
     pub unknown_fields: BTreeMap<String, u64>,
+    /// Occurrences of unknown keys beyond the first 10,000 names.
+    pub unknown_fields_other: u64,
+    /// Unknown keys that differ from a field only by letter case, as `KEY (field NAME)`: how
+    /// many written rows carried each (kept with the other unknown keys, not mapped).
+    pub near_misses: BTreeMap<String, u64>,
     /// Values outside an enum's documented list, by field.
     pub out_of_enum: BTreeMap<String, u64>,
+    /// Values of another JSON type kept by a lossless reading (a number in a string field,
+    /// `""` for a number, ...), by field.
+    pub values_coerced: BTreeMap<String, u64>,
     /// Inputs skipped as not being log data.
     pub inputs_skipped: Vec<SkippedInput>,
     /// Inputs that failed part-way.
@@ -207,9 +217,35 @@ impl Summary {
                 plural(*n)
             ));
         }
+        for (field, n) in &self.values_coerced {
+            out.push_str(&format!(
+                "{n} value{} of {field} of another JSON type, kept by a lossless reading\n",
+                plural(*n)
+            ));
+        }
         if !self.unknown_fields.is_empty() {
-            let names: Vec<&str> = self.unknown_fields.keys().map(String::as_str).collect();
-            out.push_str(&format!("unknown fields ignored: {}\n", names.join(", ")));
+            const SHOWN: usize = 20;
+            let names: Vec<&str> = (self.unknown_fields.keys())
+                .take(SHOWN)
+                .map(String::as_str)
+                .collect();
+            let more = self.unknown_fields.len().saturating_sub(SHOWN);
+            let more = if more > 0 || self.unknown_fields_other > 0 {
+                format!(" and more ({} names counted)", self.unknown_fields.len())
+            } else {
+                String::new()
+            };
+            let what = match self.unknown_fields_mode {
+                "keep" => format!("unknown fields kept in {}", crate::schema::CATCH_ALL),
+                _ => "unknown fields ignored".to_string(),
+            };
+            out.push_str(&format!("{what}: {}{more}\n", names.join(", ")));
+        }
+        for (near, n) in &self.near_misses {
+            out.push_str(&format!(
+                "{n} row{} with {near}: a key that differs from a field only by case, not mapped\n",
+                plural(*n)
+            ));
         }
         for s in &self.inputs_skipped {
             out.push_str(&format!("skipped {}: {}\n", s.input, s.reason));

@@ -518,17 +518,61 @@ fn standard_input_and_compressed_inputs() {
 }
 
 #[test]
-fn strict_rejects_unknown_keys() {
+fn strict_rejects_unknown_keys_and_lossless_readings() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
+    let r = convert(
+        &[&fixture("mixed.ndjson")],
+        &out,
+        &["--max-reject-ratio", "1"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // `"ClientBytes":"5120","IpFirewall":"true"` on line 2: two readings, kept and counted.
+    assert_eq!(r.summary()["rows_rejected"], 2);
+    assert_eq!(
+        r.summary()["values_coerced"],
+        serde_json::json!({"ClientBytes": 1, "IpFirewall": 1})
+    );
+    assert_eq!(
+        r.summary()["unknown_fields"],
+        serde_json::json!({"NewField": 1})
+    );
+    assert_eq!(r.summary()["unknown_fields_mode"], "keep");
+
+    let out = dir.path().join("strict");
     let r = convert(
         &[&fixture("mixed.ndjson")],
         &out,
         &["--strict", "--max-reject-ratio", "1"],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.summary()["rows_rejected"], 3);
+    // Line 2 (readings) and line 5 (an unknown key) rejected besides the two bad lines.
+    assert_eq!(r.summary()["rows_rejected"], 4);
     assert_eq!(r.summary()["unknown_fields"], serde_json::json!({}));
+    assert_eq!(r.summary()["values_coerced"], serde_json::json!({}));
+    let rejects =
+        std::fs::read_to_string(out.join(r.summary()["rejects_file"].as_str().unwrap())).unwrap();
+    assert!(rejects.contains("(--strict)"), "{rejects}");
+    assert!(rejects.contains("(--unknown-fields reject)"), "{rejects}");
+
+    // --unknown-fields says otherwise: strict types, unknown keys dropped.
+    let out = dir.path().join("strict-drop");
+    let r = convert(
+        &[&fixture("mixed.ndjson")],
+        &out,
+        &[
+            "--strict",
+            "--unknown-fields",
+            "drop",
+            "--max-reject-ratio",
+            "1",
+        ],
+    );
+    assert_eq!(r.summary()["rows_rejected"], 3);
+    assert_eq!(
+        r.summary()["unknown_fields"],
+        serde_json::json!({"NewField": 1})
+    );
 }
 
 #[test]
@@ -840,8 +884,19 @@ fn another_field_list_can_be_loaded() {
     let r = run(&["schema", "--schema", schema.to_str().unwrap()], None);
     assert_eq!(
         r.stdout,
-        "When: Timestamp(µs, \"UTC\")\nKind: Dictionary(Int16, Utf8)\ndate: Date32 (partition)\nhour: Int32 (partition)\n"
+        "When: Timestamp(µs, \"UTC\")\nKind: Dictionary(Int16, Utf8)\n_extra: Utf8\ndate: Date32 (partition)\nhour: Int32 (partition)\n"
     );
+    let r = run(
+        &[
+            "schema",
+            "--schema",
+            schema.to_str().unwrap(),
+            "--unknown-fields",
+            "drop",
+        ],
+        None,
+    );
+    assert!(!r.stdout.contains("_extra"), "{}", r.stdout);
 }
 
 /// `--help` texts are part of the interface: a change must be deliberate. Set
@@ -885,7 +940,7 @@ fn schema_ddl_formats() {
         None,
     );
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("read_parquet('/lake/spectrum/**/*.parquet', hive_partitioning = true, hive_types = {'date': DATE, 'hour': INTEGER})"), "{}", r.stdout);
+    assert!(r.stdout.contains("read_parquet('/lake/spectrum/**/*.parquet', union_by_name = true, hive_partitioning = true, hive_types = {'date': DATE, 'hour': INTEGER})"), "{}", r.stdout);
     let r = run(&["schema", "--format", "spark", "--table", "events"], None);
     assert!(
         r.stdout.starts_with("CREATE TABLE `events` ("),

@@ -57,6 +57,8 @@ struct Case {
     rejects: Vec<ExpectedReject>,
     applications: Option<Vec<String>>,
     unknown_fields: Option<usize>,
+    /// Occurrences of unknown keys beyond the names counted one by one.
+    unknown_fields_other: Option<u64>,
     #[serde(default)]
     skipped: usize,
 }
@@ -256,6 +258,31 @@ fn generate(kind: &str, dir: &Path) -> PathBuf {
                 }
                 text.push_str(&format!(r#""Timestamp":{}}}"#, 1_795_474_800 + line));
                 writeln!(f, "{text}").unwrap();
+            }
+        }
+        "unknown-keys-beside-every-field" => {
+            // Every field of the list, and as many unknown keys holding 50 kB values each: a
+            // line of this dataset from a pipeline that adds its own keys, kept whole.
+            let known = r#""Application":"big","ClientAsn":1,"ClientBytes":2,"ClientCountry":"de","ClientIP":"192.0.2.1","ClientMatchedIpFirewall":"UNKNOWN","ClientPort":3,"ClientProto":"tcp","ClientTcpRtt":4,"ClientTlsCipher":"UNK","ClientTlsClientHelloServerName":"","ClientTlsProtocol":"none","ClientTlsStatus":"UNKNOWN","ColoCode":"FRA","ConnectTimestamp":0,"DisconnectTimestamp":0,"Event":"connect","IpFirewall":false,"OriginBytes":5,"OriginIP":"10.0.0.1","OriginPort":22,"OriginProto":"tcp","OriginTcpRtt":6,"OriginTlsCipher":"UNK","OriginTlsFingerprint":"","OriginTlsMode":"off","OriginTlsProtocol":"none","OriginTlsStatus":"UNKNOWN","ProxyProtocol":"off","Status":0,"Timestamp":1795474800"#;
+            let value = "v".repeat(50_000);
+            for _ in 0..3 {
+                let extra: Vec<String> = (0..31).map(|k| format!(r#""p_{k}":"{value}""#)).collect();
+                writeln!(f, "{{{known},{}}}", extra.join(",")).unwrap();
+            }
+        }
+        "distinct-unknown-keys-across-a-run" => {
+            // 100,000 distinct unknown keys, five new ones on each line.
+            for line in 0..20_000 {
+                let extra: Vec<String> = (0..5)
+                    .map(|k| format!(r#""enrich_{line}_{k}":{k}"#))
+                    .collect();
+                writeln!(
+                    f,
+                    r#"{{"Application":"a","ClientAsn":1,"ClientBytes":2,"ClientPort":3,"Status":{line},"Timestamp":{},{}}}"#,
+                    1_795_474_800 + line,
+                    extra.join(",")
+                )
+                .unwrap();
             }
         }
         other => panic!("unknown generated case {other}"),
@@ -487,6 +514,9 @@ fn check_case(case: &Case, scratch: &Path) {
             n,
             "{name}: distinct unknown keys"
         );
+    }
+    if let Some(n) = case.unknown_fields_other {
+        assert_eq!(count("unknown_fields_other"), n, "{name}");
     }
 }
 

@@ -2010,10 +2010,13 @@ pub(super) fn run(o: &Options, schema: &EventSchema) {
             .position(|f| f.field_type == FieldType::Timestamp)
     });
     let dns = schema.dataset().contains("dns");
+    // Fields of the list only (not the catch-all column), and not the deprecated ones, which a
+    // Logpush job can no longer be configured with.
     let columns = schema
-        .fields()
+        .listed_fields()
         .iter()
         .enumerate()
+        .filter(|(_, f)| !f.deprecated)
         .map(|(i, f)| column(f, Some(i) == event, dns, &mut rng, &world))
         .collect();
     let plan = Plan {

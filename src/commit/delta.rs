@@ -81,6 +81,8 @@ const ATOMICITY_PROBE_WRITERS: usize = 16;
 pub const LOG_DIR: &str = "_delta_log";
 /// The application id of a plain output's adoption.
 const ADOPT_APP_ID: &str = "logpush-parquet/adopt";
+/// The table property naming the dataset the table holds.
+const DATASET_PROPERTY: &str = "logpush-parquet.dataset";
 
 /// What a Delta table of this dataset looks like: its data columns and partition columns.
 #[derive(Debug, Clone)]
@@ -168,8 +170,51 @@ impl DeltaTable {
                     .ok_or_else(|| self.error("the table is still missing after its creation"))?
             }
         };
-        self.check_schema(&snapshot)?;
+        let snapshot = self.evolve(snapshot)?;
         self.adopt(snapshot)
+    }
+
+    /// Adds the columns this run writes that the table lacks (a field list with more fields, the
+    /// catch-all column), in one schema-change commit before any file is written: older files
+    /// read them as NULL. Refuses, before anything is written, a table of another dataset or
+    /// partitioning, or a column whose type differs. Another writer adding the same columns
+    /// first is fine: the table is read again and checked again.
+    fn evolve(&self, mut snapshot: SnapshotRef) -> Result<SnapshotRef> {
+        for attempt in 0..COMMIT_ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(backoff(attempt));
+                snapshot = Snapshot::builder_from(snapshot.clone())
+                    .build(&self.engine)
+                    .map_err(|e| self.error(e))?;
+            }
+            let missing = self.check_schema(&snapshot)?;
+            if missing.is_empty() {
+                return Ok(snapshot);
+            }
+            let names: Vec<&str> = missing.iter().map(|f| f.name().as_str()).collect();
+            tracing::info!(columns = ?names, "adding columns to the Delta table");
+            let mut builder =
+                snapshot
+                    .clone()
+                    .update_table(UpdateTableOperation::AlterTable, ENGINE_INFO, false);
+            for field in missing {
+                builder = builder.add_column(field);
+            }
+            let transaction = builder
+                .build(&self.engine, Box::new(FileSystemCommitter::new()))
+                .map_err(|e| self.error(e))?;
+            match transaction.commit(&self.engine) {
+                Ok(CommitResult::Committed(_)) => {}
+                Ok(CommitResult::Conflicted(_)) => continue,
+                Ok(CommitResult::Retryable(r)) => {
+                    tracing::warn!("schema change not committed, trying again: {}", r.error);
+                }
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+        Err(self.error(format!(
+            "the columns could not be added in {COMMIT_ATTEMPTS} attempts"
+        )))
     }
 
     /// The table's schema: the data columns, then the partition columns.
@@ -218,7 +263,7 @@ impl DeltaTable {
         let mut builder = create_table(self.url.as_str(), schema, ENGINE_INFO, false)
             .with_table_properties([
                 ("delta.checkpointInterval", interval.as_str()),
-                ("logpush-parquet.dataset", self.shape()?.dataset.as_str()),
+                (DATASET_PROPERTY, self.shape()?.dataset.as_str()),
             ]);
         if !partition.is_empty() {
             builder = builder.with_data_layout(DataLayout::partitioned(partition));
@@ -235,26 +280,62 @@ impl DeltaTable {
         }
     }
 
-    /// Refuses a table whose columns differ from the ones this run writes.
-    fn check_schema(&self, snapshot: &SnapshotRef) -> Result<()> {
-        let expected = self.table_schema()?;
-        let actual = snapshot.schema();
-        let names = |s: &StructType| -> Vec<(String, String)> {
-            s.fields()
-                .map(|f| (f.name().to_string(), format!("{:?}", f.data_type())))
-                .collect()
+    /// Checks the table against what this run writes, and returns the data columns the table
+    /// lacks. Refused, each in one sentence naming both values: another dataset, another
+    /// partitioning, a column of another type. Columns of the table that this run does not
+    /// write are fine: its rows read them as NULL.
+    fn check_schema(&self, snapshot: &SnapshotRef) -> Result<Vec<StructField>> {
+        let shape = self.shape()?;
+        let refuse = |message: String| Error::TableMismatch {
+            location: self.root.display_key(""),
+            message,
         };
-        if names(&expected) != names(actual.as_ref()) {
-            return Err(self.error(format!(
-                "the table's columns differ from the ones this run writes (field list and \
-                 --partition-by): it has {:?}",
-                names(actual.as_ref())
-                    .into_iter()
-                    .map(|(n, _)| n)
-                    .collect::<Vec<_>>()
+        let properties = &snapshot.table_properties().unknown_properties;
+        if let Some(dataset) = properties.get(DATASET_PROPERTY)
+            && *dataset != shape.dataset
+        {
+            return Err(refuse(format!(
+                "the table holds the dataset {dataset}, and this run converts {} (--dataset or \
+                 --schema)",
+                shape.dataset
             )));
         }
-        Ok(())
+        let partition: Vec<String> = (shape.partition.columns().iter())
+            .map(|(name, _)| name.clone())
+            .collect();
+        let table_partition = snapshot
+            .table_configuration()
+            .metadata()
+            .partition_columns();
+        if table_partition != partition.as_slice() {
+            let list = |columns: &[String]| match columns {
+                [] => "none".to_string(),
+                columns => columns.join(","),
+            };
+            return Err(refuse(format!(
+                "the table is partitioned by {}, and this run's --partition-by is {}",
+                list(table_partition),
+                list(&partition)
+            )));
+        }
+        let actual = snapshot.schema();
+        let mut missing = Vec::new();
+        for field in self.table_schema()?.fields() {
+            match actual.field(field.name()) {
+                Some(have) if have.data_type() == field.data_type() => {}
+                Some(have) => {
+                    return Err(refuse(format!(
+                        "the column {} is {} in the table, and {} in this run's field list: a \
+                         column's type cannot change (convert into another output)",
+                        field.name(),
+                        have.data_type(),
+                        field.data_type()
+                    )));
+                }
+                None => missing.push(field.clone()),
+            }
+        }
+        Ok(missing)
     }
 
     /// Registers the files of a plain output's published runs, once, without rewriting them.
@@ -516,16 +597,24 @@ impl DeltaTable {
         let mut arrays: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![stats.rows as i64]))];
         if !stats.columns.is_empty() {
             let (mut nulls, mut mins, mut maxes) = (Vec::new(), Vec::new(), Vec::new());
-            // Statistics are per Parquet leaf column: a list has one leaf, a map two, and
-            // Delta keeps none for either.
+            // Statistics are per Parquet leaf column of the file: a list has one leaf, a map
+            // two, and Delta keeps none for either. The file's columns are found by name: the
+            // table may have columns in another order, or columns the file lacks.
+            let mut leaf_of = std::collections::HashMap::new();
             let mut leaf = 0;
-            for field in physical.fields() {
+            for field in self.shape()?.file_schema.fields() {
                 let leaves = leaf_count(field.data_type());
-                let Some(column) = stats.columns.get(leaf).filter(|_| leaves == 1) else {
-                    leaf += leaves;
+                if leaves == 1 {
+                    leaf_of.insert(field.name().as_str(), leaf);
+                }
+                leaf += leaves;
+            }
+            for field in physical.fields() {
+                let Some(column) =
+                    (leaf_of.get(field.name().as_str())).and_then(|&leaf| stats.columns.get(leaf))
+                else {
                     continue;
                 };
-                leaf += 1;
                 if !wanted.contains(field.name()) || field.data_type().is_nested() {
                     continue;
                 }
@@ -586,7 +675,18 @@ impl DeltaTable {
             return Ok(None);
         };
         if self.shape.is_some() {
-            self.check_schema(&snapshot)?;
+            let missing = self.check_schema(&snapshot)?;
+            if !missing.is_empty() {
+                let names: Vec<&str> = missing.iter().map(|f| f.name().as_str()).collect();
+                return Err(Error::TableMismatch {
+                    location: self.root.display_key(""),
+                    message: format!(
+                        "the table has no column {}: give the field list the table was \
+                         written with",
+                        names.join(", ")
+                    ),
+                });
+            }
         }
         let files = self.files_of(&snapshot)?;
         Ok(Some((snapshot, files)))

@@ -112,6 +112,20 @@ impl CsvColumns {
                         }
                         json.extend_from_slice(value.as_bytes());
                     }
+                    // CSV has no types: a number or boolean is written as the job's NDJSON
+                    // would write it, so that it is no lossless reading of a string.
+                    FieldType::Int
+                        if super::parse_int_text(&value)
+                            .is_some_and(|n| n.to_string() == value) =>
+                    {
+                        json.extend_from_slice(value.as_bytes())
+                    }
+                    FieldType::Float if serde_json::from_str::<f64>(&value).is_ok() => {
+                        json.extend_from_slice(value.as_bytes())
+                    }
+                    FieldType::Bool if value == "true" || value == "false" => {
+                        json.extend_from_slice(value.as_bytes())
+                    }
                     _ => serde_json::to_writer(&mut *json, &value).expect("writing to a Vec"),
                 }
             }
@@ -169,7 +183,20 @@ mod tests {
         let columns = "ClientIP,EdgeResponseStatus,BotDetectionIDs,RequestHeaders,CacheTieredFill";
         assert_eq!(
             json(columns, r#""192.0.2.1",200,"[1,2]","{""a"":""b""}",true"#).unwrap(),
-            r#"{"ClientIP":"192.0.2.1","EdgeResponseStatus":"200","BotDetectionIDs":[1,2],"RequestHeaders":{"a":"b"},"CacheTieredFill":"true"}"#
+            r#"{"ClientIP":"192.0.2.1","EdgeResponseStatus":200,"BotDetectionIDs":[1,2],"RequestHeaders":{"a":"b"},"CacheTieredFill":true}"#
+        );
+        // Numbers and booleans quoted or not are the same; other text stays a string.
+        assert_eq!(
+            json(
+                "EdgeResponseStatus,CacheTieredFill,EdgeResponseCompressionRatio",
+                r#""200","false","1.5e0""#
+            )
+            .unwrap(),
+            r#"{"EdgeResponseStatus":200,"CacheTieredFill":false,"EdgeResponseCompressionRatio":1.5e0}"#
+        );
+        assert_eq!(
+            json("EdgeResponseStatus,CacheTieredFill", r#"0200,yes"#).unwrap(),
+            r#"{"EdgeResponseStatus":"0200","CacheTieredFill":"yes"}"#
         );
         // Empty unquoted values are NULL; a quoted empty string is a string.
         assert_eq!(json(columns, r#""",,,,"#).unwrap(), r#"{"ClientIP":""}"#);

@@ -7,14 +7,15 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::columns::Slot;
 use super::timestamp::{self, Instant};
 use super::{
-    DecodeOptions, LineReject, RowScratch, epoch_instant, parse_float_text, parse_int_text,
-    parse_timestamp_text,
+    DecodeOptions, LineReject, RowScratch, UnknownKey, epoch_instant, parse_float_text,
+    parse_int_text, parse_timestamp_text,
 };
-use crate::schema::{EventSchema, FieldSpec, FieldType};
+use crate::schema::{EventSchema, FieldSpec, FieldType, UnknownFields};
 
 /// Parses `line` into `row`'s slots, or says why the line is rejected.
 pub(super) fn parse_row(
@@ -28,6 +29,7 @@ pub(super) fn parse_row(
         options,
         row,
         current_field: None,
+        current_unknown: None,
         reject: None,
     };
     let mut de = serde_json::Deserializer::from_slice(line);
@@ -48,7 +50,8 @@ pub(super) fn parse_row(
             }),
         },
         Err(e) => Err(parse.reject.take().unwrap_or_else(|| LineReject {
-            field: parse.current_field.map(|i| schema.fields()[i].name.clone()),
+            field: (parse.current_field.map(|i| schema.fields()[i].name.clone()))
+                .or_else(|| parse.current_unknown.take()),
             reason: json_error_reason(&e),
         })),
     }
@@ -75,6 +78,8 @@ struct RowParse<'a> {
     row: &'a mut RowScratch,
     /// The field whose value is being parsed, for errors raised inside it.
     current_field: Option<usize>,
+    /// The unknown key whose value is being kept, for errors raised inside it.
+    current_unknown: Option<String>,
     /// A reject raised by our own checks (as opposed to a JSON syntax error).
     reject: Option<LineReject>,
 }
@@ -92,6 +97,34 @@ impl RowParse<'_> {
         let start = self.row.text.len() as u32;
         self.row.text.push_str(s);
         Slot::Str(start, self.row.text.len() as u32)
+    }
+
+    /// Keeps the value of the unknown key last recorded: its exact JSON text, nested no deeper
+    /// than a `json` field may be.
+    fn keep_unknown_value<E: de::Error>(&mut self, raw: &RawValue) -> Result<(), E> {
+        let key = *self
+            .row
+            .unknown
+            .last()
+            .expect("an unknown key was recorded");
+        if json_depth(raw.get()) > MAX_JSON_DEPTH {
+            self.reject = Some(LineReject {
+                field: Some(self.row.unknown_name(&key).to_string()),
+                reason: format!(
+                    "expected a JSON value nested at most {MAX_JSON_DEPTH} levels, found one \
+                     nested deeper"
+                ),
+            });
+            return Err(E::custom("rejected"));
+        }
+        let value = self.push_text(raw.get());
+        self.row.unknown.last_mut().expect("recorded").value = value;
+        Ok(())
+    }
+
+    /// Records that field `i` was kept by a lossless reading.
+    fn coerced(&mut self, i: usize) {
+        self.row.coerced.push(i as u32);
     }
 }
 
@@ -165,6 +198,17 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_> {
                     parse.row.slots[i] = slot;
                     parse.current_field = None;
                 }
+                None if parse.schema.unknown_fields() == UnknownFields::Keep => {
+                    let key = parse
+                        .row
+                        .unknown
+                        .last()
+                        .expect("an unknown key was recorded");
+                    parse.current_unknown = Some(parse.row.unknown_name(key).to_string());
+                    let raw = map.next_value::<&RawValue>()?;
+                    parse.keep_unknown_value(raw)?;
+                    parse.current_unknown = None;
+                }
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -196,11 +240,17 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_> {
         if let Some(i) = parse.schema.index_of(key) {
             return Ok(Some(i));
         }
-        if parse.options.strict {
-            return Err(parse.fail(None, format!("unknown field {key:?} (--strict)")));
+        if parse.schema.unknown_fields() == UnknownFields::Reject {
+            return Err(parse.fail(
+                None,
+                format!("unknown field {key:?} (--unknown-fields reject)"),
+            ));
         }
         if let Slot::Str(s, e) = parse.push_text(key) {
-            parse.row.unknown.push((s, e));
+            parse.row.unknown.push(UnknownKey {
+                name: (s, e),
+                value: Slot::Absent,
+            });
         }
         Ok(None)
     }
@@ -226,6 +276,52 @@ impl ValueSeed<'_, '_> {
         let field = self.field;
         self.parse
             .fail(Some(field), format!("expected {expected}, found {what}"))
+    }
+
+    /// A lossless reading of a value of another JSON type (`what`) as `slot`: counted, or
+    /// refused under `--strict`.
+    fn read_as<E: de::Error>(self, slot: Slot, what: &str) -> Result<Slot, E> {
+        if self.parse.options.strict {
+            return Err(self.refuse(&format!("{what} (--strict)")));
+        }
+        self.parse.coerced(self.field);
+        Ok(slot)
+    }
+
+    /// A list of one item (`item`), read from a scalar where a list is declared.
+    fn one_item<E: de::Error>(self, item: Slot, what: &str) -> Result<Slot, E> {
+        let start = self.parse.row.items.len() as u32;
+        if !self.parse.options.strict {
+            self.parse.row.items.push(item);
+        }
+        let slot = Slot::Items(start, start + 1);
+        self.read_as(slot, what)
+    }
+
+    /// A `string` field's value, from its raw JSON text: a string, or a number or boolean kept
+    /// as its exact text.
+    fn string_from_raw<E: de::Error>(self, raw: &str) -> Result<Slot, E> {
+        match raw.as_bytes().first() {
+            Some(b'"') => {
+                let body = &raw[1..raw.len() - 1];
+                if !body.contains('\\') {
+                    return Ok(self.parse.push_text(body));
+                }
+                let text: String = serde_json::from_str(raw).map_err(E::custom)?;
+                Ok(self.parse.push_text(&text))
+            }
+            Some(b'n') => Ok(Slot::Null),
+            Some(b't' | b'f') => {
+                let slot = self.parse.push_text(raw);
+                self.read_as(slot, "a boolean")
+            }
+            Some(b'[') => Err(self.refuse("an array")),
+            Some(b'{') => Err(self.refuse("an object")),
+            _ => {
+                let slot = self.parse.push_text(raw);
+                self.read_as(slot, "a number")
+            }
+        }
     }
 
     fn timestamp<E: de::Error>(self, instant: Instant) -> Result<Slot, E> {
@@ -296,6 +392,11 @@ impl ValueSeed<'_, '_> {
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
     type Value = Slot;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Slot, D::Error> {
+        if self.field_type() == FieldType::String {
+            // The raw text, so that a number keeps its exact text (`1.50`, `1e3`).
+            let raw = <&RawValue>::deserialize(d)?;
+            return self.string_from_raw(raw.get());
+        }
         if self.field_type() == FieldType::Json {
             // The value's exact text, checked as JSON by serde_json on the way.
             let raw = <&serde_json::value::RawValue>::deserialize(d)?;
@@ -334,11 +435,13 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Slot, E> {
         match self.field_type() {
             FieldType::Int => Ok(Slot::Int(v)),
+            // JSON has one number type: an integer is a float's exact value, not a reading.
             FieldType::Float => Ok(Slot::Float((v as f64).to_bits())),
             FieldType::Timestamp => {
                 let instant = epoch_instant(self.spec(), v);
                 self.timestamp(instant)
             }
+            FieldType::IntList => self.one_item(Slot::Int(v), "an integer"),
             _ => Err(self.refuse("a number")),
         }
     }
@@ -369,29 +472,48 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Slot, E> {
+        let what = format!("the string {v:?}");
         match self.field_type() {
             FieldType::String => Ok(self.parse.push_text(v)),
+            FieldType::Int | FieldType::Float | FieldType::Bool | FieldType::Timestamp
+                if v.is_empty() =>
+            {
+                self.read_as(Slot::Null, &what)
+            }
             FieldType::Int => match parse_int_text(v) {
-                Some(n) => Ok(Slot::Int(n)),
-                None => Err(self.refuse(&format!("the string {v:?}"))),
+                Some(n) => self.read_as(Slot::Int(n), &what),
+                None => Err(self.refuse(&what)),
             },
             FieldType::Float => match parse_float_text(v) {
-                Some(x) => Ok(Slot::Float(x.to_bits())),
-                None => Err(self.refuse(&format!("the string {v:?}"))),
+                Some(x) => self.read_as(Slot::Float(x.to_bits()), &what),
+                None => Err(self.refuse(&what)),
             },
             FieldType::Bool => match v {
-                "true" => Ok(Slot::Bool(true)),
-                "false" => Ok(Slot::Bool(false)),
-                _ => Err(self.refuse(&format!("the string {v:?}"))),
+                "true" => self.read_as(Slot::Bool(true), &what),
+                "false" => self.read_as(Slot::Bool(false), &what),
+                _ => Err(self.refuse(&what)),
             },
             FieldType::Timestamp => match parse_timestamp_text(self.spec(), v) {
-                Ok(instant) => self.timestamp(instant),
+                Ok((instant, false)) => self.timestamp(instant),
+                Ok((instant, true)) if !self.parse.options.strict => {
+                    self.parse.coerced(self.field);
+                    self.timestamp(instant)
+                }
+                Ok((_, true)) => {
+                    let field = self.field;
+                    let reason = format!("{v:?}: a date-time without an offset (--strict)");
+                    Err(self.parse.fail(Some(field), reason))
+                }
                 Err(e) => {
                     let field = self.field;
                     Err(self.parse.fail(Some(field), format!("{v:?}: {e}")))
                 }
             },
-            _ => Err(self.refuse(&format!("the string {v:?}"))),
+            FieldType::StringList => {
+                let item = self.parse.push_text(v);
+                self.one_item(item, &what)
+            }
+            _ => Err(self.refuse(&what)),
         }
     }
 
@@ -500,7 +622,11 @@ impl<'de> Visitor<'de> for ItemSeed<'_, '_, '_> {
         match self.kind {
             ItemKind::String => Ok(self.parse.push_text(v)),
             ItemKind::Int => match parse_int_text(v) {
-                Some(n) => Ok(Slot::Int(n)),
+                Some(n) if !self.parse.options.strict => {
+                    self.parse.coerced(self.field);
+                    Ok(Slot::Int(n))
+                }
+                Some(_) => Err(self.refuse(&format!("the string {v:?} (--strict)"))),
                 None => Err(self.refuse(&format!("the string {v:?}"))),
             },
         }

@@ -9,12 +9,16 @@
 //! rejected line leaves no trace in a batch.
 //!
 //! What a line may hold (everything else rejects the line with a [`LineReject`]):
-//! - keys in any order; an absent key or `null` is NULL; unknown keys are skipped and counted
-//!   (rejected under `strict`); a key given twice is rejected, since one value would be lost;
-//! - `int`: a JSON integer in the `i64` range, or a string of such an integer (`"443"`);
-//!   fractions, exponents and out-of-range numbers are rejected;
-//! - `bool`: `true`/`false`, or the strings `"true"`/`"false"`;
-//! - `float`: any JSON number, or a string of a finite decimal number (`"0.25"`);
+//! - keys in any order; an absent key or `null` is NULL; a key given twice is rejected, since
+//!   one value would be lost;
+//! - keys the field list does not know: kept in the catch-all column as the exact JSON text of
+//!   an object of those keys and values, left out, or rejected, as the schema's
+//!   [`UnknownFields`] says; counted by name either way (a line with more unknown keys than
+//!   known ones is rejected as another dataset's);
+//! - `int`: a JSON integer in the `i64` range; fractions, exponents and out-of-range numbers
+//!   are rejected;
+//! - `bool`: `true`/`false`;
+//! - `float`: any JSON number;
 //! - `string`: a JSON string (enum values outside the documented list are kept and counted);
 //! - `timestamp`: see [`timestamp`]; with `zero_is_null`, the epoch becomes NULL; with an
 //!   `epoch_unit`, epoch integers are read in that unit instead of by their magnitude;
@@ -22,6 +26,15 @@
 //!   (`null` items are kept as NULL);
 //! - `string_map`: a JSON object of string (or `null`) values, each key once;
 //! - `json`: any JSON value, kept as its exact text (`null` is NULL).
+//!
+//! Lossless readings: a value of another JSON type than the declared one is kept when it has an
+//! exact reading, and counted per field ([`DecodeStats::values_coerced`]); `strict` refuses
+//! them. A number or boolean in a `string` field becomes its exact JSON text; an integral string
+//! in an `int` field (or `int_list` item) the integer; `"true"`/`"false"` in a `bool` field the
+//! boolean; a finite decimal string in a `float` field the number; `""` in an `int`, `float`,
+//! `bool` or `timestamp` field NULL; a date-time without an offset in a `timestamp` field the
+//! UTC instant; a string where a `string_list`, or an integer where an `int_list`, is declared
+//! a one-item list.
 //!
 //! A value of another shape (an object where a list is declared, an array inside a map) rejects
 //! the line, naming the field and, inside a list or map, the item or key.
@@ -46,7 +59,7 @@ use arrow_schema::{SchemaRef, TimeUnit};
 
 use crate::error::{Error, Result};
 use crate::partition::{MAX_FOLDER_NAME_BYTES, folder_name_len};
-use crate::schema::{EnumKey, EventSchema, FieldSpec};
+use crate::schema::{EnumKey, EventSchema, FieldSpec, UnknownFields};
 use columns::{ColumnBuilder, RowData, Slot};
 use timestamp::Instant;
 
@@ -73,15 +86,25 @@ impl fmt::Display for LineReject {
     }
 }
 
+/// Distinct unknown key names counted by name in one run; occurrences of further names are
+/// counted together ([`DecodeStats::unknown_fields_other`]), so that a run whose lines each
+/// bring new keys keeps a bounded summary.
+pub const MAX_UNKNOWN_NAMES: usize = 10_000;
+
 /// Counts kept while decoding, merged into the run's summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DecodeStats {
     /// Rows accepted.
     pub rows: u64,
-    /// Unknown keys, by name: how many accepted rows carried each.
+    /// Unknown keys, by name: how many accepted rows carried each (at most
+    /// [`MAX_UNKNOWN_NAMES`] names).
     pub unknown_fields: BTreeMap<String, u64>,
+    /// Occurrences of unknown keys beyond the first [`MAX_UNKNOWN_NAMES`] names.
+    pub unknown_fields_other: u64,
     /// Values outside an enum's documented list, by field.
     pub out_of_enum: BTreeMap<String, u64>,
+    /// Values kept by a lossless reading of another JSON type, by field.
+    pub values_coerced: BTreeMap<String, u64>,
 }
 
 impl DecodeStats {
@@ -89,10 +112,26 @@ impl DecodeStats {
     pub fn merge(&mut self, other: DecodeStats) {
         self.rows += other.rows;
         for (k, v) in other.unknown_fields {
-            *self.unknown_fields.entry(k).or_default() += v;
+            self.count_unknown(k, v);
         }
+        self.unknown_fields_other += other.unknown_fields_other;
         for (k, v) in other.out_of_enum {
             *self.out_of_enum.entry(k).or_default() += v;
+        }
+        for (k, v) in other.values_coerced {
+            *self.values_coerced.entry(k).or_default() += v;
+        }
+    }
+
+    /// Counts `n` occurrences of the unknown key `name`.
+    fn count_unknown(&mut self, name: impl AsRef<str> + Into<String>, n: u64) {
+        let full = self.unknown_fields.len() >= MAX_UNKNOWN_NAMES;
+        match self.unknown_fields.get_mut(name.as_ref()) {
+            Some(count) => *count += n,
+            None if full => self.unknown_fields_other += n,
+            None => {
+                self.unknown_fields.insert(name.into(), n);
+            }
         }
     }
 }
@@ -102,7 +141,7 @@ impl DecodeStats {
 pub struct DecodeOptions {
     /// The unit of timestamp columns.
     pub timestamp_unit: TimeUnit,
-    /// Reject lines with keys that are not in the field list.
+    /// Documented types only: no lossless readings of values of another JSON type.
     pub strict: bool,
     /// Rows per batch, 1 to [`MAX_BATCH_SIZE`].
     pub batch_size: usize,
@@ -142,6 +181,8 @@ pub struct Decoder {
     rows: usize,
     row: RowScratch,
     stats: DecodeStats,
+    /// Values kept by a lossless reading since the last [`Decoder::take_stats`], by field.
+    coerced: Vec<u64>,
     scanner: scan::Scanner,
     /// Whether to try the fast scanner first (tests turn it off to compare the two parsers).
     fast_path: bool,
@@ -159,7 +200,27 @@ pub(crate) struct RowScratch {
     text: String,
     /// Items of list and map values ([`Slot::Items`]).
     items: Vec<Slot>,
-    unknown: Vec<(u32, u32)>,
+    /// The line's unknown keys, in order.
+    unknown: Vec<UnknownKey>,
+    /// Fields whose value was kept by a lossless reading.
+    coerced: Vec<u32>,
+    /// The catch-all object being assembled.
+    extra: String,
+}
+
+/// An unknown key of a line: its name (unescaped, a range of the row's text) and, when unknown
+/// keys are kept, its value's exact JSON text ([`Slot::Line`] or [`Slot::Str`]; otherwise
+/// [`Slot::Absent`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnknownKey {
+    pub(crate) name: (u32, u32),
+    pub(crate) value: Slot,
+}
+
+impl RowScratch {
+    fn unknown_name(&self, key: &UnknownKey) -> &str {
+        &self.text[key.name.0 as usize..key.name.1 as usize]
+    }
 }
 
 impl Decoder {
@@ -183,6 +244,7 @@ impl Decoder {
                 slots: vec![Slot::Absent; schema.fields().len()],
                 ..RowScratch::default()
             },
+            coerced: vec![0; schema.fields().len()],
             schema,
             options,
             columns,
@@ -241,6 +303,12 @@ impl Decoder {
 
     /// Counts since the last call.
     pub fn take_stats(&mut self) -> DecodeStats {
+        for (i, n) in self.coerced.iter_mut().enumerate() {
+            if *n > 0 {
+                let name = self.schema.fields()[i].name.clone();
+                *self.stats.values_coerced.entry(name).or_default() += std::mem::take(n);
+            }
+        }
         std::mem::take(&mut self.stats)
     }
 
@@ -270,7 +338,11 @@ impl Decoder {
         // Only the fast scanner makes slots that point into the line, and only into valid UTF-8.
         let line_text = self.parse_row(line)?;
         self.check_dataset()?;
+        self.check_unknown_keys()?;
         self.check_folder_names(line_text)?;
+        if let Some(i) = self.schema.catch_all() {
+            self.row.slots[i] = self.row.catch_all(line_text);
+        }
         let row = &self.row;
         let data = RowData {
             text: &row.text,
@@ -283,11 +355,11 @@ impl Decoder {
                 increment(&mut self.stats.out_of_enum, name);
             }
         }
-        for &(s, e) in &row.unknown {
-            increment(
-                &mut self.stats.unknown_fields,
-                &row.text[s as usize..e as usize],
-            );
+        for key in &row.unknown {
+            self.stats.count_unknown(row.unknown_name(key), 1);
+        }
+        for &i in &row.coerced {
+            self.coerced[i as usize] += 1;
         }
         self.stats.rows += 1;
         self.rows += 1;
@@ -314,7 +386,7 @@ impl Decoder {
         }
         // Keys, not occurrences: an unknown key given twice is one key.
         let mut names: Vec<&str> = (self.row.unknown.iter())
-            .map(|&(s, e)| &self.row.text[s as usize..e as usize])
+            .map(|key| self.row.unknown_name(key))
             .collect();
         names.sort_unstable();
         names.dedup();
@@ -331,6 +403,25 @@ impl Decoder {
                 self.schema.dataset()
             ),
         })
+    }
+
+    /// Refuses an unknown key given twice when unknown keys are kept: the catch-all object
+    /// would hold it twice, and readers keep one of its values.
+    fn check_unknown_keys(&self) -> Result<(), LineReject> {
+        if self.row.unknown.len() < 2 || self.schema.unknown_fields() != UnknownFields::Keep {
+            return Ok(());
+        }
+        let mut names: Vec<&str> = (self.row.unknown.iter())
+            .map(|key| self.row.unknown_name(key))
+            .collect();
+        names.sort_unstable();
+        match names.windows(2).find(|pair| pair[0] == pair[1]) {
+            Some(pair) => Err(LineReject {
+                field: Some(pair[0].to_string()),
+                reason: "key appears twice in the object".into(),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn check_folder_names(&self, line: &str) -> Result<(), LineReject> {
@@ -400,7 +491,57 @@ impl RowScratch {
         self.text.clear();
         self.items.clear();
         self.unknown.clear();
+        self.coerced.clear();
     }
+
+    /// The catch-all value of the row: the JSON text of an object of its unknown keys and their
+    /// values, in line order (NULL when there are none). `line` is the line when the fast
+    /// scanner parsed it (its slots may point into it).
+    fn catch_all(&mut self, line: &str) -> Slot {
+        if self.unknown.is_empty() {
+            return Slot::Null;
+        }
+        let extra = &mut self.extra;
+        extra.clear();
+        extra.push('{');
+        for (n, key) in self.unknown.iter().enumerate() {
+            if n > 0 {
+                extra.push(',');
+            }
+            push_json_string(extra, &self.text[key.name.0 as usize..key.name.1 as usize]);
+            extra.push(':');
+            let value = key.value.text(&self.text, line);
+            extra.push_str(value.expect("unknown values are kept as text"));
+        }
+        extra.push('}');
+        let start = self.text.len() as u32;
+        self.text.push_str(&self.extra);
+        Slot::Str(start, self.text.len() as u32)
+    }
+}
+
+/// Appends `s` as a JSON string: quoted, with `"`, `\` and control characters escaped.
+pub(crate) fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut rest = s;
+    while let Some(i) = rest.find(|c: char| c == '"' || c == '\\' || c < ' ') {
+        out.push_str(&rest[..i]);
+        let c = rest.as_bytes()[i];
+        match c {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\u{c:04x}");
+            }
+        }
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+    out.push('"');
 }
 
 fn increment(map: &mut BTreeMap<String, u64>, key: &str) {
@@ -421,14 +562,15 @@ pub(crate) fn epoch_instant(spec: &FieldSpec, n: i64) -> Instant {
 }
 
 /// The instant of a timestamp string of field `spec`: digits in its declared unit, when it has
-/// one; otherwise as [`timestamp::parse_timestamp_str`] reads it.
+/// one; otherwise as [`timestamp::parse_timestamp_reading`] reads it. The flag says whether it
+/// took a lossless reading (a date-time without an offset).
 pub(crate) fn parse_timestamp_text(
     spec: &FieldSpec,
     v: &str,
-) -> Result<Instant, timestamp::TimestampError> {
+) -> Result<(Instant, bool), timestamp::TimestampError> {
     match (spec.epoch_unit, parse_int_text(v)) {
-        (Some(_), Some(n)) => Ok(epoch_instant(spec, n)),
-        _ => timestamp::parse_timestamp_str(v),
+        (Some(_), Some(n)) => Ok((epoch_instant(spec, n), false)),
+        _ => timestamp::parse_timestamp_reading(v),
     }
 }
 

@@ -12,8 +12,8 @@ use arrow_schema::TimeUnit;
 
 use super::columns::Slot;
 use super::timestamp::Instant;
-use super::{RowScratch, epoch_instant, parse_int_text, parse_timestamp_text};
-use crate::schema::{EventSchema, FieldType};
+use super::{RowScratch, UnknownKey, epoch_instant, parse_int_text, parse_timestamp_text};
+use crate::schema::{EventSchema, FieldType, UnknownFields};
 
 /// The scanner gave up on this line: decode it with the general path.
 pub(crate) struct GiveUp;
@@ -36,7 +36,9 @@ impl Scanner {
 
     /// Scans `text` (a whole line, checked as UTF-8 once, so every slice cut at an ASCII
     /// delimiter is text) into `row`; `row` must be cleared by the caller. Strings without
-    /// escapes stay in the line ([`Slot::Line`]).
+    /// escapes stay in the line ([`Slot::Line`]), as do the values of unknown keys that are
+    /// kept. Under `strict`, a line that needs a lossless reading is given up (the general path
+    /// rejects it).
     pub(crate) fn scan(
         &mut self,
         text: &str,
@@ -80,19 +82,28 @@ impl Scanner {
                     pos = next;
                 }
                 None => {
-                    if strict {
+                    let mode = schema.unknown_fields();
+                    if mode == UnknownFields::Reject {
                         return Err(GiveUp);
                     }
                     let start = row.text.len() as u32;
                     row.text.push_str(&text[key_start..key_end]);
-                    row.unknown.push((start, row.text.len() as u32));
+                    let value_start = pos;
                     pos = skip_scalar(b, pos)?;
+                    row.unknown.push(UnknownKey {
+                        name: (start, row.text.len() as u32),
+                        value: match mode {
+                            UnknownFields::Keep => Slot::Line(value_start as u32, pos as u32),
+                            _ => Slot::Absent,
+                        },
+                    });
                 }
             }
             position += 1;
             pos = skip_ws(b, pos);
             match b.get(pos) {
                 Some(b',') => pos = skip_ws(b, pos + 1),
+                Some(b'}') if strict && !row.coerced.is_empty() => return Err(GiveUp),
                 Some(b'}') => return end(b, pos + 1),
                 _ => return Err(GiveUp),
             }
@@ -289,18 +300,32 @@ fn value(
             };
             let slot = match spec.field_type {
                 FieldType::String => string,
-                FieldType::Int => Slot::Int(parse_int_text(content).ok_or(GiveUp)?),
-                FieldType::Bool => match content {
-                    "true" => Slot::Bool(true),
-                    "false" => Slot::Bool(false),
-                    _ => return Err(GiveUp),
-                },
+                FieldType::Int | FieldType::Bool | FieldType::Timestamp if content.is_empty() => {
+                    row.coerced.push(i as u32);
+                    Slot::Null
+                }
+                FieldType::Int => {
+                    row.coerced.push(i as u32);
+                    Slot::Int(parse_int_text(content).ok_or(GiveUp)?)
+                }
+                FieldType::Bool => {
+                    row.coerced.push(i as u32);
+                    match content {
+                        "true" => Slot::Bool(true),
+                        "false" => Slot::Bool(false),
+                        _ => return Err(GiveUp),
+                    }
+                }
                 FieldType::Timestamp => {
-                    let instant = parse_timestamp_text(spec, content).map_err(|_| GiveUp)?;
+                    let (instant, read) =
+                        parse_timestamp_text(spec, content).map_err(|_| GiveUp)?;
+                    if read {
+                        row.coerced.push(i as u32);
+                    }
                     timestamp_slot(spec.zero_is_null, instant, unit)?
                 }
-                // Numbers in strings, and JSON text (whose exact text includes the quotes and
-                // escapes), are left to the general path.
+                // Numbers in strings, lists of one string, and JSON text (whose exact text
+                // includes the quotes and escapes), are left to the general path.
                 _ => return Err(GiveUp),
             };
             if escaped && !matches!(slot, Slot::Str(..)) {
@@ -316,17 +341,42 @@ fn value(
                 FieldType::Timestamp => {
                     timestamp_slot(spec.zero_is_null, epoch_instant(spec, n), unit)?
                 }
+                // A number in a string field: its exact text (a JSON integer is canonical).
+                FieldType::String => {
+                    row.coerced.push(i as u32);
+                    Slot::Line(pos as u32, next as u32)
+                }
                 _ => return Err(GiveUp),
             };
             Ok((slot, next))
         }
-        Some(b't') if b[pos..].starts_with(b"true") && spec.field_type == FieldType::Bool => {
-            Ok((Slot::Bool(true), pos + 4))
+        Some(b't') if b[pos..].starts_with(b"true") => {
+            literal(spec.field_type, true, pos, 4, i, row)
         }
-        Some(b'f') if b[pos..].starts_with(b"false") && spec.field_type == FieldType::Bool => {
-            Ok((Slot::Bool(false), pos + 5))
+        Some(b'f') if b[pos..].starts_with(b"false") => {
+            literal(spec.field_type, false, pos, 5, i, row)
         }
         Some(b'n') if b[pos..].starts_with(b"null") => Ok((Slot::Null, pos + 4)),
+        _ => Err(GiveUp),
+    }
+}
+
+/// A `true` or `false` of `len` bytes at `pos` for field `i` of type `field_type`: a boolean,
+/// or its text in a string field.
+fn literal(
+    field_type: FieldType,
+    value: bool,
+    pos: usize,
+    len: usize,
+    i: usize,
+    row: &mut RowScratch,
+) -> Scan<(Slot, usize)> {
+    match field_type {
+        FieldType::Bool => Ok((Slot::Bool(value), pos + len)),
+        FieldType::String => {
+            row.coerced.push(i as u32);
+            Ok((Slot::Line(pos as u32, (pos + len) as u32), pos + len))
+        }
         _ => Err(GiveUp),
     }
 }

@@ -1,12 +1,19 @@
 use super::*;
-use crate::schema::FieldType;
+use crate::schema::{FieldType, UnknownFields};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int16Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 
 fn decoder(strict: bool, batch_size: usize) -> Decoder {
+    decoder_with(UnknownFields::Keep, strict, batch_size)
+}
+
+fn decoder_with(unknown: UnknownFields, strict: bool, batch_size: usize) -> Decoder {
+    let schema = EventSchema::spectrum_events()
+        .with_unknown_fields(unknown)
+        .unwrap();
     Decoder::try_new(
-        Arc::new(EventSchema::spectrum_events()),
+        Arc::new(schema),
         DecodeOptions {
             strict,
             batch_size,
@@ -62,7 +69,8 @@ const FULL: &str = r#"{"Application":"a1b2c3","ClientAsn":13335,"ClientBytes":51
 fn a_complete_event_decodes_every_field_with_its_type() {
     let (batch, stats) = decode_all(&[FULL]);
     assert_eq!(batch.num_rows(), 1);
-    assert_eq!(batch.num_columns(), 31);
+    assert_eq!(batch.num_columns(), 32, "31 fields and the catch-all");
+    assert_eq!(string_at(&batch, "_extra", 0), None, "no unknown key");
     assert_eq!(
         string_at(&batch, "Application", 0).as_deref(),
         Some("a1b2c3")
@@ -229,17 +237,109 @@ fn an_enum_column_with_many_distinct_values_keeps_every_value_once_per_batch() {
 }
 
 #[test]
-fn unknown_keys_are_ignored_and_counted_or_rejected_when_strict() {
-    let line = r#"{"Event":"connect","NewField":{"deep":[1,2,{"x":null}]},"Status":0,"Other":1}"#;
+fn unknown_keys_are_kept_dropped_or_rejected_and_counted() {
+    let line =
+        r#"{"Event":"connect","NewField":{"deep":[1, 2,{"x":null}]},"Status":0,"Other":1.50}"#;
     let (batch, stats) = decode_all(&[line, line]);
     assert_eq!(batch.num_rows(), 2);
     assert_eq!(stats.unknown_fields.get("NewField"), Some(&2));
     assert_eq!(stats.unknown_fields.get("Other"), Some(&2));
+    // Kept: the exact text of each value (spaces and `1.50` included), in line order.
+    assert_eq!(
+        string_at(&batch, "_extra", 1).as_deref(),
+        Some(r#"{"NewField":{"deep":[1, 2,{"x":null}]},"Other":1.50}"#)
+    );
 
-    let mut strict = decoder(true, 10);
-    let reject = strict.decode_line(line.as_bytes()).unwrap_err();
-    assert!(reject.reason.contains("NewField"), "{reject}");
-    assert!(strict.is_empty());
+    let mut drop = decoder_with(UnknownFields::Drop, false, 10);
+    drop.decode_line(line.as_bytes()).unwrap();
+    assert_eq!(drop.take_stats().unknown_fields.get("NewField"), Some(&1));
+    let batch = drop.flush().unwrap().unwrap();
+    assert_eq!(batch.num_columns(), 31, "no catch-all column");
+
+    let mut reject = decoder_with(UnknownFields::Reject, false, 10);
+    let refused = reject.decode_line(line.as_bytes()).unwrap_err();
+    assert_eq!(
+        refused.reason,
+        "unknown field \"NewField\" (--unknown-fields reject)"
+    );
+    assert!(reject.is_empty());
+}
+
+#[test]
+fn the_catch_all_holds_escaped_keys_and_every_kind_of_value_as_valid_json() {
+    for fast_path in [true, false] {
+        let mut d = decoder(false, 10).with_fast_path(fast_path);
+        for line in [
+            r#"{"Status":1,"a\"b":"x\ty","c\u0001":true,"n":null,"e":-12e-3,"Z":"\u00e9","Event":"connect","ClientAsn":1,"ClientPort":2,"OriginPort":3}"#,
+            r#"{"Status":2}"#,
+            r#"{"p_event_time":"2022-05-10 06:36:57","Status":3}"#,
+        ] {
+            d.decode_line(line.as_bytes()).unwrap();
+        }
+        let batch = d.flush().unwrap().unwrap();
+        let extra = string_at(&batch, "_extra", 0).unwrap();
+        assert_eq!(
+            extra,
+            r#"{"a\"b":"x\ty","c\u0001":true,"n":null,"e":-12e-3,"Z":"\u00e9"}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&extra).unwrap();
+        assert_eq!(parsed["a\"b"], "x\ty");
+        assert_eq!(parsed["c\u{1}"], true);
+        assert_eq!(parsed["Z"], "\u{e9}");
+        assert_eq!(string_at(&batch, "_extra", 1), None);
+        assert_eq!(
+            string_at(&batch, "_extra", 2).as_deref(),
+            Some(r#"{"p_event_time":"2022-05-10 06:36:57"}"#)
+        );
+    }
+}
+
+#[test]
+fn an_unknown_key_given_twice_is_rejected_when_kept() {
+    let line = br#"{"Status":1,"X":1,"X":2}"#;
+    for fast_path in [true, false] {
+        let mut keep = decoder(false, 10).with_fast_path(fast_path);
+        let refused = keep.decode_line(line).unwrap_err();
+        assert_eq!(refused.field.as_deref(), Some("X"));
+        assert_eq!(refused.reason, "key appears twice in the object");
+        let mut drop = decoder_with(UnknownFields::Drop, false, 10).with_fast_path(fast_path);
+        drop.decode_line(line).unwrap();
+    }
+}
+
+#[test]
+fn a_key_differing_from_a_field_only_by_case_is_kept_and_named_a_near_miss() {
+    let (batch, stats) = decode_all(&[r#"{"ClientASN":13335,"Status":1}"#]);
+    assert_eq!(int_at(&batch, "ClientAsn", 0), None, "not mapped silently");
+    assert_eq!(
+        string_at(&batch, "_extra", 0).as_deref(),
+        Some(r#"{"ClientASN":13335}"#)
+    );
+    let near = EventSchema::spectrum_events().near_misses(&stats.unknown_fields);
+    assert_eq!(
+        near.into_iter().collect::<Vec<_>>(),
+        [("ClientASN (field ClientAsn)".to_string(), 1)]
+    );
+}
+
+#[test]
+fn distinct_unknown_names_are_counted_up_to_the_limit_then_together() {
+    let mut d = decoder_with(UnknownFields::Drop, false, DEFAULT_BATCH_SIZE);
+    let mut stats = DecodeStats::default();
+    for i in 0..MAX_UNKNOWN_NAMES + 50 {
+        let line = format!(r#"{{"Status":1,"Event":"connect","K{i}":1}}"#);
+        d.decode_line(line.as_bytes()).unwrap();
+        if d.is_full() {
+            d.flush().unwrap();
+        }
+        if i % 1000 == 0 {
+            stats.merge(d.take_stats());
+        }
+    }
+    stats.merge(d.take_stats());
+    assert_eq!(stats.unknown_fields.len(), MAX_UNKNOWN_NAMES);
+    assert_eq!(stats.unknown_fields_other, 50);
+    assert_eq!(stats.rows, (MAX_UNKNOWN_NAMES + 50) as u64);
 }
 
 #[test]
@@ -329,11 +429,6 @@ fn lossy_or_malformed_lines_are_rejected_with_field_and_reason() {
             Some("IpFirewall"),
             "expected a boolean",
         ),
-        (
-            b"{\"Application\":42}",
-            Some("Application"),
-            "expected a string",
-        ),
         (b"{\"Event\":{\"a\":1}}", Some("Event"), "found an object"),
         (
             b"{\"Timestamp\":\"yesterday\"}",
@@ -373,7 +468,14 @@ fn invalid_utf8_in_the_value_of_an_unknown_key_rejects_the_line() {
     // Regression: serde_json skips unknown values without checking their UTF-8, so this line
     // was written (and counted as an unknown field) although it is not JSON.
     for fast_path in [true, false] {
-        let mut d = decoder(false, 10).with_fast_path(fast_path);
+        let mut keep = decoder(false, 10).with_fast_path(fast_path);
+        let reject = keep
+            .decode_line(b"{\"Status\":1,\"Extra\":\"caf\xc3\"}")
+            .unwrap_err();
+        assert_eq!(reject.field.as_deref(), Some("Extra"));
+        assert!(reject.reason.contains("invalid unicode"), "{reject}");
+        assert!(keep.is_empty());
+        let mut d = decoder_with(UnknownFields::Drop, false, 10).with_fast_path(fast_path);
         let reject = d
             .decode_line(b"{\"Status\":1,\"Extra\":\"caf\xc3\"}")
             .unwrap_err();
@@ -402,7 +504,22 @@ fn unknown_values_are_skipped_unbuilt_however_deep_or_large() {
     // key it is skipped, never built; under a known key it is refused.
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     for fast_path in [true, false] {
-        let mut d = decoder(false, 10).with_fast_path(fast_path);
+        // Kept, an unknown value is text, exactly as written: nesting past a `json` field's
+        // limit is refused, as for a `json` field.
+        let mut keep = decoder(false, 10).with_fast_path(fast_path);
+        keep.decode_line(br#"{"Extra":922337203685e5807,"Status":1}"#)
+            .unwrap();
+        let reject = keep
+            .decode_line(format!(r#"{{"Extra":{deep},"Status":2}}"#).as_bytes())
+            .unwrap_err();
+        assert_eq!(reject.field.as_deref(), Some("Extra"), "{reject}");
+        assert!(reject.reason.contains("nested deeper"), "{reject}");
+        let batch = keep.flush().unwrap().unwrap();
+        assert_eq!(
+            string_at(&batch, "_extra", 0).as_deref(),
+            Some(r#"{"Extra":922337203685e5807}"#)
+        );
+        let mut d = decoder_with(UnknownFields::Drop, false, 10).with_fast_path(fast_path);
         for line in [
             r#"{"Extra":922337203685e5807,"Status":1}"#.to_string(),
             format!(r#"{{"Extra":{deep},"Status":2}}"#),
@@ -430,7 +547,7 @@ fn unknown_values_are_skipped_unbuilt_however_deep_or_large() {
 
 #[test]
 fn accepted_lossless_conversions() {
-    let (batch, _) = decode_all(&[
+    let (batch, stats) = decode_all(&[
         r#"{"Status":"200","IpFirewall":"false","ClientAsn":-1}"#,
         r#"{"ClientBytes":9223372036854775807,"IpFirewall":"true"}"#,
     ]);
@@ -439,6 +556,119 @@ fn accepted_lossless_conversions() {
     assert_eq!(int_at(&batch, "ClientBytes", 1), Some(i64::MAX));
     let fw = batch.column_by_name("IpFirewall").unwrap().as_boolean();
     assert!(!fw.value(0) && fw.value(1));
+    let coerced: Vec<(&str, u64)> = (stats.values_coerced.iter())
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    assert_eq!(coerced, [("IpFirewall", 2), ("Status", 1)]);
+}
+
+/// Each lossless reading, on both parsers: the value it becomes, counted for its field; and
+/// under `--strict`, the line rejected naming the field.
+#[test]
+fn each_lossless_reading_is_kept_counted_and_refused_when_strict() {
+    let ts = |text: &str| {
+        let (instant, _) = timestamp::parse_timestamp_reading(text).unwrap();
+        instant.to_unit(arrow_schema::TimeUnit::Microsecond)
+    };
+    // (line, field, what the column holds, as text)
+    let cases: &[(&str, &str, &str)] = &[
+        (r#"{"Application":42}"#, "Application", "42"),
+        (r#"{"Application":-1.50e+3}"#, "Application", "-1.50e+3"),
+        (r#"{"Application":true}"#, "Application", "true"),
+        (r#"{"Event":0}"#, "Event", "0"),
+        (r#"{"Status":"443"}"#, "Status", "443"),
+        (r#"{"Status":""}"#, "Status", "NULL"),
+        (r#"{"IpFirewall":"true"}"#, "IpFirewall", "true"),
+        (r#"{"IpFirewall":""}"#, "IpFirewall", "NULL"),
+        (r#"{"Timestamp":""}"#, "Timestamp", "NULL"),
+        (
+            r#"{"Timestamp":"2022-05-10 06:36:57"}"#,
+            "Timestamp",
+            "2022-05-10T06:36:57Z",
+        ),
+        (
+            r#"{"Timestamp":"2022-05-10T06:36:57.123456"}"#,
+            "Timestamp",
+            "2022-05-10T06:36:57.123456Z",
+        ),
+    ];
+    for &(line, field, expected) in cases {
+        for fast_path in [true, false] {
+            let mut d = decoder(false, 10).with_fast_path(fast_path);
+            d.decode_line(line.as_bytes())
+                .unwrap_or_else(|e| panic!("{line}: {e}"));
+            let stats = d.take_stats();
+            assert_eq!(stats.values_coerced.get(field), Some(&1), "{line}");
+            let batch = d.flush().unwrap().unwrap();
+            let got = match batch.column_by_name(field).unwrap().data_type() {
+                arrow_schema::DataType::Int64 => int_at(&batch, field, 0).map(|v| v.to_string()),
+                arrow_schema::DataType::Boolean => {
+                    let col = batch.column_by_name(field).unwrap().as_boolean();
+                    col.is_valid(0).then(|| col.value(0).to_string())
+                }
+                arrow_schema::DataType::Timestamp(..) => {
+                    let got = micros_at(&batch, field, 0);
+                    assert_eq!(got, (expected != "NULL").then(|| ts(expected).unwrap()));
+                    got.map(|_| expected.to_string())
+                }
+                _ => string_at(&batch, field, 0),
+            };
+            assert_eq!(got.as_deref().unwrap_or("NULL"), expected, "{line}");
+
+            let mut strict = decoder(true, 10).with_fast_path(fast_path);
+            let refused = strict.decode_line(line.as_bytes()).unwrap_err();
+            assert_eq!(refused.field.as_deref(), Some(field), "{line}");
+            assert!(refused.reason.contains("--strict"), "{line}: {refused}");
+        }
+    }
+    // Documented forms are no reading: not counted, and accepted under --strict.
+    for line in [
+        r#"{"Timestamp":"1653557040"}"#,
+        r#"{"Timestamp":"2022-05-26T09:24:00Z"}"#,
+        r#"{"Timestamp":1653557040000000001,"ClientBytes":9007199254740993}"#,
+    ] {
+        for fast_path in [true, false] {
+            let mut d = decoder(true, 10).with_fast_path(fast_path);
+            d.decode_line(line.as_bytes()).unwrap();
+            assert!(d.take_stats().values_coerced.is_empty(), "{line}");
+        }
+    }
+    // Nanosecond epochs above 2^53 and integers above 2^53 stay exact (no float in between).
+    let (batch, _) =
+        decode_all(&[r#"{"Timestamp":1653557040000000001,"ClientBytes":9007199254740993}"#]);
+    assert_eq!(
+        int_at(&batch, "ClientBytes", 0),
+        Some(9_007_199_254_740_993)
+    );
+    let nanos = EventSchema::spectrum_events();
+    let mut d = Decoder::try_new(
+        Arc::new(nanos),
+        DecodeOptions {
+            timestamp_unit: arrow_schema::TimeUnit::Nanosecond,
+            ..DecodeOptions::default()
+        },
+    )
+    .unwrap();
+    d.decode_line(br#"{"Timestamp":1653557040000000001}"#)
+        .unwrap();
+    let batch = d.flush().unwrap().unwrap();
+    let col = batch.column_by_name("Timestamp").unwrap();
+    let col = col.as_primitive::<arrow_array::types::TimestampNanosecondType>();
+    assert_eq!(col.value(0), 1_653_557_040_000_000_001);
+    // Still refused: no exact reading.
+    for (line, field) in [
+        (r#"{"Status":"12.5"}"#, "Status"),
+        (r#"{"Status":12.5}"#, "Status"),
+        (r#"{"IpFirewall":1}"#, "IpFirewall"),
+        (r#"{"IpFirewall":"yes"}"#, "IpFirewall"),
+        (r#"{"Application":[1]}"#, "Application"),
+        (r#"{"Application":{"a":1}}"#, "Application"),
+        (r#"{"Timestamp":"2022-05-10 06:36"}"#, "Timestamp"),
+    ] {
+        let mut d = decoder(false, 10);
+        let refused = d.decode_line(line.as_bytes()).unwrap_err();
+        assert_eq!(refused.field.as_deref(), Some(field), "{line}");
+    }
 }
 
 #[test]
@@ -528,10 +758,18 @@ mod fast_path_agrees_with_general_path {
     use super::*;
     use proptest::prelude::*;
 
-    fn general_only(strict: bool) -> Decoder {
-        let mut d = decoder(strict, DEFAULT_BATCH_SIZE);
+    fn general_only(unknown: UnknownFields, strict: bool) -> Decoder {
+        let mut d = decoder_with(unknown, strict, DEFAULT_BATCH_SIZE);
         d.fast_path = false;
         d
+    }
+
+    fn unknown_mode() -> impl Strategy<Value = UnknownFields> {
+        prop_oneof![
+            2 => Just(UnknownFields::Keep),
+            1 => Just(UnknownFields::Drop),
+            1 => Just(UnknownFields::Reject),
+        ]
     }
 
     fn json_string(s: &str, escape_all: bool) -> String {
@@ -569,6 +807,8 @@ mod fast_path_agrees_with_general_path {
                 Just("\"1970-01-01T00:00:00Z\""), Just("\"2026-02-30T00:00:00Z\""),
                 Just("\"connect\""), Just("\"TLSv1.3\""), Just("\"\\ud83d\\ude00\""), Just("\"\\ud800\""),
                 Just("\"a\\\"b\\\\c\\/d\\n\""), Just("\"\\x\""), Just("\"\\u12\""),
+                Just("\"\""), Just("\"2022-05-10 06:36:57\""), Just("\"2022-05-10T06:36:57.25\""),
+                Just("1.50"), Just("-12e-3"),
             ].prop_map(String::from),
         ];
         scalar.prop_recursive(2, 8, 3, |inner| {
@@ -586,7 +826,7 @@ mod fast_path_agrees_with_general_path {
 
     fn names() -> Vec<String> {
         EventSchema::spectrum_events()
-            .fields()
+            .listed_fields()
             .iter()
             .map(|f| f.name.clone())
             .collect()
@@ -682,9 +922,13 @@ mod fast_path_agrees_with_general_path {
         }
     }
 
-    fn assert_paths_agree(lines: &[Vec<u8>], strict: bool) -> Result<(), TestCaseError> {
-        let mut fast = decoder(strict, DEFAULT_BATCH_SIZE);
-        let mut general = general_only(strict);
+    fn assert_paths_agree(
+        lines: &[Vec<u8>],
+        unknown: UnknownFields,
+        strict: bool,
+    ) -> Result<(), TestCaseError> {
+        let mut fast = decoder_with(unknown, strict, DEFAULT_BATCH_SIZE);
+        let mut general = general_only(unknown, strict);
         for line in lines {
             let a = fast.decode_line(line);
             let b = general.decode_line(line);
@@ -700,13 +944,21 @@ mod fast_path_agrees_with_general_path {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
-        fn on_any_line(lines in prop::collection::vec(line(), 1..8), strict in any::<bool>()) {
-            assert_paths_agree(&lines, strict)?;
+        fn on_any_line(
+            lines in prop::collection::vec(line(), 1..8),
+            unknown in unknown_mode(),
+            strict in any::<bool>(),
+        ) {
+            assert_paths_agree(&lines, unknown, strict)?;
         }
 
         #[test]
-        fn on_lines_in_one_key_order(lines in lines_in_one_key_order(), strict in any::<bool>()) {
-            assert_paths_agree(&lines, strict)?;
+        fn on_lines_in_one_key_order(
+            lines in lines_in_one_key_order(),
+            unknown in unknown_mode(),
+            strict in any::<bool>(),
+        ) {
+            assert_paths_agree(&lines, unknown, strict)?;
         }
     }
 
@@ -728,7 +980,7 @@ mod fast_path_agrees_with_general_path {
         .iter()
         .map(|l| l.as_bytes().to_vec())
         .collect();
-        assert_paths_agree(&lines, false).unwrap();
+        assert_paths_agree(&lines, UnknownFields::Keep, false).unwrap();
         let mut fast = decoder(false, DEFAULT_BATCH_SIZE);
         for line in &lines {
             fast.decode_line(line).unwrap();

@@ -7,7 +7,9 @@
 //!   Every instant from 1973-03-03 to 5138-11-16 therefore reads correctly in every unit (the
 //!   digit counts of s, ms, us and ns epochs are ~10, ~13, ~16 and ~19);
 //! - an RFC 3339 date-time `YYYY-MM-DDTHH:MM:SS[.f]Z|±HH:MM` with 0 to 9 fraction digits (`t`
-//!   or a space may stand for `T`, `z` for `Z`).
+//!   or a space may stand for `T`, `z` for `Z`);
+//! - as a lossless reading ([`parse_timestamp_reading`]), the same date-time without an offset,
+//!   read as UTC: how SIEM data lakes re-export Logpush events (`2022-05-10 06:36:57`).
 //!
 //! Values finer than the output unit are truncated towards the past (floor), so an event's
 //! partition hour never moves.
@@ -96,14 +98,25 @@ impl Instant {
 
 /// Parses the text of a JSON string holding a timestamp (an epoch integer or RFC 3339).
 pub fn parse_timestamp_str(s: &str) -> Result<Instant, TimestampError> {
+    match parse_timestamp_reading(s)? {
+        (instant, false) => Ok(instant),
+        (_, true) => Err(TimestampError::Syntax),
+    }
+}
+
+/// Parses the text of a JSON string holding a timestamp: an epoch integer, RFC 3339, or a
+/// date-time without an offset, read as UTC. The flag says whether it was the last (a lossless
+/// reading of an undocumented form, which the caller counts, or refuses when strict).
+pub fn parse_timestamp_reading(s: &str) -> Result<(Instant, bool), TimestampError> {
     let b = s.as_bytes();
     let digits = b.strip_prefix(b"-").unwrap_or(b);
     if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
         // Out of i64 range as text means out of range in every unit.
         let n: i64 = s.parse().map_err(|_| TimestampError::Range)?;
-        return Ok(Instant::from_epoch_int(n));
+        return Ok((Instant::from_epoch_int(n), false));
     }
-    parse_rfc3339(b)
+    let (instant, offset) = parse_date_time(b)?;
+    Ok((instant, offset.is_none()))
 }
 
 fn digits_at(b: &[u8], at: usize, n: usize) -> Result<u32, TimestampError> {
@@ -126,6 +139,15 @@ fn expect(b: &[u8], at: usize, allowed: &[u8]) -> Result<(), TimestampError> {
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fffffffff](Z|±HH:MM)`.
 pub fn parse_rfc3339(b: &[u8]) -> Result<Instant, TimestampError> {
+    match parse_date_time(b)? {
+        (instant, Some(_)) => Ok(instant),
+        (_, None) => Err(TimestampError::Syntax),
+    }
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fffffffff][Z|±HH:MM]`: the instant (UTC when the offset is
+/// left out) and the offset in seconds, `None` when left out.
+fn parse_date_time(b: &[u8]) -> Result<(Instant, Option<i64>), TimestampError> {
     let year = digits_at(b, 0, 4)?;
     expect(b, 4, b"-")?;
     let month = digits_at(b, 5, 2)?;
@@ -151,8 +173,9 @@ pub fn parse_rfc3339(b: &[u8]) -> Result<Instant, TimestampError> {
         }
         nanos = digits_at(b, start, n)? * 10u32.pow((9 - n) as u32);
     }
-    let offset_secs: i64 = match b.get(at) {
-        Some(b'Z' | b'z') if at + 1 == b.len() => 0,
+    let offset_secs: Option<i64> = match b.get(at) {
+        None => None,
+        Some(b'Z' | b'z') if at + 1 == b.len() => Some(0),
         Some(&sign @ (b'+' | b'-')) if at + 6 == b.len() => {
             let oh = digits_at(b, at + 1, 2)?;
             expect(b, at + 3, b":")?;
@@ -161,7 +184,7 @@ pub fn parse_rfc3339(b: &[u8]) -> Result<Instant, TimestampError> {
                 return Err(TimestampError::Field);
             }
             let off = i64::from(oh * 3600 + om * 60);
-            if sign == b'+' { off } else { -off }
+            Some(if sign == b'+' { off } else { -off })
         }
         _ => return Err(TimestampError::Syntax),
     };
@@ -175,8 +198,9 @@ pub fn parse_rfc3339(b: &[u8]) -> Result<Instant, TimestampError> {
         return Err(TimestampError::Field);
     }
     let days = days_from_civil(i64::from(year), month, day);
-    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_secs;
-    Ok(Instant { secs, nanos })
+    let secs =
+        days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_secs.unwrap_or(0);
+    Ok((Instant { secs, nanos }, offset_secs))
 }
 
 fn is_leap(year: u32) -> bool {

@@ -162,8 +162,10 @@ impl TableDefinition<'_> {
         } else {
             format!("{location}/**/*.parquet")
         };
+        // By name: files written before the field list grew (a newer list, the catch-all
+        // column) lack the later columns, which then read as NULL instead of being dropped.
         let mut out = format!(
-            "CREATE OR REPLACE VIEW \"{}\" AS\nSELECT * FROM read_parquet({}",
+            "CREATE OR REPLACE VIEW \"{}\" AS\nSELECT * FROM read_parquet({}, union_by_name = true",
             self.table.replace('"', "\"\""),
             duckdb_string(&glob)
         );
@@ -316,7 +318,15 @@ mod tests {
     #[test]
     fn arrow_lists_every_field_then_the_partition_columns() {
         let text = render(SchemaFormat::Arrow, "date,hour");
-        assert_eq!(text.lines().count(), 33);
+        assert_eq!(
+            text.lines().count(),
+            34,
+            "31 fields, the catch-all, date and hour"
+        );
+        assert!(
+            text.contains("\n_extra: Utf8\ndate: Date32 (partition)"),
+            "{text}"
+        );
         assert!(text.contains("Event: Dictionary(Int16, Utf8)\n"), "{text}");
         assert!(
             text.contains("Timestamp: Timestamp(µs, \"UTC\")\n")
@@ -330,9 +340,12 @@ mod tests {
     fn duckdb_view_types_the_partition_columns() {
         assert_eq!(
             render(SchemaFormat::Duckdb, "date,hour,Application"),
-            "CREATE OR REPLACE VIEW \"spectrum_events\" AS\nSELECT * FROM read_parquet('/data/out/**/*.parquet', hive_partitioning = true, hive_types = {'date': DATE, 'hour': INTEGER, 'Application': VARCHAR});\n"
+            "CREATE OR REPLACE VIEW \"spectrum_events\" AS\nSELECT * FROM read_parquet('/data/out/**/*.parquet', union_by_name = true, hive_partitioning = true, hive_types = {'date': DATE, 'hour': INTEGER, 'Application': VARCHAR});\n"
         );
-        assert!(render(SchemaFormat::Duckdb, "none").contains("'/data/out/*.parquet')"));
+        assert!(
+            render(SchemaFormat::Duckdb, "none")
+                .contains("'/data/out/*.parquet', union_by_name = true)")
+        );
     }
 
     #[test]

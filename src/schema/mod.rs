@@ -18,10 +18,15 @@
 //!
 //! Every field is nullable (a Logpush job may leave any field out) and carries its description
 //! in the Arrow field metadata under [`DESCRIPTION_KEY`].
+//!
+//! Keys a line holds that the field list does not know are kept, by default, in one more
+//! column, the catch-all [`CATCH_ALL`]: the exact JSON text of an object of those keys and their
+//! values (see [`UnknownFields`]). It is the last column, typed as a `json` field, and no key of
+//! a line maps to it.
 
 pub mod ddl;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -47,6 +52,35 @@ const BUNDLED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/bundled_sch
 
 /// The dataset converted when none is named.
 pub const DEFAULT_DATASET: &str = "spectrum_events";
+
+/// The name of the catch-all column, which keeps the keys the field list does not know.
+pub const CATCH_ALL: &str = "_extra";
+/// Arrow field-metadata key marking a deprecated field (`"true"`).
+pub const DEPRECATED_KEY: &str = "logpush.deprecated";
+
+/// What happens to keys a line holds that are not in the field list (`--unknown-fields`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnknownFields {
+    /// Kept in the catch-all column `_extra`: the JSON text of an object holding the unknown
+    /// keys and their values (NULL when a line has none).
+    #[default]
+    Keep,
+    /// Left out of the row (counted in the summary).
+    Drop,
+    /// The line is rejected.
+    Reject,
+}
+
+impl UnknownFields {
+    /// The flag's value, as typed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnknownFields::Keep => "keep",
+            UnknownFields::Drop => "drop",
+            UnknownFields::Reject => "reject",
+        }
+    }
+}
 
 /// The declared type of one field, as written in the field list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -151,6 +185,14 @@ pub struct FieldSpec {
     /// Parquet encoding of the column (default: dictionary).
     #[serde(default)]
     pub encoding: Option<ColumnEncoding>,
+    /// Documented once and since removed from Cloudflare's field list: kept so that older
+    /// archives convert typed.
+    #[serde(default)]
+    pub deprecated: bool,
+    /// Older spellings of the key (`IPTtl` for `IPTTL`): a line's key equal to one of them
+    /// fills this field.
+    #[serde(default)]
+    pub aliases: Vec<String>,
     /// Human description, copied into the field metadata.
     #[serde(default)]
     pub description: String,
@@ -192,6 +234,10 @@ impl FieldSpec {
             );
         }
 
+        if self.deprecated {
+            metadata.insert(DEPRECATED_KEY.to_string(), "true".to_string());
+        }
+
         let field = Field::new(&self.name, self.arrow_type(unit), true).with_metadata(metadata);
         match self.field_type {
             FieldType::Json => field.with_extension_type(arrow_schema::extension::Json::default()),
@@ -227,10 +273,13 @@ pub struct EventSchema {
     dataset: String,
     source: Option<String>,
     event_time: Option<usize>,
+    /// The field list's fields, then the catch-all column when unknown keys are kept.
     fields: Vec<FieldSpec>,
+    /// Field indices by key (the catch-all has none: no key maps to it).
     by_name: HashMap<String, usize>,
     /// Hex SHA-256 of the field-list text, so output names change when the schema does.
     fingerprint: String,
+    unknown_fields: UnknownFields,
 }
 
 #[derive(Deserialize)]
@@ -295,6 +344,8 @@ impl EventSchema {
             return Err(fail("no [[field]] entries".into()));
         }
         let mut by_name = HashMap::new();
+        // Readers (DuckDB, Spark, Delta, Iceberg) compare column names without case.
+        let mut folded = HashMap::new();
         for (i, f) in file.fields.iter().enumerate() {
             if f.name.is_empty() {
                 return Err(fail(format!("field {} has an empty name", i + 1)));
@@ -302,6 +353,25 @@ impl EventSchema {
             if by_name.insert(f.name.clone(), i).is_some() {
                 return Err(fail(format!("field {} is listed twice", f.name)));
             }
+            if let Some(other) = folded.insert(f.name.to_lowercase(), &f.name) {
+                return Err(fail(format!(
+                    "fields {other} and {} differ only by case, which readers do not tell \
+                     apart: make one an alias of the other",
+                    f.name
+                )));
+            }
+        }
+        for (i, f) in file.fields.iter().enumerate() {
+            for alias in &f.aliases {
+                if by_name.insert(alias.clone(), i).is_some() {
+                    return Err(fail(format!(
+                        "alias {alias} of field {} is already a key of the list",
+                        f.name
+                    )));
+                }
+            }
+        }
+        for f in &file.fields {
             if f.enum_values.is_some() && f.field_type != FieldType::String {
                 return Err(fail(format!(
                     "field {}: only strings can have `enum`",
@@ -342,14 +412,64 @@ impl EventSchema {
                 None => return Err(fail(format!("event_time {name} is not a listed field"))),
             },
         };
-        Ok(EventSchema {
+        if by_name.contains_key(CATCH_ALL) {
+            return Err(fail(format!(
+                "a field is named {CATCH_ALL}, the name of the column that keeps unknown keys: \
+                 rename it"
+            )));
+        }
+        EventSchema {
             dataset: file.dataset,
             source: file.source,
             event_time,
             fields: file.fields,
             by_name,
             fingerprint: crate::hex_sha256(text.as_bytes()),
-        })
+            unknown_fields: UnknownFields::Drop,
+        }
+        .with_unknown_fields(UnknownFields::default())
+    }
+
+    /// The schema with `mode` for unknown keys: the catch-all column is there with `keep` only.
+    pub fn with_unknown_fields(mut self, mode: UnknownFields) -> Result<Self> {
+        if self.catch_all().is_some() {
+            self.fields.pop();
+        }
+        if mode == UnknownFields::Keep {
+            self.fields.push(FieldSpec {
+                name: CATCH_ALL.to_string(),
+                field_type: FieldType::Json,
+                enum_values: None,
+                zero_is_null: false,
+                epoch_unit: None,
+                encoding: None,
+                deprecated: false,
+                aliases: Vec::new(),
+                description: "The keys of the line that are not in the field list, with their \
+                              values: the exact JSON text of an object (NULL when there are none)."
+                    .to_string(),
+            });
+        }
+        self.unknown_fields = mode;
+        Ok(self)
+    }
+
+    /// What happens to keys that are not in the field list.
+    pub fn unknown_fields(&self) -> UnknownFields {
+        self.unknown_fields
+    }
+
+    /// The index of the catch-all column, when unknown keys are kept.
+    pub fn catch_all(&self) -> Option<usize> {
+        (self.unknown_fields == UnknownFields::Keep).then(|| self.fields.len() - 1)
+    }
+
+    /// The fields of the field list, without the catch-all column.
+    pub fn listed_fields(&self) -> &[FieldSpec] {
+        match self.catch_all() {
+            Some(i) => &self.fields[..i],
+            None => &self.fields,
+        }
     }
 
     /// The dataset name (`spectrum_events`).
@@ -362,14 +482,31 @@ impl EventSchema {
         self.source.as_deref()
     }
 
-    /// The fields, in field-list order (which is the column order).
+    /// The columns' fields, in field-list order (which is the column order), the catch-all
+    /// column last when unknown keys are kept.
     pub fn fields(&self) -> &[FieldSpec] {
         &self.fields
     }
 
-    /// The index of the field named `name`.
+    /// The index of the field whose key is `name` (its name or one of its aliases).
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.by_name.get(name).copied()
+    }
+
+    /// The unknown keys of `counts` (key -> rows) that differ from a field's name only by
+    /// letter case, as `KEY (field NAME)` -> rows: spelling variants a user may want to map with
+    /// `aliases` in a field list of their own.
+    pub fn near_misses(&self, counts: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+        let folded: HashMap<String, &str> = (self.listed_fields().iter())
+            .map(|f| (f.name.to_lowercase(), f.name.as_str()))
+            .collect();
+        counts
+            .iter()
+            .filter_map(|(key, n)| {
+                let field = folded.get(&key.to_lowercase())?;
+                Some((format!("{key} (field {field})"), *n))
+            })
+            .collect()
     }
 
     /// The index of the event-time field that `date` and `hour` partitions derive from.
@@ -401,7 +538,10 @@ mod tests {
     fn bundled_field_list_has_the_31_documented_fields() {
         let schema = EventSchema::spectrum_events();
         assert_eq!(schema.dataset(), "spectrum_events");
-        assert_eq!(schema.fields().len(), 31);
+        assert_eq!(schema.listed_fields().len(), 31);
+        assert_eq!(schema.fields().len(), 32, "and the catch-all column");
+        assert_eq!(schema.fields()[31].name, CATCH_ALL);
+        assert_eq!(schema.index_of(CATCH_ALL), None, "no key maps to it");
         let seed = include_str!("../../schema/spectrum_events.toml");
         assert!(seed.contains("name = \"OriginTlsFingerprint\""));
         let enums: Vec<&str> = schema
@@ -541,6 +681,70 @@ mod tests {
     }
 
     #[test]
+    fn aliases_map_older_spellings_and_deprecated_fields_are_marked() {
+        let schema = EventSchema::bundled("network_analytics_logs").unwrap();
+        let ttl = schema.index_of("IPTTL").unwrap();
+        assert_eq!(schema.index_of("IPTtl"), Some(ttl), "the 2022 spelling");
+        assert_eq!(schema.index_of("ipttl"), None, "not any spelling");
+        let http = EventSchema::bundled("http_requests").unwrap();
+        let waf = &http.fields()[http.index_of("WAFAction").unwrap()];
+        assert!(waf.deprecated);
+        let arrow = http.arrow_schema(TimeUnit::Microsecond);
+        let field = arrow.field_with_name("WAFAction").unwrap();
+        assert_eq!(
+            field.metadata().get(DEPRECATED_KEY).map(String::as_str),
+            Some("true")
+        );
+        let current = arrow.field_with_name("ClientIP").unwrap();
+        assert_eq!(current.metadata().get(DEPRECATED_KEY), None);
+        // Every bundled list: no two keys equal but for case, except a field and its aliases.
+        for name in EventSchema::bundled_names() {
+            let schema = EventSchema::bundled(name).unwrap();
+            let mut folded = HashSet::new();
+            for f in schema.listed_fields() {
+                assert!(folded.insert(f.name.to_lowercase()), "{name}: {}", f.name);
+                for alias in &f.aliases {
+                    assert_eq!(alias.to_lowercase(), f.name.to_lowercase(), "{name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn near_misses_are_keys_equal_to_a_field_but_for_case() {
+        let schema = EventSchema::spectrum_events();
+        let counts: BTreeMap<String, u64> = [("ClientASN", 3), ("clientasn", 1), ("Other", 5)]
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect();
+        let near: Vec<(String, u64)> = schema.near_misses(&counts).into_iter().collect();
+        assert_eq!(
+            near,
+            [
+                ("ClientASN (field ClientAsn)".to_string(), 3),
+                ("clientasn (field ClientAsn)".to_string(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_catch_all_column_comes_and_goes_with_the_unknown_fields_mode() {
+        let keep = EventSchema::spectrum_events();
+        assert_eq!(keep.unknown_fields(), UnknownFields::Keep);
+        assert_eq!(keep.catch_all(), Some(31));
+        let drop = keep
+            .clone()
+            .with_unknown_fields(UnknownFields::Drop)
+            .unwrap();
+        assert_eq!((drop.catch_all(), drop.fields().len()), (None, 31));
+        let again = drop.with_unknown_fields(UnknownFields::Keep).unwrap();
+        assert_eq!(again.fields().len(), 32);
+        let arrow = again.arrow_schema(TimeUnit::Microsecond);
+        let extra = arrow.field_with_name(CATCH_ALL).unwrap();
+        assert_eq!(extra.extension_type_name(), Some("arrow.json"));
+    }
+
+    #[test]
     fn invalid_field_lists_are_refused_with_the_reason() {
         let cases = [
             ("dataset = \"d\"\nfield = []", "no [[field]]"),
@@ -563,6 +767,18 @@ mod tests {
             (
                 "dataset = \"d\"\n[[field]]\nname = \"a\"\ntype = \"string\"\nenum = [\"x\", \"x\"]",
                 "distinct",
+            ),
+            (
+                "dataset = \"d\"\n[[field]]\nname = \"IPTTL\"\ntype = \"int\"\n[[field]]\nname = \"IPTtl\"\ntype = \"int\"",
+                "differ only by case",
+            ),
+            (
+                "dataset = \"d\"\n[[field]]\nname = \"a\"\ntype = \"int\"\naliases = [\"b\"]\n[[field]]\nname = \"b\"\ntype = \"int\"",
+                "alias b of field a is already a key",
+            ),
+            (
+                "dataset = \"d\"\n[[field]]\nname = \"_extra\"\ntype = \"json\"",
+                "the name of the column that keeps unknown keys",
             ),
         ];
         for (text, expected) in cases {

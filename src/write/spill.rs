@@ -207,16 +207,19 @@ pub fn plain_schema(schema: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
-/// `batch` with its columns cast to the types of `schema` (same names, same order).
+/// `batch` as a batch of `schema`: each of its columns found by name and cast to the type
+/// there, and NULL where `batch` lacks the column (a file written before a table gained it).
 pub fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     if batch.schema() == *schema {
         return Ok(batch.clone());
     }
-    let columns = batch
-        .columns()
+    let columns = schema
+        .fields()
         .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| arrow_cast::cast(c, f.data_type()))
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) => arrow_cast::cast(c, f.data_type()),
+            None => Ok(arrow_array::new_null_array(f.data_type(), batch.num_rows())),
+        })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
