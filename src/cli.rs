@@ -727,6 +727,21 @@ pub struct SchemaArgs {
     /// List the bundled datasets (name, fields, event-time field), one a line.
     #[arg(long)]
     pub list: bool,
+    /// Read the first lines of these inputs and print the field list (--dataset or --schema)
+    /// with a field for each key it does not know, typed by its values, ready for --schema.
+    #[arg(long, value_name = "INPUT", num_args = 1.., help_heading = "Schema drift")]
+    pub suggest: Vec<String>,
+    /// Lines --suggest reads at most, over all its inputs.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100_000,
+        help_heading = "Schema drift"
+    )]
+    pub sample_lines: u64,
+    /// How to reach object stores (for --suggest).
+    #[command(flatten)]
+    pub storage: StorageArgs,
 }
 
 impl SchemaArgs {
@@ -734,6 +749,11 @@ impl SchemaArgs {
     pub fn render(&self) -> Result<String> {
         if self.list {
             return list_datasets();
+        }
+        if !self.suggest.is_empty() {
+            let (text, note) = crate::suggest::suggest(&self.suggest_options()?)?;
+            eprint!("{note}");
+            return Ok(text);
         }
         let schema = self.shape.load_schema()?;
         let partition = PartitionSpec::parse(&self.shape.partition_by, &schema)?;
@@ -750,6 +770,32 @@ impl SchemaArgs {
             delta: self.table_format == crate::commit::TableFormat::Delta,
         }
         .render(self.format))
+    }
+}
+
+impl SchemaArgs {
+    fn suggest_options(&self) -> Result<crate::suggest::SuggestOptions> {
+        let schema = self.shape.load_schema()?;
+        let schema_text = match (&self.shape.schema, &self.shape.dataset) {
+            (Some(path), _) => std::fs::read_to_string(path).map_err(|e| Error::Schema {
+                origin: path.display().to_string(),
+                message: e.to_string(),
+            })?,
+            (None, name) => {
+                let name = name.as_deref().unwrap_or(crate::schema::DEFAULT_DATASET);
+                EventSchema::bundled_text(name)
+                    .expect("a bundled list that loaded")
+                    .to_string()
+            }
+        };
+        Ok(crate::suggest::SuggestOptions {
+            inputs: self.suggest.clone(),
+            schema,
+            schema_text,
+            max_lines: self.sample_lines,
+            max_line_bytes: crate::job::DEFAULT_MAX_LINE_BYTES,
+            storage: self.storage.to_options()?,
+        })
     }
 }
 

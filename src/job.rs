@@ -235,9 +235,10 @@ fn convert_inputs(
     progress: &Progress,
 ) -> Result<Attempt> {
     let staging = Staging::create(root, options.shard, options.temp_dir.as_deref())?;
-    let file_schema = options
-        .partition
-        .file_schema(&options.schema.arrow_schema(options.decode.timestamp_unit));
+    let file_schema = options.table_format.data_file_schema(
+        &(options.partition)
+            .file_schema(&options.schema.arrow_schema(options.decode.timestamp_unit)),
+    );
     let properties = options
         .parquet
         .writer_properties(&options.schema, file_metadata(options))?;
@@ -397,6 +398,7 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     } else if plan.convert.is_empty() {
         Outcome::NothingNew
     } else {
+        table.prepare()?;
         run(
             &plan,
             options,
@@ -456,7 +458,8 @@ fn open_table(root: &Location, options: &ConvertOptions) -> Result<Box<dyn Table
         TableFormat::Delta => {
             let decoded = options.schema.arrow_schema(options.decode.timestamp_unit);
             let shape = delta::TableShape {
-                file_schema: options.partition.file_schema(&decoded),
+                file_schema: TableFormat::Delta
+                    .data_file_schema(&options.partition.file_schema(&decoded)),
                 partition: options.partition.clone(),
                 decoded_schema: decoded,
                 dataset: options.schema.dataset().to_string(),

@@ -30,6 +30,7 @@ pub mod report;
 pub mod schema;
 pub mod stage;
 pub mod storage;
+pub mod suggest;
 pub mod write;
 
 pub use error::{Error, Result};

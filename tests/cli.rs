@@ -1327,3 +1327,73 @@ fn object_store_errors_name_the_store_and_what_to_set() {
         );
     }
 }
+
+#[test]
+fn schema_suggest_prints_a_field_list_that_types_the_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("drift.ndjson");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"Timestamp":1795474800,"Status":1,"p_event_time":"2026-11-23T05:00:00Z","WAFScore":7,"ClientASN":13335}"#,
+            "\n",
+            r#"{"Timestamp":1795474801,"Status":2,"p_event_time":"2026-11-23 05:00:01","WAFScore":9}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let r = run(&["schema", "--suggest", input.to_str().unwrap()], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("2 lines of 1 input read: 3 keys not in spectrum_events"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout
+            .starts_with(include_str!("../schema/spectrum_events.toml").trim_end())
+    );
+    assert!(
+        r.stdout.contains("name = \"WAFScore\"\ntype = \"int\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("name = \"p_event_time\"\ntype = \"timestamp\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("\"ClientASN\" differs from the field ClientAsn only by case")
+    );
+    // The suggestion is a field list: the keys become typed columns, `_extra` keeps the rest.
+    let list = dir.path().join("suggested.toml");
+    std::fs::write(&list, &r.stdout).unwrap();
+    let out = dir.path().join("out");
+    let r = convert(&[&input], &out, &["--schema", list.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.summary()["unknown_fields"],
+        serde_json::json!({"ClientASN": 1})
+    );
+    let batches: Vec<_> = parquet_files(&out)
+        .iter()
+        .flat_map(|f| common::read_parquet(&out.join(f)))
+        .collect();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 2);
+    for batch in &batches {
+        let schema = batch.schema();
+        assert_eq!(
+            schema.field_with_name("WAFScore").unwrap().data_type(),
+            &arrow_schema::DataType::Int64
+        );
+        assert!(matches!(
+            schema.field_with_name("p_event_time").unwrap().data_type(),
+            arrow_schema::DataType::Timestamp(..)
+        ));
+    }
+}

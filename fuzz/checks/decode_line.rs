@@ -1,6 +1,6 @@
 //! The line decoder on arbitrary bytes.
 //!
-//! The first byte picks the options (strict, timestamp unit, partition field); the rest is split
+//! The first byte picks the options (strict, timestamp unit, unknown-key mode); the rest is split
 //! into lines at `\n`, as the line reader would. Each line goes through two decoders, one with
 //! the fast scanner and one serde-only, which must agree exactly (same reject, same field, same
 //! reason, same rows). Every line is also judged by an independent oracle written here from the
@@ -13,9 +13,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int16Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
-use logpush_parquet::decode::timestamp::{Instant, parse_timestamp_str};
+use logpush_parquet::decode::timestamp::{Instant, parse_timestamp_reading};
 use logpush_parquet::decode::{DecodeOptions, Decoder};
-use logpush_parquet::schema::{EventSchema, FieldType};
+use logpush_parquet::schema::{EventSchema, FieldType, UnknownFields};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
@@ -26,6 +26,26 @@ enum Cell {
     Str(String),
     Int(i64),
     Bool(bool),
+    /// Expected only: a number with a fraction or exponent kept as text in a string field
+    /// (`Value` does not keep its spelling): any text that parses to the same float.
+    NumberText(u64),
+    /// Expected only: the catch-all column, whose text must parse to this object.
+    Object(serde_json::Map<String, Value>),
+}
+
+impl Cell {
+    /// Whether a decoded cell `got` is what the oracle expects.
+    fn matches(&self, got: &Cell) -> bool {
+        match (self, got) {
+            (Cell::NumberText(bits), Cell::Str(text)) => {
+                text.parse::<f64>().is_ok_and(|x| x.to_bits() == *bits)
+            }
+            (Cell::Object(object), Cell::Str(text)) => {
+                serde_json::from_str::<Value>(text).ok() == Some(Value::Object(object.clone()))
+            }
+            _ => self == got,
+        }
+    }
 }
 
 /// The oracle's verdict on one line.
@@ -109,6 +129,7 @@ fn json_i64(n: &serde_json::Number) -> Result<i64, ()> {
 }
 
 fn oracle(line: &[u8], schema: &EventSchema, unit: TimeUnit, strict: bool) -> Verdict {
+    let mode = schema.unknown_fields();
     let entries = match serde_json::from_slice::<Entries>(line) {
         Ok(Entries(e)) => e,
         // Limits of `Value`, not of the JSON grammar: nesting past 128 levels, numbers beyond
@@ -141,10 +162,17 @@ fn oracle(line: &[u8], schema: &EventSchema, unit: TimeUnit, strict: bool) -> Ve
         .filter(|k| schema.index_of(k).is_some())
         .collect();
     let another_dataset = unknown.len() > known.len();
+    let mut extra = serde_json::Map::new();
+    let mut extra_keys = 0;
     for (key, value) in entries {
         let Some(i) = schema.index_of(&key) else {
-            if strict {
-                return Verdict::Reject;
+            match mode {
+                UnknownFields::Reject => return Verdict::Reject,
+                UnknownFields::Drop => {}
+                UnknownFields::Keep => {
+                    extra_keys += 1;
+                    extra.insert(key, value);
+                }
             }
             continue;
         };
@@ -152,20 +180,33 @@ fn oracle(line: &[u8], schema: &EventSchema, unit: TimeUnit, strict: bool) -> Ve
             return Verdict::Reject; // a key given twice
         }
         let spec = &schema.fields()[i];
+        // A lossless reading of a value of another JSON type: refused under `strict`.
+        let reading = |cell: Cell| if strict { None } else { Some(cell) };
         let cell = match (spec.field_type, value) {
-            (_, Value::Null) => Cell::Null,
-            (FieldType::String, Value::String(s)) => Cell::Str(s),
+            (_, Value::Null) => Some(Cell::Null),
+            (FieldType::String, Value::String(s)) => Some(Cell::Str(s)),
+            (FieldType::String, Value::Bool(b)) => reading(Cell::Str(b.to_string())),
+            (FieldType::String, Value::Number(n)) => match json_i64(&n) {
+                Ok(v) => reading(Cell::Str(v.to_string())),
+                Err(()) if n.as_u64().is_some() && !n.is_f64() => reading(Cell::Str(n.to_string())),
+                Err(()) => reading(Cell::NumberText(n.as_f64().unwrap_or(f64::NAN).to_bits())),
+            },
+            (FieldType::Int | FieldType::Bool | FieldType::Timestamp, Value::String(s))
+                if s.is_empty() =>
+            {
+                reading(Cell::Null)
+            }
             (FieldType::Int, Value::Number(n)) => match json_i64(&n) {
-                Ok(v) => Cell::Int(v),
+                Ok(v) => Some(Cell::Int(v)),
                 Err(()) => return Verdict::Reject,
             },
             (FieldType::Int, Value::String(s)) if is_int_text(&s) => match s.parse() {
-                Ok(v) => Cell::Int(v),
+                Ok(v) => reading(Cell::Int(v)),
                 Err(_) => return Verdict::Reject,
             },
-            (FieldType::Bool, Value::Bool(b)) => Cell::Bool(b),
+            (FieldType::Bool, Value::Bool(b)) => Some(Cell::Bool(b)),
             (FieldType::Bool, Value::String(s)) if s == "true" || s == "false" => {
-                Cell::Bool(s == "true")
+                reading(Cell::Bool(s == "true"))
             }
             (FieldType::Timestamp, v @ (Value::Number(_) | Value::String(_))) => {
                 let instant = match v {
@@ -173,27 +214,39 @@ fn oracle(line: &[u8], schema: &EventSchema, unit: TimeUnit, strict: bool) -> Ve
                         Ok(n) => epoch_int(n),
                         Err(()) => return Verdict::Reject,
                     },
-                    Value::String(s) => match parse_timestamp_str(&s) {
-                        Ok(i) => i,
+                    Value::String(s) => match parse_timestamp_reading(&s) {
+                        Ok((_, true)) if strict => return Verdict::Reject,
+                        Ok((i, _)) => i,
                         Err(_) => return Verdict::Reject,
                     },
                     _ => unreachable!(),
                 };
                 if spec.zero_is_null && instant == Instant::EPOCH {
-                    Cell::Null
+                    Some(Cell::Null)
                 } else {
                     match ticks(instant, unit) {
-                        Some(t) => Cell::Int(t),
+                        Some(t) => Some(Cell::Int(t)),
                         None => return Verdict::Reject,
                     }
                 }
             }
             _ => return Verdict::Reject,
         };
+        let Some(cell) = cell else {
+            return Verdict::Reject;
+        };
         cells[i] = Some(cell);
     }
-    if another_dataset {
+    // An unknown key given twice would be in the catch-all twice.
+    if another_dataset || extra.len() != extra_keys {
         return Verdict::Reject;
+    }
+    if let Some(i) = schema.catch_all() {
+        cells[i] = Some(if extra.is_empty() {
+            Cell::Null
+        } else {
+            Cell::Object(extra)
+        });
     }
     Verdict::Accept(cells.into_iter().map(|c| c.unwrap_or(Cell::Null)).collect())
 }
@@ -229,9 +282,21 @@ fn timestamp_ticks(col: &dyn Array) -> arrow_array::Int64Array {
     arrow_array::Int64Array::from(data.build().expect("same layout"))
 }
 
-fn schema() -> &'static Arc<EventSchema> {
-    static SCHEMA: OnceLock<Arc<EventSchema>> = OnceLock::new();
-    SCHEMA.get_or_init(|| Arc::new(EventSchema::spectrum_events()))
+/// spectrum_events with each unknown-key mode.
+fn schema(mode: UnknownFields) -> &'static Arc<EventSchema> {
+    static SCHEMAS: OnceLock<[Arc<EventSchema>; 3]> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(|| {
+        [
+            UnknownFields::Keep,
+            UnknownFields::Drop,
+            UnknownFields::Reject,
+        ]
+        .map(|m| {
+            let schema = EventSchema::spectrum_events().with_unknown_fields(m);
+            Arc::new(schema.expect("a valid list"))
+        })
+    });
+    &schemas[mode as usize]
 }
 
 /// Checks one fuzz input; panics on any disagreement.
@@ -239,7 +304,12 @@ pub fn check(data: &[u8]) {
     let Some((&flags, body)) = data.split_first() else {
         return;
     };
-    let schema = schema();
+    let mode = match flags >> 3 & 3 {
+        1 => UnknownFields::Drop,
+        2 => UnknownFields::Reject,
+        _ => UnknownFields::Keep,
+    };
+    let schema = schema(mode);
     let strict = flags & 1 != 0;
     let unit = [
         TimeUnit::Microsecond,
@@ -288,7 +358,13 @@ pub fn check(data: &[u8]) {
             let got = row_cells(&a, row);
             assert_eq!(got, row_cells(&b, row), "fast and serde rows differ");
             if let Some(cells) = cells {
-                assert_eq!(&got, cells, "row {row} differs from the oracle");
+                assert_eq!(got.len(), cells.len());
+                for (want, have) in cells.iter().zip(&got) {
+                    assert!(
+                        want.matches(have),
+                        "row {row} differs from the oracle: {want:?} expected, {have:?} decoded"
+                    );
+                }
             }
         }
     }

@@ -843,6 +843,13 @@ impl DeltaTable {
 }
 
 impl Table for DeltaTable {
+    fn prepare(&mut self) -> Result<()> {
+        if let Some(snapshot) = self.snapshot()? {
+            self.evolve(snapshot)?;
+        }
+        Ok(())
+    }
+
     fn ledger(&self) -> &Ledger {
         &self.ledger
     }

@@ -22,8 +22,42 @@ pub enum TableFormat {
     Delta,
 }
 
+impl TableFormat {
+    /// The Arrow schema of this layout's data files, given the columns they hold. Delta tables
+    /// declare `json` columns (and the catch-all) as strings: Delta has no JSON type, and a
+    /// reader such as Polars refuses a file whose column is annotated otherwise than the table
+    /// declares it, so their files leave Parquet's JSON annotation out. Plain outputs keep it.
+    pub fn data_file_schema(self, columns: &SchemaRef) -> SchemaRef {
+        match self {
+            TableFormat::Plain => columns.clone(),
+            TableFormat::Delta => {
+                let fields: Vec<Field> = (columns.fields().iter())
+                    .map(|f| {
+                        let mut metadata = f.metadata().clone();
+                        if f.extension_type_name() == Some(Json::NAME) {
+                            metadata.remove(EXTENSION_TYPE_NAME_KEY);
+                            metadata.remove(EXTENSION_TYPE_METADATA_KEY);
+                        }
+                        f.as_ref().clone().with_metadata(metadata)
+                    })
+                    .collect();
+                Arc::new(Schema::new_with_metadata(
+                    fields,
+                    columns.metadata().clone(),
+                ))
+            }
+        }
+    }
+}
+
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
+
+use arrow_schema::extension::{
+    EXTENSION_TYPE_METADATA_KEY, EXTENSION_TYPE_NAME_KEY, ExtensionType, Json,
+};
+use arrow_schema::{Field, Schema, SchemaRef};
 
 use crate::error::Result;
 use crate::ledger::{Ledger, Manifest};
@@ -40,6 +74,14 @@ pub trait Table {
     /// Finishes or undoes what crashed runs of shards no live run holds (`busy`) left half-done;
     /// returns the run ids it finished.
     fn recover(&mut self, root: &Location, busy: &HashSet<String>) -> Result<Vec<String>>;
+
+    /// Makes the table ready for this run's files, before any is written: a Delta table of
+    /// another dataset, partitioning or column type is refused, and the columns this run writes
+    /// that the table lacks are added (one schema-change commit). The plain layout has nothing
+    /// to do: its readers take each file's columns (DuckDB with `union_by_name`).
+    fn prepare(&mut self) -> Result<()> {
+        Ok(())
+    }
 
     /// The key, under the output root, where the run's closed local file `file`, to be
     /// committed as `final_path`, waits for the commit.

@@ -24,6 +24,7 @@ use futures::StreamExt;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use sha2::{Digest, Sha256};
 
+use crate::commit::TableFormat;
 use crate::commit::delta::{ActiveFile, DeltaTable, TableShape};
 use crate::error::{Error, Result};
 use crate::job::MemoryPlan;
@@ -127,7 +128,7 @@ pub fn compact(options: &CompactOptions) -> Result<CompactSummary> {
         .schema
         .arrow_schema(arrow_schema::TimeUnit::Microsecond);
     let shape = TableShape {
-        file_schema: options.partition.file_schema(&decoded),
+        file_schema: TableFormat::Delta.data_file_schema(&options.partition.file_schema(&decoded)),
         partition: options.partition.clone(),
         decoded_schema: decoded,
         dataset: options.schema.dataset().to_string(),

@@ -25,6 +25,7 @@
 //! a line maps to it.
 
 pub mod ddl;
+pub mod suggest;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -304,6 +305,14 @@ impl EventSchema {
     /// The names of the bundled field lists (`--dataset`), sorted.
     pub fn bundled_names() -> impl Iterator<Item = &'static str> {
         BUNDLED.iter().map(|(name, _)| *name)
+    }
+
+    /// The TOML text of the bundled field list `name`.
+    pub fn bundled_text(name: &str) -> Option<&'static str> {
+        BUNDLED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| *text)
     }
 
     /// The bundled field list `name` (a file stem under `schema/`).

@@ -335,3 +335,128 @@ def test_a_store_without_atomic_creates_is_refused_for_delta(no_conditions, moto
     assert done.returncode != EXIT_OK
     assert "If-None-Match is not enforced" in done.stderr, done.stderr
     assert not [k for k in store.keys("out") if k.endswith(".parquet") or k.startswith("_delta_log")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema evolution (issue 23): a table whose runs start using a field list with more fields
+# gains the new nullable columns; a changed type is refused before anything is written.
+
+GROWN = ("ClientTlsCipher", "OriginTlsCipher")
+
+
+def input_values(files: dict, names) -> collections.Counter:
+    """(Timestamp text, values of `names`) of every line of `files`, read with json alone."""
+    import gzip
+    import json
+    seen = collections.Counter()
+    for path in files.values():
+        for line in gzip.decompress(Path(path).read_bytes()).splitlines():
+            if line.strip():
+                event = json.loads(line)
+                seen[tuple(event.get(n) for n in names)] += 1
+    return seen
+
+
+def table_values(table: pa.Table, names, extra: bool) -> collections.Counter:
+    """The same values as a reader sees them: from their columns, or from `_extra`."""
+    import json
+    rows = table.to_pylist()
+    if extra:
+        return collections.Counter(tuple(json.loads(r["_extra"] or "{}").get(n) for n in names) for r in rows)
+    return collections.Counter(tuple(r[n] for n in names) for r in rows)
+
+
+def test_a_longer_field_list_adds_columns_that_older_rows_read_as_null(tmp_path, archive):
+    import tomllib
+    full = tomllib.loads((Path(__file__).resolve().parents[2] / "schema" / "spectrum_events.toml").read_text())
+    # The list the table starts with: spectrum_events less two fields.
+    shorter = (Path(__file__).resolve().parents[2] / "schema" / "spectrum_events.toml").read_text()
+    for name in GROWN:
+        start = shorter.index(f'[[field]]\nname = "{name}"')
+        shorter = shorter[:start] + shorter[shorter.index("[[field]]", start + 1):]
+    short_list = tmp_path / "spectrum_short.toml"
+    short_list.write_text(shorter)
+    assert len(tomllib.loads(shorter)["field"]) == len(full["field"]) - 2
+
+    store = LocalStore(tmp_path / "lake")
+    src = LocalStore(tmp_path / "in")
+    old = put_tree(src, "old", archive["files"])
+    first = delta_convert(old, store, "--schema", short_list)
+    assert first.returncode == EXIT_OK, first.stderr
+    before = deltalake.DeltaTable(delta_uri(store, "out"))
+    assert not set(GROWN) & set(before.schema().to_arrow().names)
+    version = before.version()
+
+    new = put_tree(src, "new", archive["later"])
+    second = delta_convert(new, store)
+    assert second.returncode == EXIT_OK, second.stderr
+    table = deltalake.DeltaTable(delta_uri(store, "out"))
+    assert table.version() == version + 2, "one schema change, then the run's commit"
+    assert [h["operation"] for h in table.history(2)] == ["WRITE", "ALTER TABLE"], table.history(2)
+    schema = table.schema().to_arrow()
+    assert set(GROWN) <= set(schema.names)
+
+    # Every reader: the old rows hold NULL in the new columns (their values in `_extra`, which
+    # kept the keys the shorter list did not know), the new rows hold the values in the columns.
+    old_rows, new_rows = input_values(archive["files"], GROWN), input_values(archive["later"], GROWN)
+    nulls = collections.Counter({(None, None): sum(old_rows.values())})
+    readers = {"deltalake": table.to_pyarrow_table(),
+               "polars": polars.scan_delta(delta_uri(store, "out")).collect().to_arrow()}
+    duck_out = tmp_path / "duck.parquet"
+    done = subprocess.run([str(DUCKDB_DELTA_PYTHON), "-c", DUCKDB_SCRIPT, str(Path(store.url("out"))), str(duck_out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    readers["duckdb"] = pq.read_table(duck_out)
+    later_start = min(row["Timestamp"] for row in readers["deltalake"].filter(
+        pa.compute.is_null(readers["deltalake"]["_extra"])).to_pylist())
+    for reader, rows in readers.items():
+        assert rows.num_rows == sum(old_rows.values()) + sum(new_rows.values()), reader
+        first_run = rows.filter(pa.compute.less(rows["Timestamp"], pa.scalar(later_start, rows["Timestamp"].type)))
+        second_run = rows.filter(pa.compute.greater_equal(rows["Timestamp"],
+                                                          pa.scalar(later_start, rows["Timestamp"].type)))
+        assert table_values(first_run, GROWN, extra=False) == nulls, reader
+        assert table_values(first_run, GROWN, extra=True) == old_rows, reader
+        assert table_values(second_run, GROWN, extra=False) == new_rows, reader
+
+
+def test_a_changed_column_type_is_refused_before_anything_is_written(tmp_path, archive):
+    store = LocalStore(tmp_path / "lake")
+    src = LocalStore(tmp_path / "in")
+    first = delta_convert(put_tree(src, "old", archive["files"]), store)
+    assert first.returncode == EXIT_OK, first.stderr
+    changed = (Path(__file__).resolve().parents[2] / "schema" / "spectrum_events.toml").read_text()
+    changed = changed.replace('name = "ClientPort"\ntype = "int"', 'name = "ClientPort"\ntype = "string"')
+    assert 'name = "ClientPort"\ntype = "string"' in changed
+    changed_list = tmp_path / "changed.toml"
+    changed_list.write_text(changed)
+    files, log = data_files(store, "out"), set(store.keys("out/_delta_log"))
+    refused = delta_convert(put_tree(src, "new", archive["later"]), store, "--schema", changed_list)
+    assert refused.returncode == 1, refused
+    message = refused.stderr.strip().splitlines()[-1]
+    assert "the column ClientPort is long in the table, and string in this run's field list" in message, message
+    assert data_files(store, "out") == files and set(store.keys("out/_delta_log")) == log, "nothing written"
+    # Another dataset and another partitioning are refused the same way, naming both values.
+    other = delta_convert(put_tree(src, "other", archive["later"]), store, "--dataset", "dns_logs")
+    assert "the table holds the dataset spectrum_events, and this run converts dns_logs" in other.stderr, other.stderr
+    parted = delta_convert(put_tree(src, "parted", archive["later"]), store, "--partition-by", "date")
+    assert "the table is partitioned by date,hour, and this run's --partition-by is date" in parted.stderr, \
+        parted.stderr
+    assert data_files(store, "out") == files and set(store.keys("out/_delta_log")) == log, "nothing written"
+
+
+def test_compaction_merges_files_written_before_the_columns_were_added(tmp_path, archive):
+    """Files written before a schema change lack its columns: merged, their rows hold NULL there
+    (and their `_extra` what it held), the other rows their values."""
+    store = LocalStore(tmp_path / "lake")
+    src = LocalStore(tmp_path / "in")
+    for name, path in sorted(archive["files"].items()):  # one run per input: several files per hour
+        first = delta_convert(put_tree(src, "old", {name: path}), store, "--unknown-fields", "drop")
+        assert first.returncode == EXIT_OK, first.stderr
+    second = delta_convert(put_tree(src, "new", archive["later"]), store)
+    assert second.returncode == EXIT_OK, second.stderr
+    before = deltalake.DeltaTable(delta_uri(store, "out")).to_pyarrow_table()
+    assert before["_extra"].null_count == before.num_rows, "the generator writes no unknown keys"
+    compacted = run_tool(["compact", store.url("out"), "--min-age", "0", "--summary-json", "-"], store).expect(0)
+    assert __import__("json").loads(compacted.stdout)["files_removed"] > 0
+    after = deltalake.DeltaTable(delta_uri(store, "out")).to_pyarrow_table()
+    assert table_rows(after) == table_rows(before) == Expected.rows({**archive["files"], **archive["later"]})
