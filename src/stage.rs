@@ -21,11 +21,27 @@ pub struct Staging {
     pub in_root: bool,
 }
 
+/// The staging folder of maintenance (`compact`), under `_staging/`. Maintenance holds no
+/// shard's lease, so runs cleaning up cannot tell a live compaction from a killed one: they
+/// leave its folders alone until [`MAINTENANCE_STAGING_TTL`] has passed.
+pub const MAINTENANCE_STAGING: &str = "maintenance";
+/// How long a maintenance staging folder is kept before a run may take it for abandoned.
+pub const MAINTENANCE_STAGING_TTL: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 impl Staging {
     /// A new staging folder for a run of `shard`.
     pub fn create(root: &Location, shard: Shard, temp_dir: Option<&Path>) -> Result<Staging> {
+        Self::create_in(root, &shard.to_string(), temp_dir)
+    }
+
+    /// A new staging folder for maintenance ([`MAINTENANCE_STAGING`]).
+    pub fn for_maintenance(root: &Location, temp_dir: Option<&Path>) -> Result<Staging> {
+        Self::create_in(root, MAINTENANCE_STAGING, temp_dir)
+    }
+
+    fn create_in(root: &Location, owner: &str, temp_dir: Option<&Path>) -> Result<Staging> {
         let name = format!("{}-{}", std::process::id(), unix_nanos());
-        let key = format!("{STAGING_DIR}/{shard}/{name}");
+        let key = format!("{STAGING_DIR}/{owner}/{name}");
         let (local, in_root) = match root.local_root() {
             Some(dir) => (dir.join(&key), true),
             None => {
@@ -124,11 +140,15 @@ pub fn clean_staging(
     busy: &std::collections::HashSet<String>,
     snapshot: u128,
 ) -> Result<()> {
-    // Staging folders are `_staging/<shard>/<pid>-<nanos>`.
+    // Staging folders are `_staging/<shard>/<pid>-<nanos>` (or `_staging/maintenance/...`).
     let stale_folder = |shard: &str, name: &str| {
         let created = name
             .rsplit_once('-')
             .and_then(|(_, nanos)| nanos.parse::<u128>().ok());
+        if shard == MAINTENANCE_STAGING {
+            let cutoff = snapshot.saturating_sub(MAINTENANCE_STAGING_TTL.as_nanos());
+            return created.is_none_or(|c| c < cutoff);
+        }
         !busy.contains(shard) && created.is_none_or(|c| c < snapshot)
     };
     let mut stale: Vec<String> = root
@@ -187,6 +207,29 @@ mod tests {
             bytes,
             stats: Default::default(),
         }
+    }
+
+    /// Regression: a shard run that started while `compact` was writing took the compaction's
+    /// staging folder (no shard holds it) for a killed run's and deleted it under it.
+    #[test]
+    fn a_cleaning_run_leaves_a_live_compactions_staging_alone_for_a_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::storage::Storage::new(Default::default()).unwrap();
+        let root = storage.open(dir.path().to_str().unwrap()).unwrap();
+        let compaction = Staging::for_maintenance(&root, None).unwrap();
+        std::fs::write(compaction.local.join("000001.parquet.tmp"), b"x").unwrap();
+        let killed = Staging::create(&root, Shard::default(), None).unwrap();
+        std::fs::write(killed.local.join("000001.parquet.tmp"), b"x").unwrap();
+        let busy = std::collections::HashSet::new();
+        clean_staging(&root, &busy, unix_nanos()).unwrap();
+        assert!(compaction.local.join("000001.parquet.tmp").exists());
+        assert!(!killed.local.exists(), "a killed run's staging is cleaned");
+        let day_later = unix_nanos() + MAINTENANCE_STAGING_TTL.as_nanos() + 1;
+        clean_staging(&root, &busy, day_later).unwrap();
+        assert!(
+            !compaction.local.exists(),
+            "an abandoned compaction's, a day later"
+        );
     }
 
     #[test]

@@ -28,7 +28,6 @@ use crate::commit::TableFormat;
 use crate::commit::delta::{ActiveFile, DeltaTable, TableShape};
 use crate::error::{Error, Result};
 use crate::job::MemoryPlan;
-use crate::lock::Shard;
 use crate::partition::PartitionSpec;
 use crate::schema::EventSchema;
 use crate::stage::{Staging, UPLOAD_CONCURRENCY, unix_nanos, upload_groups};
@@ -164,7 +163,7 @@ pub fn compact(options: &CompactOptions) -> Result<CompactSummary> {
         "compacting"
     );
 
-    let staging = Staging::create(&root, Shard::default(), options.temp_dir.as_deref())?;
+    let staging = Staging::for_maintenance(&root, options.temp_dir.as_deref())?;
     let staged = rewrite(&root, &chosen, &shape, options, &staging)?;
     let id = compaction_id(&chosen);
     let adds: Vec<(String, u64, crate::write::stats::FileStats)> = staged
