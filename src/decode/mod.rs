@@ -355,8 +355,12 @@ impl Decoder {
                 increment(&mut self.stats.out_of_enum, name);
             }
         }
-        for key in &row.unknown {
-            self.stats.count_unknown(row.unknown_name(key), 1);
+        for (n, key) in row.unknown.iter().enumerate() {
+            // Rows, not occurrences: a key given twice (kept only when dropped) counts once.
+            let name = row.unknown_name(key);
+            if !row.unknown[..n].iter().any(|k| row.unknown_name(k) == name) {
+                self.stats.count_unknown(name, 1);
+            }
         }
         for &i in &row.coerced {
             self.coerced[i as usize] += 1;
@@ -574,14 +578,46 @@ pub(crate) fn parse_timestamp_text(
     }
 }
 
-/// A finite decimal number written as text (`"0.25"`, `"-3"`, `"1e-3"`); not `NaN`, `inf` or
-/// a leading `+`, which JSON numbers cannot be either.
+/// A number written as text the way JSON writes numbers (`"0.25"`, `"-3"`, `"1e-3"`), finite:
+/// not `.5`, `5.`, `+5`, `NaN` or `inf`, which no JSON number is either.
 pub(crate) fn parse_float_text(v: &str) -> Option<f64> {
-    let first = v.bytes().next()?;
-    if !(first.is_ascii_digit() || first == b'-') {
+    if !is_json_number(v.as_bytes()) {
         return None;
     }
     v.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`: JSON's number grammar.
+fn is_json_number(b: &[u8]) -> bool {
+    let digits = |at: usize| {
+        b[at.min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    let mut at = usize::from(b.first() == Some(&b'-'));
+    match digits(at) {
+        0 => return false,
+        n if n > 1 && b[at] == b'0' => return false,
+        n => at += n,
+    }
+    if b.get(at) == Some(&b'.') {
+        match digits(at + 1) {
+            0 => return false,
+            n => at += 1 + n,
+        }
+    }
+    if matches!(b.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(b.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        match digits(at) {
+            0 => return false,
+            n => at += n,
+        }
+    }
+    at == b.len()
 }
 
 /// A decimal `i64` written as text: optional `-`, ASCII digits, nothing else.

@@ -546,6 +546,32 @@ fn unknown_values_are_skipped_unbuilt_however_deep_or_large() {
 }
 
 #[test]
+fn float_text_follows_the_json_number_grammar() {
+    for (text, expected) in [
+        ("0.25", Some(0.25)),
+        ("-3", Some(-3.0)),
+        ("1e-3", Some(0.001)),
+        ("-0.5E+2", Some(-50.0)),
+        ("0", Some(0.0)),
+        (".5", None),
+        ("-.5", None),
+        ("5.", None),
+        ("+5", None),
+        ("05", None),
+        ("1e", None),
+        ("1e+", None),
+        ("-", None),
+        ("", None),
+        ("NaN", None),
+        ("inf", None),
+        ("1e400", None),
+        (" 1", None),
+    ] {
+        assert_eq!(parse_float_text(text), expected, "{text:?}");
+    }
+}
+
+#[test]
 fn accepted_lossless_conversions() {
     let (batch, stats) = decode_all(&[
         r#"{"Status":"200","IpFirewall":"false","ClientAsn":-1}"#,
@@ -657,6 +683,7 @@ fn each_lossless_reading_is_kept_counted_and_refused_when_strict() {
     assert_eq!(col.value(0), 1_653_557_040_000_000_001);
     // Still refused: no exact reading.
     for (line, field) in [
+        (r#"{"Status":".5"}"#, "Status"),
         (r#"{"Status":"12.5"}"#, "Status"),
         (r#"{"Status":12.5}"#, "Status"),
         (r#"{"IpFirewall":1}"#, "IpFirewall"),

@@ -21,17 +21,30 @@ def convert(out: Path, *args: str):
 class Converted:
     """One conversion, and what an independent reading of its inputs says it must hold."""
 
-    def __init__(self, out: Path, summary: dict, inputs, schema=None):
+    def __init__(self, out: Path, summary: dict, inputs, schema=None, unknown_fields=None, strict=False):
         self.out = out
         self.summary = summary
-        self.expected, must_reject = reference.expected(inputs, schema)
-        rejected = set()
-        if summary["rejects_file"]:
-            for line in (out / summary["rejects_file"]).read_text().splitlines():
-                r = json.loads(line)
-                rejected.add((r["source"], r["line"]))
+        self.reading = reference.read(inputs, schema, unknown_fields, strict)
+        self.expected, must_reject = self.reading.rows, self.reading.rejected
+        self.rejects = rejects(out, summary)
+        rejected = set(self.rejects)
         assert rejected == must_reject, "the converter and the reference disagree on rejects"
         assert len(self.expected) == summary["rows_written"]
+        # The summary counts what the reference counts: readings per field, unknown keys by
+        # name, near misses.
+        assert summary["values_coerced"] == dict(self.reading.values_coerced)
+        assert summary["unknown_fields"] == dict(self.reading.unknown_fields)
+        assert summary["near_misses"] == dict(self.reading.near_misses)
+
+
+def rejects(out: Path, summary: dict) -> dict:
+    """The rejects file's records by (source, line)."""
+    records = {}
+    if summary["rejects_file"]:
+        for line in (out / summary["rejects_file"]).read_text().splitlines():
+            r = json.loads(line)
+            records[(r["source"], r["line"])] = r
+    return records
 
 
 @pytest.fixture(scope="session")

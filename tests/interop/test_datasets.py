@@ -78,8 +78,9 @@ class Dataset(Converted):
         summary = convert(out, "--dataset", name, str(inputs), str(bad), "--max-reject-ratio", "0.5")
         super().__init__(out, summary, reference.input_files(inputs, bad), self.schema)
         self.fields = self.schema["field"]
-        self.names = [f["name"] for f in self.fields] + ["date", "hour"]
+        self.names = [f["name"] for f in self.fields] + [reference.CATCH_ALL, "date", "hour"]
         self.kinds = {f["name"]: f["type"] for f in self.fields}
+        self.kinds[reference.CATCH_ALL] = "catch-all"
 
 
 @pytest.fixture(scope="module", params=DATASETS)
@@ -98,6 +99,8 @@ def normalize(kind, value):
         return tuple(sorted(items))
     if kind == "json":
         return reference.canonical_json(json.loads(value))
+    if kind == "catch-all":
+        return reference.extra_members(value)
     return value
 
 
@@ -111,9 +114,10 @@ def test_duckdb_reads_every_value_with_its_documented_type(dataset):
     types = {name: ty for name, ty, *_ in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()}
     for f in dataset.fields:
         assert types[f["name"]] == DUCKDB_TYPES[f["type"]], f["name"]
+    assert types[reference.CATCH_ALL] == "JSON"
     select = ", ".join(
         f'epoch_us("{n}")' if dataset.kinds.get(n) == "timestamp"
-        else f'"{n}"::VARCHAR' if dataset.kinds.get(n) == "json" else f'"{n}"'
+        else f'"{n}"::VARCHAR' if dataset.kinds.get(n) in ("json", "catch-all") else f'"{n}"'
         for n in dataset.names)
     rows = [dict(zip(dataset.names, r)) for r in con.sql(f"SELECT {select} FROM {source}").fetchall()]
     assert len(rows) == len(dataset.expected) > 0
@@ -134,6 +138,8 @@ def test_pyarrow_reads_every_value_with_its_documented_type(dataset):
         if f["type"] == "timestamp":
             column = pc.cast(column, pa.int64())
         columns[f["name"]] = column.to_pylist()
+    assert table.column(reference.CATCH_ALL).type == pa.string()
+    columns[reference.CATCH_ALL] = table.column(reference.CATCH_ALL).to_pylist()
     columns["date"] = table.column("date").to_pylist()
     columns["hour"] = table.column("hour").to_pylist()
     rows = [dict(zip(columns, values)) for values in zip(*columns.values())]

@@ -10,9 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import schema_text
-from reference import FIELDS, canonical
+from reference import CATCH_ALL, FIELDS, canonical, extra_members
 
 NAMES = [f["name"] for f in FIELDS]
+# Every column a reader sees: the fields, the catch-all column of unknown keys, the partitions.
+COLUMNS = NAMES + [CATCH_ALL, "date", "hour"]
 TIMESTAMPS = [f["name"] for f in FIELDS if f["type"] == "timestamp"]
 ENUMS = [f["name"] for f in FIELDS if "enum" in f]
 DUCKDB_TYPES = {"string": "VARCHAR", "int": "BIGINT", "bool": "BOOLEAN", "timestamp": "TIMESTAMP WITH TIME ZONE"}
@@ -20,9 +22,17 @@ DUCKDB_TYPES = {"string": "VARCHAR", "int": "BIGINT", "bool": "BOOLEAN", "timest
 
 def duckdb_rows(out, columns):
     con = duckdb.connect()
-    select = ", ".join(f'epoch_us("{c}") AS "{c}"' if c in TIMESTAMPS else f'"{c}"' for c in columns)
+    select = ", ".join(f'epoch_us("{c}") AS "{c}"' if c in TIMESTAMPS
+                       else f'"{c}"::VARCHAR' if c == CATCH_ALL else f'"{c}"' for c in columns)
     relation = con.sql(f"SELECT {select} FROM read_parquet('{out}/**/*.parquet', hive_partitioning = true)")
-    return [dict(zip(columns, row)) for row in relation.fetchall()]
+    return [with_extra(dict(zip(columns, row))) for row in relation.fetchall()]
+
+
+def with_extra(row: dict) -> dict:
+    """A reader's row with `_extra` in the reference's form (its members' exact texts)."""
+    if CATCH_ALL in row:
+        row[CATCH_ALL] = extra_members(row[CATCH_ALL])
+    return row
 
 
 def test_duckdb_reads_every_column_with_its_declared_type(converted):
@@ -33,22 +43,24 @@ def test_duckdb_reads_every_column_with_its_declared_type(converted):
         assert types[f["name"]] == DUCKDB_TYPES[f["type"]], f["name"]
     assert types["date"] == "DATE"
     assert types["hour"] == "BIGINT"
-    assert len(types) == len(FIELDS) + 2
+    assert types[CATCH_ALL] == "JSON"
+    assert len(types) == len(FIELDS) + 3
 
 
 def test_duckdb_values_equal_the_input_for_every_field(converted):
-    columns = NAMES + ["date", "hour"]
-    got = duckdb_rows(converted.out, columns)
+    got = duckdb_rows(converted.out, COLUMNS)
     assert len(got) == converted.summary["rows_written"] == len(converted.expected)
-    assert canonical(got, columns) == canonical(converted.expected, columns)
+    assert canonical(got, COLUMNS) == canonical(converted.expected, COLUMNS)
 
 
 def test_duckdb_runs_the_printed_view(converted):
     con = duckdb.connect()
     con.execute(schema_text("duckdb", converted.out))
-    count, date_type, hour_type = con.sql("SELECT count(*), any_value(typeof(date)), any_value(typeof(hour)) FROM spectrum_events").fetchall()[0]
+    count, date_type, hour_type, extras = con.sql(
+        "SELECT count(*), any_value(typeof(date)), any_value(typeof(hour)), count(_extra) FROM spectrum_events").fetchall()[0]
     assert count == len(converted.expected)
     assert (date_type, hour_type) == ("DATE", "INTEGER")
+    assert extras == sum(r[CATCH_ALL] is not None for r in converted.expected) > 0
 
 
 def test_pyarrow_reads_string_and_utc_microsecond_columns_and_enums_are_dictionary_encoded(converted):
@@ -84,9 +96,9 @@ def test_pyarrow_reads_string_and_utc_microsecond_columns_and_enums_are_dictiona
         elif name in ENUMS:
             col = pc.cast(col, pa.string())
         columns[name] = col.to_pylist()
-    rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
-    names = NAMES + ["date", "hour"]
-    assert canonical(rows, names) == canonical(converted.expected, names)
+    assert table.schema.field(CATCH_ALL).type == pa.string()
+    rows = [with_extra(dict(zip(columns, values))) for values in zip(*columns.values())]
+    assert canonical(rows, COLUMNS) == canonical(converted.expected, COLUMNS)
 
 
 def test_spark_reads_types_and_values_without_flags(converted, spark):
@@ -100,10 +112,10 @@ def test_spark_reads_types_and_values_without_flags(converted, spark):
         assert types[f["name"]] == expected, f["name"]
     assert types["date"] == T.DateType()
     assert types["hour"] == T.IntegerType()
-    selected = df.select(*[F.unix_micros(F.col(n)).alias(n) if n in TIMESTAMPS else F.col(n) for n in NAMES + ["date", "hour"]])
-    rows = [r.asDict() for r in selected.collect()]
-    names = NAMES + ["date", "hour"]
-    assert canonical(rows, names) == canonical(converted.expected, names)
+    assert types[CATCH_ALL] == T.StringType()
+    selected = df.select(*[F.unix_micros(F.col(n)).alias(n) if n in TIMESTAMPS else F.col(n) for n in COLUMNS])
+    rows = [with_extra(r.asDict()) for r in selected.collect()]
+    assert canonical(rows, COLUMNS) == canonical(converted.expected, COLUMNS)
 
 
 def test_spark_runs_the_printed_table_definition(converted, spark):
@@ -116,6 +128,7 @@ def test_spark_runs_the_printed_table_definition(converted, spark):
     described = {r["col_name"]: r["data_type"] for r in spark.sql("DESCRIBE spectrum_events").collect()}
     assert described["date"] == "date" and described["hour"] == "int"
     assert described["Timestamp"] == "timestamp"
+    assert described[CATCH_ALL] == "string"
 
 
 @pytest.mark.parametrize("reader", ["duckdb", "spark"])

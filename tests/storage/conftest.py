@@ -42,7 +42,8 @@ S3S_FS_BIN = _tool("S3S_FS_BIN", ROOT / ".tools" / "bin" / "s3s-fs")
 NAMES = [f["name"] for f in reference.FIELDS]
 TIMESTAMPS = {f["name"] for f in reference.FIELDS if f["type"] == "timestamp"}
 ENUMS = {f["name"] for f in reference.FIELDS if "enum" in f}
-COLUMNS = NAMES + ["date", "hour"]
+# What a reader sees: the fields, the catch-all column of unknown keys, the partitions.
+COLUMNS = NAMES + [reference.CATCH_ALL, "date", "hour"]
 HIVE = ds.partitioning(pa.schema([("date", pa.date32()), ("hour", pa.int32())]), flavor="hive")
 SAMPLE = ROOT / "examples" / "data"
 MIXED = ROOT / "tests" / "fixtures" / "mixed.ndjson"
@@ -636,7 +637,8 @@ class Background:
 
 
 def table_rows(table: pa.Table, columns=COLUMNS) -> collections.Counter:
-    """Rows as a multiset of tuples, timestamps in microseconds, enums as plain strings."""
+    """Rows as a multiset of tuples, timestamps in microseconds, enums as plain strings, the
+    catch-all column as the exact texts of its members (see reference.extra_members)."""
     values = []
     for name in columns:
         col = table.column(name)
@@ -644,6 +646,9 @@ def table_rows(table: pa.Table, columns=COLUMNS) -> collections.Counter:
             col = pc.cast(col, pa.int64())
         elif name in ENUMS:
             col = pc.cast(col, pa.string())
+        elif name == reference.CATCH_ALL:
+            values.append([reference.extra_members(v) for v in col.to_pylist()])
+            continue
         values.append(col.to_pylist())
     return collections.Counter(zip(*values))
 
