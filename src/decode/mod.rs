@@ -123,6 +123,18 @@ impl DecodeStats {
         }
     }
 
+    /// Counts the unknown keys of an accepted row, each once (a key given twice is kept only
+    /// when unknown keys are dropped). Out of line: most rows have none.
+    #[inline(never)]
+    fn count_unknown_keys(&mut self, row: &RowScratch) {
+        for (n, key) in row.unknown.iter().enumerate() {
+            let name = row.unknown_name(key);
+            if !row.unknown[..n].iter().any(|k| row.unknown_name(k) == name) {
+                self.count_unknown(name, 1);
+            }
+        }
+    }
+
     /// Counts `n` occurrences of the unknown key `name`.
     fn count_unknown(&mut self, name: impl AsRef<str> + Into<String>, n: u64) {
         let full = self.unknown_fields.len() >= MAX_UNKNOWN_NAMES;
@@ -341,7 +353,10 @@ impl Decoder {
         self.check_unknown_keys()?;
         self.check_folder_names(line_text)?;
         if let Some(i) = self.schema.catch_all() {
-            self.row.slots[i] = self.row.catch_all(line_text);
+            self.row.slots[i] = match self.row.unknown.is_empty() {
+                true => Slot::Null,
+                false => self.row.catch_all(line_text),
+            };
         }
         let row = &self.row;
         let data = RowData {
@@ -355,12 +370,8 @@ impl Decoder {
                 increment(&mut self.stats.out_of_enum, name);
             }
         }
-        for (n, key) in row.unknown.iter().enumerate() {
-            // Rows, not occurrences: a key given twice (kept only when dropped) counts once.
-            let name = row.unknown_name(key);
-            if !row.unknown[..n].iter().any(|k| row.unknown_name(k) == name) {
-                self.stats.count_unknown(name, 1);
-            }
+        if !row.unknown.is_empty() {
+            self.stats.count_unknown_keys(row);
         }
         for &i in &row.coerced {
             self.coerced[i as usize] += 1;
@@ -411,10 +422,16 @@ impl Decoder {
 
     /// Refuses an unknown key given twice when unknown keys are kept: the catch-all object
     /// would hold it twice, and readers keep one of its values.
+    #[inline(always)]
     fn check_unknown_keys(&self) -> Result<(), LineReject> {
         if self.row.unknown.len() < 2 || self.schema.unknown_fields() != UnknownFields::Keep {
             return Ok(());
         }
+        self.check_unknown_keys_once()
+    }
+
+    #[inline(never)]
+    fn check_unknown_keys_once(&self) -> Result<(), LineReject> {
         let mut names: Vec<&str> = (self.row.unknown.iter())
             .map(|key| self.row.unknown_name(key))
             .collect();
@@ -498,13 +515,11 @@ impl RowScratch {
         self.coerced.clear();
     }
 
-    /// The catch-all value of the row: the JSON text of an object of its unknown keys and their
-    /// values, in line order (NULL when there are none). `line` is the line when the fast
-    /// scanner parsed it (its slots may point into it).
+    /// The catch-all value of a row with unknown keys: the JSON text of an object of those keys
+    /// and their values, in line order. `line` is the line when the fast scanner parsed it (its
+    /// slots may point into it). Out of line: most rows have no unknown key.
+    #[inline(never)]
     fn catch_all(&mut self, line: &str) -> Slot {
-        if self.unknown.is_empty() {
-            return Slot::Null;
-        }
         let extra = &mut self.extra;
         extra.clear();
         extra.push('{');

@@ -363,6 +363,7 @@ fn value(
 
 /// A `true` or `false` of `len` bytes at `pos` for field `i` of type `field_type`: a boolean,
 /// or its text in a string field.
+#[inline(always)]
 fn literal(
     field_type: FieldType,
     value: bool,

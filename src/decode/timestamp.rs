@@ -78,6 +78,7 @@ impl Instant {
     /// The instant as a count of `unit` since the epoch, floored; `None` outside the years 0001
     /// to 9999 or the unit's range (`i64::MIN` excluded: pandas and NumPy read it as NaT), which
     /// for nanoseconds is 1677-09-21T00:12:43.145224193Z to 2262-04-11T23:47:16.854775807Z.
+    #[inline]
     pub fn to_unit(self, unit: TimeUnit) -> Option<i64> {
         if !(MIN_SECS..=MAX_SECS).contains(&self.secs) {
             return None;
