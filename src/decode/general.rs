@@ -280,16 +280,16 @@ impl ValueSeed<'_, '_> {
 
     /// A lossless reading of a value of another JSON type (`what`) as `slot`: counted, or
     /// refused under `--strict`.
-    fn read_as<E: de::Error>(self, slot: Slot, what: &str) -> Result<Slot, E> {
+    fn read_as<E: de::Error>(self, slot: Slot, what: impl FnOnce() -> String) -> Result<Slot, E> {
         if self.parse.options.strict {
-            return Err(self.refuse(&format!("{what} (--strict)")));
+            return Err(self.refuse(&format!("{} (--strict)", what())));
         }
         self.parse.coerced(self.field);
         Ok(slot)
     }
 
     /// A list of one item (`item`), read from a scalar where a list is declared.
-    fn one_item<E: de::Error>(self, item: Slot, what: &str) -> Result<Slot, E> {
+    fn one_item<E: de::Error>(self, item: Slot, what: impl FnOnce() -> String) -> Result<Slot, E> {
         let start = self.parse.row.items.len() as u32;
         if !self.parse.options.strict {
             self.parse.row.items.push(item);
@@ -313,13 +313,13 @@ impl ValueSeed<'_, '_> {
             Some(b'n') => Ok(Slot::Null),
             Some(b't' | b'f') => {
                 let slot = self.parse.push_text(raw);
-                self.read_as(slot, "a boolean")
+                self.read_as(slot, || "a boolean".into())
             }
             Some(b'[') => Err(self.refuse("an array")),
             Some(b'{') => Err(self.refuse("an object")),
             _ => {
                 let slot = self.parse.push_text(raw);
-                self.read_as(slot, "a number")
+                self.read_as(slot, || "a number".into())
             }
         }
     }
@@ -441,7 +441,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
                 let instant = epoch_instant(self.spec(), v);
                 self.timestamp(instant)
             }
-            FieldType::IntList => self.one_item(Slot::Int(v), "an integer"),
+            FieldType::IntList => self.one_item(Slot::Int(v), || "an integer".into()),
             _ => Err(self.refuse("a number")),
         }
     }
@@ -472,26 +472,26 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Slot, E> {
-        let what = format!("the string {v:?}");
+        let what = || format!("the string {v:?}");
         match self.field_type() {
             FieldType::String => Ok(self.parse.push_text(v)),
             FieldType::Int | FieldType::Float | FieldType::Bool | FieldType::Timestamp
                 if v.is_empty() =>
             {
-                self.read_as(Slot::Null, &what)
+                self.read_as(Slot::Null, what)
             }
             FieldType::Int => match parse_int_text(v) {
-                Some(n) => self.read_as(Slot::Int(n), &what),
-                None => Err(self.refuse(&what)),
+                Some(n) => self.read_as(Slot::Int(n), what),
+                None => Err(self.refuse(&what())),
             },
             FieldType::Float => match parse_float_text(v) {
-                Some(x) => self.read_as(Slot::Float(x.to_bits()), &what),
-                None => Err(self.refuse(&what)),
+                Some(x) => self.read_as(Slot::Float(x.to_bits()), what),
+                None => Err(self.refuse(&what())),
             },
             FieldType::Bool => match v {
-                "true" => self.read_as(Slot::Bool(true), &what),
-                "false" => self.read_as(Slot::Bool(false), &what),
-                _ => Err(self.refuse(&what)),
+                "true" => self.read_as(Slot::Bool(true), what),
+                "false" => self.read_as(Slot::Bool(false), what),
+                _ => Err(self.refuse(&what())),
             },
             FieldType::Timestamp => match parse_timestamp_text(self.spec(), v) {
                 Ok((instant, false)) => self.timestamp(instant),
@@ -511,9 +511,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
             },
             FieldType::StringList => {
                 let item = self.parse.push_text(v);
-                self.one_item(item, &what)
+                self.one_item(item, what)
             }
-            _ => Err(self.refuse(&what)),
+            _ => Err(self.refuse(&what())),
         }
     }
 
