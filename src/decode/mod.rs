@@ -182,7 +182,7 @@ impl Default for DecodeOptions {
 /// let reject = decoder.decode_line(br#"{"Status":"n/a"}"#).unwrap_err();
 /// assert_eq!(reject.to_string(), r#"field Status: expected an integer, found the string "n/a""#);
 /// let batch = decoder.flush()?.expect("one row");
-/// assert_eq!((batch.num_rows(), batch.num_columns()), (1, 31));
+/// assert_eq!((batch.num_rows(), batch.num_columns()), (1, 32)); // 31 fields and `_extra`
 /// # Ok::<(), logpush_parquet::Error>(())
 /// ```
 pub struct Decoder {
