@@ -45,8 +45,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use logpush_parquet::decode::timestamp::civil_from_days;
 use logpush_parquet::schema::EventSchema;
+use logpush_parquet::time::civil_from_days;
 
 #[path = "generate/fields.rs"]
 mod fields;

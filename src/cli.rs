@@ -414,7 +414,7 @@ pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
     } else {
         t.to_string()
     };
-    crate::decode::timestamp::parse_rfc3339(full.as_bytes())
+    crate::time::parse_rfc3339(full.as_bytes())
         .ok()
         .and_then(|instant| instant.to_unit(TimeUnit::Second))
         .ok_or_else(|| format!("{text:?} is not a time like 2026-11-23 or 2026-11-23T22:00:00Z"))

@@ -16,6 +16,7 @@ pub mod commit;
 pub mod decode;
 pub mod error;
 pub mod exit_code;
+pub mod hive;
 pub mod input;
 pub mod job;
 pub mod ledger;
@@ -31,6 +32,7 @@ pub mod schema;
 pub mod stage;
 pub mod storage;
 pub mod suggest;
+pub mod time;
 pub mod write;
 
 pub use error::{Error, Result};

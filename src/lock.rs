@@ -135,7 +135,7 @@ fn now_ms() -> u64 {
 /// A Unix time in milliseconds as RFC 3339 UTC, to the second.
 pub(crate) fn rfc3339_ms(ms: u64) -> String {
     let secs = (ms / 1000) as i64;
-    let (y, m, d) = crate::decode::timestamp::civil_from_days(secs.div_euclid(86_400));
+    let (y, m, d) = crate::time::civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",

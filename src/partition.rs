@@ -5,7 +5,7 @@
 //! of the schema. A field used as a partition column is moved out of the data files into the
 //! folder name, as Hive, Spark and DuckDB do.
 //!
-//! Partition values are escaped the way Hive escapes them ([`escape_value`]): `/`, `\`, `=`, `%`,
+//! Partition values are escaped the way Hive escapes them ([`crate::hive`]): `/`, `\`, `=`, `%`,
 //! control characters and a few more become `%XX`, so a value can neither climb out of the output
 //! folder nor add a folder level. NULL and the empty string go to [`DEFAULT_PARTITION`], which
 //! every reader reads back as NULL (Hive and Spark write empty strings there too).
@@ -18,12 +18,13 @@ use arrow_array::types::Int64Type;
 use arrow_array::{Array, ArrayRef, PrimitiveArray, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
 
-use crate::decode::timestamp::civil_from_days;
 use crate::error::{Error, Result};
+pub use crate::hive::{
+    DEFAULT_PARTITION, MAX_FOLDER_NAME_BYTES, escape_value, folder_name_len, folder_values,
+    percent_decode, unescape_value,
+};
 use crate::schema::{EnumKey, EventSchema, FieldType};
-
-/// The folder name Hive-style readers read back as NULL.
-pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+use crate::time::civil_from_days;
 
 /// One partition column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,108 +159,6 @@ impl PartitionSpec {
         let names: Vec<&str> = self.columns.iter().map(|(n, _)| n.as_str()).collect();
         names.join(",")
     }
-}
-
-/// The longest partition folder name, `field=escaped value`, in bytes: the usual file-name
-/// limit of local file systems. Lines whose value would make a longer name are rejected.
-pub const MAX_FOLDER_NAME_BYTES: usize = 255;
-
-/// The length of `name=value` as a folder name once the value is escaped.
-pub fn folder_name_len(name: &str, value: &str) -> usize {
-    let escaped: usize = value
-        .chars()
-        .map(|c| if needs_escape(c) { 3 } else { c.len_utf8() })
-        .sum();
-    let default_marker = if value == DEFAULT_PARTITION { 2 } else { 0 };
-    name.len() + 1 + escaped + default_marker
-}
-
-/// Escapes a partition value as Hive's `FileUtils.escapePathName` does (plus NUL). The literal
-/// text `__HIVE_DEFAULT_PARTITION__` gets its first `_` escaped too, so that readers take it
-/// for itself and not for NULL (Hive would write it as is, and read it back as NULL).
-pub fn escape_value(value: &str) -> String {
-    if let Some(rest) = value.strip_prefix('_')
-        && value == DEFAULT_PARTITION
-    {
-        return format!("%5F{rest}");
-    }
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if needs_escape(c) {
-            let _ = write!(out, "%{:02X}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The value a partition folder's `name=value` part stands for: `None` for
-/// [`DEFAULT_PARTITION`] (NULL or the empty string), else the value with its `%XX` escapes
-/// undone (the inverse of [`escape_value`]).
-pub fn unescape_value(escaped: &str) -> Option<String> {
-    if escaped == DEFAULT_PARTITION {
-        return None;
-    }
-    Some(percent_decode(escaped))
-}
-
-/// `text` with its `%XX` escapes undone (Hive's folder names, and URI paths, escape this way).
-pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The columns and values of a partition folder (`date=2026-11-23/hour=5`), in folder order;
-/// `None` for the default partition.
-pub fn folder_values(folder: &str) -> Vec<(&str, Option<String>)> {
-    folder
-        .split('/')
-        .filter(|part| !part.is_empty())
-        .filter_map(|part| part.split_once('='))
-        .map(|(name, value)| (name, unescape_value(value)))
-        .collect()
-}
-
-/// The characters Hive escapes in partition values (and NUL).
-fn needs_escape(c: char) -> bool {
-    matches!(
-        c,
-        '\0'..='\x1f'
-            | '"'
-            | '#'
-            | '%'
-            | '\''
-            | '*'
-            | '/'
-            | ':'
-            | '='
-            | '?'
-            | '\\'
-            | '\x7f'
-            | '{'
-            | '['
-            | ']'
-            | '^'
-    )
 }
 
 /// Renders one partition column's folder value for each row.
@@ -548,16 +447,6 @@ mod tests {
     }
 
     #[test]
-    fn folder_name_length_counts_escapes() {
-        for value in ["a/b", "東京", DEFAULT_PARTITION, "x_"] {
-            assert_eq!(
-                folder_name_len("App", value),
-                format!("App={}", escape_value(value)).len()
-            );
-        }
-    }
-
-    #[test]
     fn the_text_of_the_default_partition_name_is_not_read_back_as_null() {
         // Regression: a value spelled `__HIVE_DEFAULT_PARTITION__` was written as that folder
         // name, which DuckDB and Spark read back as NULL.
@@ -577,34 +466,6 @@ mod tests {
                 "Application=__HIVE_DEFAULT_PARTITION__"
             ]
         );
-    }
-
-    #[test]
-    fn escaping_follows_hive_and_round_trips() {
-        assert_eq!(escape_value("a/b"), "a%2Fb");
-        assert_eq!(escape_value("../x"), "..%2Fx");
-        assert_eq!(escape_value("k=v%"), "k%3Dv%25");
-        assert_eq!(escape_value("a\\b\n\0"), "a%5Cb%0A%00");
-        assert_eq!(escape_value("Zürich 東京 ok-_.~ +"), "Zürich 東京 ok-_.~ +");
-        for value in [
-            "a/b",
-            "../..",
-            "=%=",
-            "\u{1}\u{7f}x",
-            "plain",
-            "日本/語",
-            "%2F",
-            "50%",
-            DEFAULT_PARTITION,
-            "__HIVE_DEFAULT_PARTITION__x",
-        ] {
-            let escaped = escape_value(value);
-            assert!(
-                !escaped.contains('/') && !escaped.contains('\\'),
-                "{escaped}"
-            );
-            assert_eq!(unescape_value(&escaped).as_deref(), Some(value));
-        }
     }
 
     #[test]

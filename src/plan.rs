@@ -157,7 +157,7 @@ fn parse_yyyymmdd(text: &str) -> Option<i64> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
-    Some(crate::decode::timestamp::days_from_civil(year, month, day) * 86_400)
+    Some(crate::time::days_from_civil(year, month, day) * 86_400)
 }
 
 /// The start time of a Logpush file name `20261123T225959Z_...`, in Unix seconds.

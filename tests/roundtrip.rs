@@ -18,8 +18,8 @@ use arrow_array::types::Int64Type;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use common::*;
-use logpush_parquet::decode::timestamp::civil_from_days;
 use logpush_parquet::schema::{EventSchema, FieldSpec, FieldType, UnknownFields};
+use logpush_parquet::time::civil_from_days;
 use proptest::prelude::*;
 
 /// A value as it must read back (timestamps as an exact instant).

@@ -13,8 +13,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use logpush_parquet::decode::timestamp::civil_from_days;
 use logpush_parquet::schema::{EpochUnit, EventSchema, FieldSpec, FieldType};
+use logpush_parquet::time::civil_from_days;
 
 use super::{Options, Rng, archive_file};
 

@@ -13,9 +13,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int16Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
-use logpush_parquet::decode::timestamp::{Instant, parse_timestamp_reading};
 use logpush_parquet::decode::{DecodeOptions, Decoder};
 use logpush_parquet::schema::{EventSchema, FieldType, UnknownFields};
+use logpush_parquet::time::{Instant, parse_timestamp_reading};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 

@@ -9,7 +9,7 @@
 //!   0001-01-01..=9999-12-31 or i64 (whose lowest value, NaT to pandas, is refused too).
 
 use arrow_schema::TimeUnit;
-use logpush_parquet::decode::timestamp::{Instant, TimestampError, parse_timestamp_str};
+use logpush_parquet::time::{Instant, TimestampError, parse_timestamp_str};
 
 const MIN_SECS: i64 = -62_135_596_800;
 const MAX_SECS: i64 = 253_402_300_799;

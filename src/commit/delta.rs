@@ -57,13 +57,13 @@ use delta_kernel_default_engine::{DefaultEngine, DefaultEngineBuilder, build_add
 use url::Url;
 
 use super::Table;
-use crate::decode::timestamp::days_from_civil;
 use crate::error::{Error, Result};
 use crate::ledger::{DELTA_MANIFEST_FORMAT, Ledger, Manifest};
 use crate::lock::Lease;
 use crate::partition::{PartitionColumn, PartitionSpec, folder_values, percent_decode};
 use crate::stage::Staging;
 use crate::storage::Location;
+use crate::time::days_from_civil;
 use crate::write::StagedFile;
 use crate::write::stats::{ColumnStats, FileStats, StatValue};
 

@@ -10,12 +10,12 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::columns::Slot;
-use super::timestamp::{self, Instant};
 use super::{
     DecodeOptions, LineReject, RowScratch, UnknownKey, epoch_instant, parse_float_text,
     parse_int_text, parse_timestamp_text,
 };
 use crate::schema::{EventSchema, FieldSpec, FieldType, UnknownFields};
+use crate::time::{self, Instant};
 
 /// Parses `line` into `row`'s slots, or says why the line is rejected.
 pub(super) fn parse_row(
@@ -334,7 +334,7 @@ impl ValueSeed<'_, '_> {
                 let field = self.field;
                 Err(self
                     .parse
-                    .fail(Some(field), timestamp::TimestampError::Range.to_string()))
+                    .fail(Some(field), time::TimestampError::Range.to_string()))
             }
         }
     }

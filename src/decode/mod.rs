@@ -47,7 +47,6 @@ pub mod csv;
 mod general;
 pub mod lines;
 mod scan;
-pub mod timestamp;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -58,10 +57,10 @@ use arrow_array::types::ArrowPrimitiveType;
 use arrow_schema::{SchemaRef, TimeUnit};
 
 use crate::error::{Error, Result};
-use crate::partition::{MAX_FOLDER_NAME_BYTES, folder_name_len};
+use crate::hive::{MAX_FOLDER_NAME_BYTES, folder_name_len};
 use crate::schema::{EnumKey, EventSchema, FieldSpec, UnknownFields};
+use crate::time::{self, Instant};
 use columns::{ColumnBuilder, RowData, Slot};
-use timestamp::Instant;
 
 /// Rows per batch unless the caller says otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
@@ -271,7 +270,7 @@ impl Decoder {
     }
 
     /// Rejects lines whose value of one of `fields` is too long to be a partition folder name
-    /// ([`crate::partition::MAX_FOLDER_NAME_BYTES`]).
+    /// ([`crate::hive::MAX_FOLDER_NAME_BYTES`]).
     pub fn with_partition_fields(mut self, fields: Vec<usize>) -> Self {
         self.folder_fields = fields;
         self
@@ -581,15 +580,15 @@ pub(crate) fn epoch_instant(spec: &FieldSpec, n: i64) -> Instant {
 }
 
 /// The instant of a timestamp string of field `spec`: digits in its declared unit, when it has
-/// one; otherwise as [`timestamp::parse_timestamp_reading`] reads it. The flag says whether it
+/// one; otherwise as [`time::parse_timestamp_reading`] reads it. The flag says whether it
 /// took a lossless reading (a date-time without an offset).
 pub(crate) fn parse_timestamp_text(
     spec: &FieldSpec,
     v: &str,
-) -> Result<(Instant, bool), timestamp::TimestampError> {
+) -> Result<(Instant, bool), time::TimestampError> {
     match (spec.epoch_unit, parse_int_text(v)) {
         (Some(_), Some(n)) => Ok((epoch_instant(spec, n), false)),
-        _ => timestamp::parse_timestamp_reading(v),
+        _ => time::parse_timestamp_reading(v),
     }
 }
 

@@ -11,9 +11,9 @@
 use arrow_schema::TimeUnit;
 
 use super::columns::Slot;
-use super::timestamp::Instant;
 use super::{RowScratch, UnknownKey, epoch_instant, parse_int_text, parse_timestamp_text};
 use crate::schema::{EventSchema, FieldType, UnknownFields};
+use crate::time::Instant;
 
 /// The scanner gave up on this line: decode it with the general path.
 pub(crate) struct GiveUp;

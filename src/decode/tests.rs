@@ -593,7 +593,7 @@ fn accepted_lossless_conversions() {
 #[test]
 fn each_lossless_reading_is_kept_counted_and_refused_when_strict() {
     let ts = |text: &str| {
-        let (instant, _) = timestamp::parse_timestamp_reading(text).unwrap();
+        let (instant, _) = crate::time::parse_timestamp_reading(text).unwrap();
         instant.to_unit(arrow_schema::TimeUnit::Microsecond)
     };
     // (line, field, what the column holds, as text)

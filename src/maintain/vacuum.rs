@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use crate::commit::Table;
 use crate::commit::delta::{DeltaTable, LOG_DIR};
-use crate::decode::timestamp::parse_rfc3339;
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::partition::percent_decode;
 use crate::storage::{Location, Storage, StorageOptions, concurrently};
+use crate::time::parse_rfc3339;
 
 /// The default of `--retain`: a week, Delta's own default.
 pub const DEFAULT_RETAIN: Duration = Duration::from_secs(7 * 86_400);

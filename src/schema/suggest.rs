@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::{CATCH_ALL, EventSchema};
-use crate::decode::timestamp;
+use crate::time;
 
 /// Distinct unknown keys followed; further keys are counted, not typed.
 pub const MAX_KEYS: usize = 10_000;
@@ -212,7 +212,7 @@ impl Seen {
 
 /// A date-time string (RFC 3339, or without an offset), not an epoch in a string.
 fn is_date_time(s: &str) -> bool {
-    s.contains(':') && timestamp::parse_timestamp_reading(s).is_ok()
+    s.contains(':') && time::parse_timestamp_reading(s).is_ok()
 }
 
 fn shorten(text: &str) -> String {

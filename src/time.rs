@@ -1,6 +1,8 @@
-//! Timestamp parsing for Logpush's `int or string` fields.
+//! Time, on the ground floor of the house: instants, the proleptic Gregorian calendar (days
+//! since the epoch and back), and the parsing of Logpush's `int or string` timestamp fields.
+//! Decoding, partitioning, the lock, the plan and the table layouts all read time here.
 //!
-//! Accepted forms, which may mix within one file:
+//! Accepted timestamp forms, which may mix within one file:
 //! - an epoch integer, as a JSON number or a string of ASCII digits (optional leading `-`), in
 //!   seconds, milliseconds, microseconds or nanoseconds. The unit is inferred from the magnitude:
 //!   `|n| < 1e11` seconds, `< 1e14` milliseconds, `< 1e17` microseconds, otherwise nanoseconds.
