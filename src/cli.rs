@@ -15,7 +15,7 @@ use crate::job::{ConvertOptions, DEFAULT_MAX_REJECT_RATIO, MIN_MEMORY_LIMIT};
 const MAX_LINE_BYTES_LIMIT: u64 = 1 << 30;
 use crate::decode::csv::CsvColumns;
 use crate::partition::PartitionSpec;
-use crate::schema::ddl::SchemaFormat;
+use crate::ddl::SchemaFormat;
 use crate::schema::{EventSchema, UnknownFields};
 use crate::write::{Codec, ParquetOptions};
 
@@ -761,7 +761,7 @@ impl SchemaArgs {
             .table
             .clone()
             .unwrap_or_else(|| schema.dataset().to_string());
-        Ok(crate::schema::ddl::TableDefinition {
+        Ok(crate::ddl::TableDefinition {
             schema: &schema,
             unit: self.shape.timestamp_unit.into(),
             partition: &partition,

@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod commit;
+pub mod ddl;
 pub mod decode;
 pub mod error;
 pub mod exit_code;

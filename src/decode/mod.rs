@@ -20,7 +20,7 @@
 //! - `bool`: `true`/`false`;
 //! - `float`: any JSON number;
 //! - `string`: a JSON string (enum values outside the documented list are kept and counted);
-//! - `timestamp`: see [`timestamp`]; with `zero_is_null`, the epoch becomes NULL; with an
+//! - `timestamp`: see [`crate::time`]; with `zero_is_null`, the epoch becomes NULL; with an
 //!   `epoch_unit`, epoch integers are read in that unit instead of by their magnitude;
 //! - `string_list`, `int_list`: a JSON array whose items follow the `string` or `int` rules
 //!   (`null` items are kept as NULL);

@@ -24,7 +24,6 @@
 //! values (see [`UnknownFields`]). It is the last column, typed as a `json` field, and no key of
 //! a line maps to it.
 
-pub mod ddl;
 pub mod suggest;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use arrow_schema::{DataType, TimeUnit};
 
-use super::{EventSchema, FieldType};
+use crate::schema::{EventSchema, FieldSpec, FieldType};
 use crate::partition::{PartitionColumn, PartitionSpec};
 
 /// The output formats of `logpush-parquet schema`.
@@ -131,7 +131,7 @@ impl TableDefinition<'_> {
         }
     }
 
-    fn data_fields(&self) -> impl Iterator<Item = &super::FieldSpec> {
+    fn data_fields(&self) -> impl Iterator<Item = &FieldSpec> {
         let fields = self.schema.fields();
         self.partition
             .kept_fields(fields.len())
