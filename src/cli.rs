@@ -13,9 +13,9 @@ use crate::job::{ConvertOptions, DEFAULT_MAX_REJECT_RATIO, MIN_MEMORY_LIMIT};
 
 /// The largest `--max-line-bytes`: a line's text offsets are 32-bit.
 const MAX_LINE_BYTES_LIMIT: u64 = 1 << 30;
+use crate::ddl::SchemaFormat;
 use crate::decode::csv::CsvColumns;
 use crate::partition::PartitionSpec;
-use crate::ddl::SchemaFormat;
 use crate::schema::{EventSchema, UnknownFields};
 use crate::write::{Codec, ParquetOptions};
 
@@ -250,12 +250,21 @@ pub struct ConvertArgs {
     /// recognised by content.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
-    /// The output root: a folder, or an object store URL such as `s3://lake/spectrum_events`.
-    #[arg(short, long, value_name = "DIR|URL")]
-    pub output: String,
+    /// The output root: a folder, or an object store URL such as `s3://lake/spectrum_events`
+    /// (an Iceberg table's location comes from its catalog instead).
+    #[arg(
+        short,
+        long,
+        value_name = "DIR|URL",
+        required_unless_present = "catalog_uri"
+    )]
+    pub output: Option<String>,
     /// Schema, partitioning and timestamp unit.
     #[command(flatten)]
     pub shape: ShapeArgs,
+    /// The Iceberg catalog and table.
+    #[command(flatten)]
+    pub iceberg: IcebergArgs,
     /// Documented types only: reject a value of another JSON type even when it has an exact
     /// reading (a number in a string field, `"443"` or `""` in an int field, a timestamp without
     /// an offset), and, unless --unknown-fields says otherwise, lines with unknown keys.
@@ -355,6 +364,71 @@ pub struct ConvertArgs {
     pub storage: StorageArgs,
 }
 
+/// Where an Iceberg table is (`--table-format iceberg`). Credentials come only from the
+/// environment: a bearer token in ICEBERG_CATALOG_TOKEN (R2 Data Catalog: an R2 API token with
+/// Data Catalog permission), or OAuth2 client credentials in ICEBERG_CATALOG_CLIENT_ID and
+/// ICEBERG_CATALOG_CLIENT_SECRET; the table's files are reached with the S3 settings.
+#[derive(Debug, Args)]
+pub struct IcebergArgs {
+    /// The Iceberg REST catalog's URI (R2: the bucket's Catalog URI,
+    /// `https://catalog.cloudflarestorage.com/<account>/<bucket>`).
+    #[arg(long, value_name = "URL", env = "ICEBERG_CATALOG_URI", help_heading = "Iceberg")]
+    pub catalog_uri: Option<String>,
+    /// The catalog's warehouse (R2: the Warehouse name, `<account>_<bucket>`).
+    #[arg(long, value_name = "NAME", env = "ICEBERG_WAREHOUSE", help_heading = "Iceberg")]
+    pub warehouse: Option<String>,
+    /// The table, `NAMESPACE.TABLE` (created on first use, with the namespace).
+    #[arg(long, value_name = "NAMESPACE.TABLE", help_heading = "Iceberg")]
+    pub table: Option<String>,
+}
+
+impl IcebergArgs {
+    /// The catalog options, when `--table-format iceberg` (all three given), or a usage error.
+    pub fn to_options(
+        &self,
+        format: crate::commit::TableFormat,
+    ) -> Result<Option<crate::commit::iceberg::catalog::CatalogOptions>> {
+        use crate::commit::TableFormat;
+        let given = [
+            ("--catalog-uri", self.catalog_uri.is_some()),
+            ("--warehouse", self.warehouse.is_some()),
+            ("--table", self.table.is_some()),
+        ];
+        if format != TableFormat::Iceberg {
+            return match given.iter().find(|(_, g)| *g) {
+                // The URI and warehouse may come from the environment for other commands.
+                Some(("--table", _)) => Err(Error::InvalidOption {
+                    option: "--table",
+                    message: "is for --table-format iceberg".into(),
+                }),
+                _ => Ok(None),
+            };
+        }
+        if let Some((flag, _)) = given.iter().find(|(_, g)| !*g) {
+            return Err(Error::InvalidOption {
+                option: "--table-format",
+                message: format!(
+                    "iceberg needs --catalog-uri, --warehouse and --table ({flag} is missing)"
+                ),
+            });
+        }
+        let text = self.table.as_deref().unwrap_or_default();
+        let (namespace, table) =
+            crate::commit::iceberg::catalog::CatalogOptions::parse_table(text).map_err(
+                |message| Error::InvalidOption {
+                    option: "--table",
+                    message,
+                },
+            )?;
+        Ok(Some(crate::commit::iceberg::catalog::CatalogOptions {
+            uri: self.catalog_uri.clone().unwrap_or_default(),
+            warehouse: self.warehouse.clone().unwrap_or_default(),
+            namespace,
+            table,
+        }))
+    }
+}
+
 /// Options of every subcommand that reads or writes an output root: how to reach object stores.
 #[derive(Debug, Args)]
 pub struct StorageArgs {
@@ -449,7 +523,31 @@ impl ConvertArgs {
         };
         // Fails early on a bad level or size, before any input is read.
         parquet.writer_properties(&schema, Vec::new())?;
-        let mut options = ConvertOptions::new(self.inputs.clone(), self.output.clone(), schema)?;
+        let iceberg = self.iceberg.to_options(self.table_format)?;
+        let output = match (&self.output, &iceberg) {
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidOption {
+                    option: "--output",
+                    message: "an Iceberg table's location comes from its catalog: leave --output \
+                              out with --table-format iceberg"
+                        .into(),
+                    });
+            }
+            (Some(output), None) => output.clone(),
+            (None, Some(catalog)) => format!(
+                "the Iceberg table {} of {}",
+                catalog.table_name(),
+                catalog.uri
+            ),
+            (None, None) => {
+                return Err(Error::InvalidOption {
+                    option: "--output",
+                    message: "is required (or --table-format iceberg with its catalog)".into(),
+                });
+            }
+        };
+        let mut options = ConvertOptions::new(self.inputs.clone(), output, schema)?;
+        options.iceberg = iceberg;
         options.selection = crate::plan::Selection {
             reprocess: self.reprocess,
             since: self.since,
@@ -492,8 +590,8 @@ impl ConvertArgs {
         options.storage = self.storage.to_options()?;
         options.temp_dir = self.storage.temp_dir.clone();
         // Publishing copies each file within the store: S3 copies at most 5 GiB in one request.
-        if crate::storage::is_url(&self.output)
-            && !self.output.starts_with("file://")
+        if (options.iceberg.is_some() || crate::storage::is_url(&options.output))
+            && !options.output.starts_with("file://")
             && self.max_file_size > 5 << 30
         {
             return Err(Error::InvalidOption {
@@ -529,24 +627,35 @@ impl ConvertArgs {
             options.threads = threads;
         }
         options.table_format = self.table_format;
-        if self.table_format == crate::commit::TableFormat::Delta {
+        if let Some(name) = match self.table_format {
+            crate::commit::TableFormat::Delta => Some("Delta"),
+            crate::commit::TableFormat::Iceberg => Some("Iceberg"),
+            crate::commit::TableFormat::Plain => None,
+        } {
+            let flag = name.to_lowercase();
             if options.decode.timestamp_unit != TimeUnit::Microsecond {
                 return Err(Error::InvalidOption {
                     option: "--timestamp-unit",
-                    message: "Delta tables keep timestamps in microseconds: leave \
-                              --timestamp-unit at us with --table-format delta"
-                        .into(),
+                    message: format!(
+                        "{name} tables keep timestamps in microseconds: leave --timestamp-unit \
+                         at us with --table-format {flag}"
+                    ),
                 });
             }
             if self.reprocess {
                 return Err(Error::InvalidOption {
                     option: "--reprocess",
-                    message: "a Delta table's runs may have been compacted together, so one run \
-                              cannot be replaced alone: rewrite the affected partitions with \
-                              Delta tools instead"
-                        .into(),
+                    message: format!(
+                        "a {name} table's runs may have been compacted together, so one run \
+                         cannot be replaced alone: rewrite the affected partitions with {name} \
+                         tools instead"
+                    ),
                 });
             }
+        }
+        if self.table_format == crate::commit::TableFormat::Iceberg {
+            // Iceberg's identity partitions read the field from the data files.
+            options.partition = options.partition.clone().with_fields_kept();
         }
         // Checked above to be at most 1 GiB.
         options.max_line_bytes = self.max_line_bytes as usize;

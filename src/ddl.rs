@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use arrow_schema::{DataType, TimeUnit};
 
-use crate::schema::{EventSchema, FieldSpec, FieldType};
 use crate::partition::{PartitionColumn, PartitionSpec};
+use crate::schema::{EventSchema, FieldSpec, FieldType};
 
 /// The output formats of `logpush-parquet schema`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

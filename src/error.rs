@@ -107,6 +107,15 @@ pub enum Error {
         message: String,
     },
 
+    /// The Iceberg catalog or table could not be reached, read or committed to.
+    #[error("use the Iceberg table {table}: {message}")]
+    Iceberg {
+        /// The table, `namespace.name`.
+        table: String,
+        /// What went wrong, and what to do.
+        message: String,
+    },
+
     /// The table at the output root is not the table this run's options describe (another
     /// dataset, partitioning or column type): nothing was written.
     #[error("write into the table at {location}: {message}")]

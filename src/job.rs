@@ -21,12 +21,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use arrow_schema::SchemaRef;
 use parquet::file::metadata::KeyValue;
 use sha2::{Digest, Sha256};
 
-use crate::commit::delta::{self, DeltaTable};
-use crate::commit::plain::PlainTable;
-use crate::commit::{Table, TableFormat};
+use crate::commit::{self, Table, TableFormat};
 use crate::decode::csv::CsvColumns;
 use crate::decode::{DecodeOptions, DecodeStats};
 use crate::error::{Error, Result};
@@ -137,6 +136,8 @@ pub struct ConvertOptions {
     pub csv_columns: Option<CsvColumns>,
     /// Runs in a row an input may fail before it is quarantined (see [`crate::quarantine`]).
     pub quarantine_after: u32,
+    /// The Iceberg catalog and table (`--table-format iceberg`).
+    pub iceberg: Option<crate::commit::iceberg::catalog::CatalogOptions>,
 }
 
 impl ConvertOptions {
@@ -163,6 +164,7 @@ impl ConvertOptions {
             table_format: TableFormat::default(),
             csv_columns: None,
             quarantine_after: quarantine::DEFAULT_QUARANTINE_AFTER,
+            iceberg: None,
         })
     }
 
@@ -232,13 +234,11 @@ fn convert_inputs(
     inputs: &[Input],
     options: &ConvertOptions,
     root: &Location,
+    file_schema: &SchemaRef,
     progress: &Progress,
 ) -> Result<Attempt> {
     let staging = Staging::create(root, options.shard, options.temp_dir.as_deref())?;
-    let file_schema = options.table_format.data_file_schema(
-        &(options.partition)
-            .file_schema(&options.schema.arrow_schema(options.decode.timestamp_unit)),
-    );
+    let file_schema = file_schema.clone();
     let properties = options
         .parquet
         .writer_properties(&options.schema, file_metadata(options))?;
@@ -264,7 +264,7 @@ fn convert_inputs(
         decode: options.decode,
         max_line_bytes: options.max_line_bytes,
         threads: options.threads,
-        partition_fields: options.partition.moved_fields(),
+        partition_fields: options.partition.folder_fields(),
         chunk_bytes: memory.chunk_bytes,
         csv_columns: options.csv_columns.clone(),
     };
@@ -357,14 +357,14 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let started = Instant::now();
     let started_at = lock::now_rfc3339();
     let storage = Storage::new(options.storage.clone())?;
-    let root = storage.open(&options.output)?;
-    check_layout(&root, options.table_format)?;
+    let mut output = commit::open(options, &storage)?;
+    let root = output.root.clone();
     let lease = if options.dry_run {
         None
     } else {
         Some(Lease::acquire(&root, options.shard, options.lease)?)
     };
-    let mut table = open_table(&root, options)?;
+    let mut table = output.table(options)?;
     let table = table.as_mut();
     let mut recovered = Vec::new();
     if lease.is_some() {
@@ -436,39 +436,6 @@ fn quarantined_input(record: &FailureRecord) -> QuarantinedInput {
     }
 }
 
-/// Refuses a plain run into a Delta table, before anything is written: its files would not be
-/// what the table's readers see.
-fn check_layout(root: &Location, format: TableFormat) -> Result<()> {
-    if format == TableFormat::Plain && !root.list(delta::LOG_DIR)?.is_empty() {
-        return Err(Error::InvalidOption {
-            option: "--table-format",
-            message: format!(
-                "{} is a Delta table: convert into it with --table-format delta",
-                root.display_key("")
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// The output root in the layout `--table-format` names.
-fn open_table(root: &Location, options: &ConvertOptions) -> Result<Box<dyn Table>> {
-    match options.table_format {
-        TableFormat::Plain => Ok(Box::new(PlainTable::open(root)?)),
-        TableFormat::Delta => {
-            let decoded = options.schema.arrow_schema(options.decode.timestamp_unit);
-            let shape = delta::TableShape {
-                file_schema: TableFormat::Delta
-                    .data_file_schema(&options.partition.file_schema(&decoded)),
-                partition: options.partition.clone(),
-                decoded_schema: decoded,
-                dataset: options.schema.dataset().to_string(),
-            };
-            Ok(Box::new(DeltaTable::open(root, Some(shape))?))
-        }
-    }
-}
-
 /// How a run ended: what [`summarize`] turns into its [`Summary`].
 enum Outcome {
     /// `--dry-run`: nothing written.
@@ -527,8 +494,12 @@ fn run(
     progress.set_total(plan.convert.iter().map(|i| i.size).sum());
     let mut inputs = plan.convert.clone();
     let mut failed: Vec<FailedInput> = Vec::new();
+    let columns = options.schema.arrow_schema(options.decode.timestamp_unit);
+    let file_schema = table.data_file_schema(
+        &(options.table_format).data_file_schema(&options.partition.file_schema(&columns)),
+    )?;
     let attempt = loop {
-        let attempt = match convert_inputs(&inputs, options, root, progress) {
+        let attempt = match convert_inputs(&inputs, options, root, &file_schema, progress) {
             Ok(attempt) => attempt,
             // A run paused past its lease finds its staging cleaned by the run that took over:
             // say so rather than name the missing file.
@@ -627,7 +598,7 @@ fn run(
     let paths: Vec<String> = attempt
         .staged
         .iter()
-        .map(|s| write::data_file_name(&s.partition, &run_id, s.seq))
+        .map(|s| table.data_path(&write::data_file_name(&s.partition, &run_id, s.seq)))
         .collect();
     let keys: Vec<String> = attempt
         .staged
@@ -691,6 +662,7 @@ fn run(
         files,
         rejects,
         delta_txn: None,
+        iceberg_snapshot: None,
     };
     table.commit(root, &mut manifest, &attempt.staged, lease)?;
     // Converted now (whole, or salvaged): no longer a failing input.

@@ -45,8 +45,11 @@ pub const RUNS_DIR: &str = "_ledger/runs";
 /// The manifest format this version writes for plain outputs.
 pub const MANIFEST_FORMAT: u32 = 1;
 /// The format of manifests of Delta table runs (with [`Manifest::delta_txn`]), which earlier
-/// versions, knowing no Delta commit, must refuse; the newest this version reads.
+/// versions, knowing no Delta commit, must refuse.
 pub const DELTA_MANIFEST_FORMAT: u32 = 2;
+/// The format of manifests of Iceberg table runs (with [`Manifest::iceberg_snapshot`]); the
+/// newest this version reads.
+pub const ICEBERG_MANIFEST_FORMAT: u32 = 3;
 
 /// An input as the ledger records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +107,11 @@ pub struct Manifest {
     /// `.published` marker counts only once the table's `txn` for its shard has reached it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta_txn: Option<u64>,
+    /// Iceberg tables: the id of the snapshot that makes the run visible, recorded before the
+    /// commit. Such a manifest without its `.published` marker counts only once the table has
+    /// a snapshot of its run id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iceberg_snapshot: Option<i64>,
 }
 
 impl Manifest {
@@ -158,7 +166,7 @@ impl Ledger {
                 location: root.display_key(key),
                 message: e.to_string(),
             })?;
-            if manifest.format > DELTA_MANIFEST_FORMAT {
+            if manifest.format > ICEBERG_MANIFEST_FORMAT {
                 return Err(Error::Ledger {
                     location: root.display_key(key),
                     message: format!(
@@ -368,6 +376,7 @@ mod tests {
             replaces: Vec::new(),
             removes: Vec::new(),
             delta_txn: None,
+            iceberg_snapshot: None,
         }
     }
 

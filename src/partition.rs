@@ -42,6 +42,9 @@ pub enum PartitionColumn {
 pub struct PartitionSpec {
     columns: Vec<(String, PartitionColumn)>,
     event_time: Option<usize>,
+    /// Whether partition fields stay in the data files too (Iceberg's identity partitions
+    /// read them there), besides giving the folder names.
+    fields_kept: bool,
 }
 
 impl PartitionSpec {
@@ -50,6 +53,7 @@ impl PartitionSpec {
         PartitionSpec {
             columns: Vec::new(),
             event_time: None,
+            fields_kept: false,
         }
     }
 
@@ -111,6 +115,7 @@ impl PartitionSpec {
         Ok(PartitionSpec {
             columns,
             event_time: schema.event_time(),
+            fields_kept: false,
         })
     }
 
@@ -124,8 +129,15 @@ impl PartitionSpec {
         self.columns.is_empty()
     }
 
-    /// Indices of schema fields that become folder names and leave the data files.
-    pub fn moved_fields(&self) -> Vec<usize> {
+    /// The spec with partition fields kept in the data files as well as in folder names
+    /// (Iceberg tables, whose identity partitions read the field from the files).
+    pub fn with_fields_kept(mut self) -> Self {
+        self.fields_kept = true;
+        self
+    }
+
+    /// Indices of schema fields that become folder names.
+    pub fn folder_fields(&self) -> Vec<usize> {
         self.columns
             .iter()
             .filter_map(|(_, c)| match c {
@@ -133,6 +145,15 @@ impl PartitionSpec {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Indices of schema fields that become folder names and leave the data files (none when
+    /// they are kept).
+    pub fn moved_fields(&self) -> Vec<usize> {
+        match self.fields_kept {
+            true => Vec::new(),
+            false => self.folder_fields(),
+        }
     }
 
     /// Indices of the fields (of `field_count`) that stay in the data files.

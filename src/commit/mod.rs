@@ -3,13 +3,38 @@
 //!
 //! - [`plain`]: Hive-partitioned Parquet files, published by the ledger's commit protocol
 //!   ([`crate::ledger`]);
-//! - [`delta`]: a Delta Lake table (`--table-format delta`), whose log is the commit point.
+//! - [`delta`]: a Delta Lake table (`--table-format delta`), whose log is the commit point;
+//! - [`iceberg`]: an Iceberg table in a REST catalog (`--table-format iceberg`), whose
+//!   snapshots are the commit point.
 //!
-//! The job stages a run's files through [`Table::staging_key`], builds its [`Manifest`] and
-//! hands it to [`Table::commit`]; nothing else in it knows which layout it writes.
+//! [`open`] finds the output's root (for Iceberg, the table's location, from the catalog) and
+//! [`Output::table`] opens the layout there. The job stages a run's files through
+//! [`Table::staging_key`], builds its [`Manifest`] and hands it to [`Table::commit`]; nothing
+//! else in it knows which layout it writes.
 
 pub mod delta;
+pub mod iceberg;
 pub mod plain;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_schema::extension::{
+    EXTENSION_TYPE_METADATA_KEY, EXTENSION_TYPE_NAME_KEY, ExtensionType, Json,
+};
+use arrow_schema::{Field, Schema, SchemaRef};
+
+use crate::error::{Error, Result};
+use crate::job::ConvertOptions;
+use crate::ledger::{Ledger, Manifest};
+use crate::lock::Lease;
+use crate::stage::Staging;
+use crate::storage::{Location, Storage};
+use crate::write::StagedFile;
+use delta::DeltaTable;
+use iceberg::IcebergTable;
+use plain::PlainTable;
 
 /// The layout of an output root (`--table-format`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -20,6 +45,9 @@ pub enum TableFormat {
     Plain,
     /// A Delta Lake table: the same files, made visible by commits to `_delta_log/`.
     Delta,
+    /// An Iceberg table in a REST catalog (R2 Data Catalog): the files made visible by one
+    /// snapshot per run (`--catalog-uri`, `--warehouse`, `--table`).
+    Iceberg,
 }
 
 impl TableFormat {
@@ -27,10 +55,11 @@ impl TableFormat {
     /// declare `json` columns (and the catch-all) as strings: Delta has no JSON type, and a
     /// reader such as Polars refuses a file whose column is annotated otherwise than the table
     /// declares it, so their files leave Parquet's JSON annotation out. Plain outputs keep it.
+    /// (Iceberg files also carry field ids: [`Table::data_file_schema`].)
     pub fn data_file_schema(self, columns: &SchemaRef) -> SchemaRef {
         match self {
             TableFormat::Plain => columns.clone(),
-            TableFormat::Delta => {
+            TableFormat::Delta | TableFormat::Iceberg => {
                 let fields: Vec<Field> = (columns.fields().iter())
                     .map(|f| {
                         let mut metadata = f.metadata().clone();
@@ -50,21 +79,95 @@ impl TableFormat {
     }
 }
 
-use std::collections::HashSet;
-use std::path::Path;
-use std::sync::Arc;
+/// An output's root, found: the folder or prefix a run writes under (for Iceberg, the table's
+/// location, with the catalog connection that found it).
+pub struct Output {
+    /// Where the run's lease, ledger and files go.
+    pub root: Location,
+    catalog: Option<iceberg::Connection>,
+}
 
-use arrow_schema::extension::{
-    EXTENSION_TYPE_METADATA_KEY, EXTENSION_TYPE_NAME_KEY, ExtensionType, Json,
-};
-use arrow_schema::{Field, Schema, SchemaRef};
+/// Finds the output of `options`: `--output` for the plain and Delta layouts, the catalog's
+/// table (created on first use) for Iceberg.
+pub fn open(options: &ConvertOptions, storage: &Arc<Storage>) -> Result<Output> {
+    match (options.table_format, &options.iceberg) {
+        (TableFormat::Iceberg, Some(catalog)) => {
+            let (root, connection) =
+                iceberg::connect(catalog, &iceberg_shape(options), &options.storage)?;
+            Ok(Output {
+                root,
+                catalog: Some(connection),
+            })
+        }
+        (TableFormat::Iceberg, None) => Err(Error::InvalidOption {
+            option: "--table-format",
+            message: "iceberg needs --catalog-uri, --warehouse and --table".into(),
+        }),
+        _ => {
+            let root = storage.open(&options.output)?;
+            check_layout(&root, options.table_format)?;
+            Ok(Output {
+                root,
+                catalog: None,
+            })
+        }
+    }
+}
 
-use crate::error::Result;
-use crate::ledger::{Ledger, Manifest};
-use crate::lock::Lease;
-use crate::stage::Staging;
-use crate::storage::Location;
-use crate::write::StagedFile;
+fn iceberg_shape(options: &ConvertOptions) -> iceberg::TableShape {
+    iceberg::TableShape {
+        schema: options.schema.clone(),
+        partition: options.partition.clone(),
+        columns: options.schema.arrow_schema(options.decode.timestamp_unit),
+    }
+}
+
+/// Refuses a plain run into a Delta table, before anything is written: its files would not be
+/// what the table's readers see.
+fn check_layout(root: &Location, format: TableFormat) -> Result<()> {
+    if format == TableFormat::Plain && !root.list(delta::LOG_DIR)?.is_empty() {
+        return Err(Error::InvalidOption {
+            option: "--table-format",
+            message: format!(
+                "{} is a Delta table: convert into it with --table-format delta",
+                root.display_key("")
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl Output {
+    /// The table at the root, in the layout `--table-format` names (taken once the lease is
+    /// held: it loads the ledger).
+    pub fn table(&mut self, options: &ConvertOptions) -> Result<Box<dyn Table>> {
+        match options.table_format {
+            TableFormat::Plain => Ok(Box::new(PlainTable::open(&self.root)?)),
+            TableFormat::Delta => {
+                let decoded = options.schema.arrow_schema(options.decode.timestamp_unit);
+                let shape = delta::TableShape {
+                    file_schema: TableFormat::Delta
+                        .data_file_schema(&options.partition.file_schema(&decoded)),
+                    partition: options.partition.clone(),
+                    decoded_schema: decoded,
+                    dataset: options.schema.dataset().to_string(),
+                };
+                Ok(Box::new(DeltaTable::open(&self.root, Some(shape))?))
+            }
+            TableFormat::Iceberg => {
+                let connection = self.catalog.take().ok_or_else(|| Error::InvalidOption {
+                    option: "--table-format",
+                    message: "the Iceberg table was opened once already".into(),
+                })?;
+                Ok(Box::new(IcebergTable::open(
+                    &self.root,
+                    connection,
+                    iceberg_shape(options),
+                )?))
+            }
+        }
+    }
+}
 
 /// What an output root holds and how runs commit to it.
 pub trait Table {
@@ -81,6 +184,18 @@ pub trait Table {
     /// to do: its readers take each file's columns (DuckDB with `union_by_name`).
     fn prepare(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// The Arrow schema of the run's data files, given the columns they hold (the layout may
+    /// annotate them: Iceberg's field ids).
+    fn data_file_schema(&self, columns: &SchemaRef) -> Result<SchemaRef> {
+        Ok(columns.clone())
+    }
+
+    /// Where a data file of the run goes, relative to the root, given its partition folder and
+    /// name (Iceberg keeps data files under `data/`).
+    fn data_path(&self, path: &str) -> String {
+        path.to_string()
     }
 
     /// The key, under the output root, where the run's closed local file `file`, to be
