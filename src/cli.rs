@@ -89,9 +89,19 @@ pub struct CheckArgs {
     /// Inputs, as `convert` takes them.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
-    /// The output root the runs will write.
-    #[arg(short, long, value_name = "DIR|URL")]
-    pub output: String,
+    /// The output root the runs will write (an Iceberg table's location comes from its
+    /// catalog instead: give --table-format iceberg and the Iceberg options).
+    #[arg(short, long, value_name = "DIR|URL", required_unless_present = "table")]
+    pub output: Option<String>,
+    /// The layout the runs will write: with `iceberg`, the catalog steps are checked too.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "plain")]
+    pub table_format: crate::commit::TableFormat,
+    /// The Iceberg table the runs will write (created unless it exists, as the first run would).
+    #[command(flatten)]
+    pub iceberg: IcebergArgs,
+    /// Partition columns of an Iceberg table to create or check, as `convert` takes them.
+    #[arg(long, value_name = "LIST", default_value = "date,hour")]
+    pub partition_by: String,
     /// The Logpush dataset (default: spectrum_events).
     #[arg(long, value_name = "NAME", conflicts_with = "schema")]
     pub dataset: Option<String>,
@@ -120,9 +130,20 @@ impl CheckArgs {
             unknown_fields: None,
         };
         let schema = shape.load_schema()?;
+        let iceberg = match self.iceberg.to_options(self.table_format)? {
+            Some(catalog) => Some((catalog, PartitionSpec::parse(&self.partition_by, &schema)?)),
+            None => None,
+        };
+        if iceberg.is_none() && self.output.is_none() {
+            return Err(Error::InvalidOption {
+                option: "--output",
+                message: "is needed unless --table-format iceberg".into(),
+            });
+        }
         Ok(crate::preflight::CheckOptions {
             inputs: self.inputs.clone(),
-            output: self.output.clone(),
+            output: self.output.clone().unwrap_or_default(),
+            iceberg,
             csv_columns: self.input.csv_columns(&schema)?,
             schema,
             max_line_bytes: crate::job::DEFAULT_MAX_LINE_BYTES,
@@ -372,10 +393,20 @@ pub struct ConvertArgs {
 pub struct IcebergArgs {
     /// The Iceberg REST catalog's URI (R2: the bucket's Catalog URI,
     /// `https://catalog.cloudflarestorage.com/<account>/<bucket>`).
-    #[arg(long, value_name = "URL", env = "ICEBERG_CATALOG_URI", help_heading = "Iceberg")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ICEBERG_CATALOG_URI",
+        help_heading = "Iceberg"
+    )]
     pub catalog_uri: Option<String>,
     /// The catalog's warehouse (R2: the Warehouse name, `<account>_<bucket>`).
-    #[arg(long, value_name = "NAME", env = "ICEBERG_WAREHOUSE", help_heading = "Iceberg")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "ICEBERG_WAREHOUSE",
+        help_heading = "Iceberg"
+    )]
     pub warehouse: Option<String>,
     /// The table, `NAMESPACE.TABLE` (created on first use, with the namespace).
     #[arg(long, value_name = "NAMESPACE.TABLE", help_heading = "Iceberg")]
@@ -413,19 +444,46 @@ impl IcebergArgs {
             });
         }
         let text = self.table.as_deref().unwrap_or_default();
-        let (namespace, table) =
-            crate::commit::iceberg::catalog::CatalogOptions::parse_table(text).map_err(
-                |message| Error::InvalidOption {
-                    option: "--table",
-                    message,
-                },
-            )?;
+        let (namespace, table) = crate::commit::iceberg::catalog::CatalogOptions::parse_table(text)
+            .map_err(|message| Error::InvalidOption {
+                option: "--table",
+                message,
+            })?;
         Ok(Some(crate::commit::iceberg::catalog::CatalogOptions {
             uri: self.catalog_uri.clone().unwrap_or_default(),
             warehouse: self.warehouse.clone().unwrap_or_default(),
             namespace,
             table,
         }))
+    }
+}
+
+impl IcebergArgs {
+    /// The table a maintenance command works on: the Iceberg table `--table` names (with the
+    /// catalog), or the Delta table at `output`.
+    pub fn table_at(&self, output: Option<&str>) -> Result<crate::maintain::TableAt> {
+        use crate::maintain::TableAt;
+        match (output, &self.table) {
+            (Some(_), Some(_)) => Err(Error::InvalidOption {
+                option: "--table",
+                message: "names an Iceberg table in a catalog: give it or a Delta table's root \
+                          (OUTPUT), not both"
+                    .into(),
+            }),
+            (Some(output), None) => Ok(TableAt::Root(output.to_string())),
+            (None, None) => Err(Error::InvalidOption {
+                option: "OUTPUT",
+                message: "give a Delta table's root, or an Iceberg table with --table (and \
+                          --catalog-uri, --warehouse)"
+                    .into(),
+            }),
+            (None, Some(_)) => {
+                let options = self.to_options(crate::commit::TableFormat::Iceberg)?;
+                Ok(TableAt::Catalog(
+                    options.expect("iceberg options when --table is given"),
+                ))
+            }
+        }
     }
 }
 
@@ -531,7 +589,7 @@ impl ConvertArgs {
                     message: "an Iceberg table's location comes from its catalog: leave --output \
                               out with --table-format iceberg"
                         .into(),
-                    });
+                });
             }
             (Some(output), None) => output.clone(),
             (None, Some(catalog)) => format!(
@@ -667,9 +725,13 @@ impl ConvertArgs {
 /// Arguments of `compact`.
 #[derive(Debug, Args)]
 pub struct CompactArgs {
-    /// The Delta table's root: a folder or an object store URL.
+    /// The Delta table's root: a folder or an object store URL (an Iceberg table is named by
+    /// --table instead).
     #[arg(value_name = "OUTPUT")]
-    pub output: String,
+    pub output: Option<String>,
+    /// The Iceberg table, in its catalog.
+    #[command(flatten)]
+    pub iceberg: IcebergArgs,
     /// Schema and partitioning of the table (as given to `convert`).
     #[command(flatten)]
     pub shape: ShapeArgs,
@@ -738,7 +800,7 @@ impl CompactArgs {
             None => crate::job::default_threads(),
         };
         Ok(crate::maintain::compact::CompactOptions {
-            output: self.output.clone(),
+            table: self.iceberg.table_at(self.output.as_deref())?,
             schema,
             partition,
             target_file_bytes: self.target_file_size,
@@ -760,9 +822,13 @@ impl CompactArgs {
 /// Arguments of `vacuum`.
 #[derive(Debug, Args)]
 pub struct VacuumArgs {
-    /// The Delta table's root: a folder or an object store URL.
+    /// The Delta table's root: a folder or an object store URL (an Iceberg table is named by
+    /// --table instead).
     #[arg(value_name = "OUTPUT")]
-    pub output: String,
+    pub output: Option<String>,
+    /// The Iceberg table, in its catalog.
+    #[command(flatten)]
+    pub iceberg: IcebergArgs,
     /// Keep every file that a version of this period reads, and every file written within it
     /// (`12h`, `7d`, ...). Shorter than an hour, or than twice the longest run on record, is
     /// refused without --force.
@@ -786,7 +852,7 @@ impl VacuumArgs {
     /// Validates the arguments.
     pub fn to_options(&self) -> Result<crate::maintain::vacuum::VacuumOptions> {
         Ok(crate::maintain::vacuum::VacuumOptions {
-            output: self.output.clone(),
+            table: self.iceberg.table_at(self.output.as_deref())?,
             retain: self.retain,
             force: self.force,
             dry_run: self.dry_run,

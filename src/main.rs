@@ -66,7 +66,7 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Compact(args) => {
             let options = args.to_options()?;
             let summary = logpush_parquet::maintain::compact::compact(&options)
-                .with_context(|| format!("compact {}", options.output))?;
+                .with_context(|| format!("compact {}", options.table))?;
             write_summary(args.summary_json.as_deref(), &summary)?;
             if !cli.quiet {
                 eprint!("{}", summary.to_text());
@@ -89,7 +89,7 @@ fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Vacuum(args) => {
             let options = args.to_options()?;
             let summary = logpush_parquet::maintain::vacuum::vacuum(&options)
-                .with_context(|| format!("vacuum {}", options.output))?;
+                .with_context(|| format!("vacuum {}", options.table))?;
             if summary.dry_run {
                 let mut out = std::io::stdout().lock();
                 for key in &summary.deleted {

@@ -7,19 +7,27 @@
 //! 3. the output can be written, read back and deleted (a probe object under `_ledger/probe/`);
 //! 4. the output's store creates objects atomically (create-if-absent: the lock and Delta
 //!    commits rely on it), checked by racing writers.
+//!
+//! With `--table-format iceberg`, the catalog steps come before the output's: the catalog is
+//! reached, the credentials are accepted, the namespace is loaded or created, and the table is
+//! loaded or created (and checked against the dataset and `--partition-by`, as a run would);
+//! the output steps then probe the table's location.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use serde::Serialize;
 
+use crate::commit::iceberg::catalog::{CLIENT_ID_ENV, Catalog, CatalogOptions, TOKEN_ENV};
+use crate::commit::iceberg::{self, IcebergTable, TableShape};
 use crate::decode::csv::CsvColumns;
 use crate::decode::lines::{Line, LineReader};
 use crate::decode::{DecodeOptions, Decoder};
 use crate::input;
+use crate::partition::PartitionSpec;
 use crate::report::human_bytes;
 use crate::schema::EventSchema;
-use crate::storage::{Storage, StorageOptions};
+use crate::storage::{Location, Storage, StorageOptions};
 
 /// Inputs read whole by the sample step, and lines read from each at most.
 const SAMPLE_INPUTS: usize = 3;
@@ -32,8 +40,10 @@ const PROBE_WRITERS: usize = 16;
 pub struct CheckOptions {
     /// Input arguments, as `convert` takes them.
     pub inputs: Vec<String>,
-    /// The output root.
+    /// The output root (unused for an Iceberg table).
     pub output: String,
+    /// The Iceberg table and its partitioning, for `--table-format iceberg`.
+    pub iceberg: Option<(CatalogOptions, PartitionSpec)>,
     /// The field list the inputs are decoded with.
     pub schema: Arc<EventSchema>,
     /// The columns of CSV inputs, if they are CSV.
@@ -111,7 +121,19 @@ pub fn check(options: &CheckOptions) -> CheckReport {
         }
         Err(e) => steps.push(failed("list inputs", &e)),
     }
-    let output = storage.open(&options.output);
+    let output = match &options.iceberg {
+        None => storage.open(&options.output),
+        Some((catalog, partition)) => match catalog_steps(options, catalog, partition, &storage) {
+            (catalog_steps, Some(root)) => {
+                steps.extend(catalog_steps);
+                Ok(root)
+            }
+            (catalog_steps, None) => {
+                steps.extend(catalog_steps);
+                return report(steps);
+            }
+        },
+    };
     match &output {
         Ok(root) => {
             let key = format!(
@@ -163,6 +185,95 @@ pub fn check(options: &CheckOptions) -> CheckReport {
         Err(e) => steps.push(failed("write output", e)),
     }
     report(steps)
+}
+
+/// The catalog steps, up to the first that fails; the table's location when all pass.
+fn catalog_steps(
+    options: &CheckOptions,
+    catalog: &CatalogOptions,
+    partition: &PartitionSpec,
+    storage: &Arc<Storage>,
+) -> (Vec<Step>, Option<Location>) {
+    let mut steps = Vec::new();
+    match Catalog::reach(catalog, storage.clone()) {
+        Ok(status) => steps.push(Step {
+            step: "reach catalog",
+            ok: true,
+            detail: format!("{} answered ({status} to GET /v1/config)", catalog.uri),
+        }),
+        Err(e) => {
+            steps.push(failed("reach catalog", &e));
+            return (steps, None);
+        }
+    }
+    let connected = Catalog::connect(catalog, storage.clone())
+        .and_then(|c| c.count_namespaces().map(|n| (c, n)));
+    let connected = match connected {
+        Ok((connected, namespaces)) => {
+            let how = if std::env::var_os(TOKEN_ENV).is_some() {
+                format!("the token in {TOKEN_ENV}")
+            } else if std::env::var_os(CLIENT_ID_ENV).is_some() {
+                format!("the token granted for {CLIENT_ID_ENV}")
+            } else {
+                "no credentials".to_string()
+            };
+            steps.push(Step {
+                step: "authenticate",
+                ok: true,
+                detail: format!(
+                    "{how} accepted: warehouse {} lists {namespaces} namespaces",
+                    catalog.warehouse
+                ),
+            });
+            connected
+        }
+        Err(e) => {
+            steps.push(failed("authenticate", &e));
+            return (steps, None);
+        }
+    };
+    let namespace = catalog.namespace.join(".");
+    match connected.ensure_namespace() {
+        Ok(()) => steps.push(Step {
+            step: "namespace",
+            ok: true,
+            detail: format!("{namespace} exists (created if it did not)"),
+        }),
+        Err(e) => {
+            steps.push(failed("namespace", &e));
+            return (steps, None);
+        }
+    }
+    let shape = TableShape {
+        schema: options.schema.clone(),
+        partition: partition.clone(),
+        columns: (options.schema).arrow_schema(arrow_schema::TimeUnit::Microsecond),
+    };
+    let opened =
+        iceberg::connect(catalog, Some(&shape), &options.storage).and_then(|(root, connection)| {
+            IcebergTable::open(&root, connection, Some(shape)).map(|_| root)
+        });
+    match opened {
+        Ok(root) => {
+            steps.push(Step {
+                step: "table",
+                ok: true,
+                detail: format!(
+                    "{} at {}, of {} partitioned by --partition-by {} (created if it did not \
+                     exist)",
+                    catalog.table_name(),
+                    root.display_key(""),
+                    options.schema.dataset(),
+                    partition.to_option_text()
+                ),
+            });
+            (steps, Some(root))
+        }
+        Err(e) => {
+            steps.push(failed("table", &e));
+            (steps, None)
+        }
+    }
 }
 
 /// Reads the first lines of the first inputs and decodes them.

@@ -56,7 +56,7 @@ use delta_kernel_default_engine::parquet::DataFileMetadata;
 use delta_kernel_default_engine::{DefaultEngine, DefaultEngineBuilder, build_add_file_metadata};
 use url::Url;
 
-use super::Table;
+use super::{ActiveFile, NewFile, Table};
 use crate::error::{Error, Result};
 use crate::ledger::{DELTA_MANIFEST_FORMAT, Ledger, Manifest};
 use crate::lock::Lease;
@@ -349,7 +349,7 @@ impl DeltaTable {
         if plain.is_empty() || self.app_version(&snapshot, ADOPT_APP_ID)? >= 1 {
             return Ok(snapshot);
         }
-        let files: Vec<(String, u64, FileStats)> = plain
+        let files: Vec<NewFile> = plain
             .iter()
             .flat_map(|m| m.files.iter())
             .map(|f| {
@@ -357,7 +357,11 @@ impl DeltaTable {
                     rows: f.rows,
                     columns: Vec::new(),
                 };
-                (f.path.clone(), f.bytes, stats)
+                NewFile {
+                    key: f.path.clone(),
+                    bytes: f.bytes,
+                    stats,
+                }
             })
             .collect();
         tracing::info!(
@@ -385,7 +389,7 @@ impl DeltaTable {
         mut snapshot: SnapshotRef,
         app_id: &str,
         version: u64,
-        files: &[(String, u64, FileStats)],
+        files: &[NewFile],
         parameters: &[(&str, String)],
     ) -> Result<SnapshotRef> {
         let mut last_error = String::new();
@@ -472,7 +476,7 @@ impl DeltaTable {
         snapshot: &SnapshotRef,
         app_id: &str,
         version: u64,
-        files: &[(String, u64, FileStats)],
+        files: &[NewFile],
         parameters: &[(&str, String)],
     ) -> Result<Transaction> {
         let mut operation: Vec<(&str, Option<&str>)> = vec![("mode", Some("Append"))];
@@ -490,18 +494,14 @@ impl DeltaTable {
     }
 
     /// Adds `files` (key, size, statistics) to `transaction`, each with its partition values.
-    fn add_files(
-        &self,
-        transaction: &mut Transaction,
-        files: &[(String, u64, FileStats)],
-    ) -> Result<()> {
+    fn add_files(&self, transaction: &mut Transaction, files: &[NewFile]) -> Result<()> {
         let modified = unix_millis();
-        for (path, size, stats) in files {
-            let folder = path.rsplit_once('/').map_or("", |(folder, _)| folder);
+        for file in files {
+            let folder = (file.key.rsplit_once('/')).map_or("", |(folder, _)| folder);
             let context = self.write_context(transaction, folder)?;
-            let url = self.file_url(path)?;
-            let stats = self.stats_array(&context, stats)?;
-            let metadata = DataFileMetadata::new(FileMeta::new(url, modified, *size), stats);
+            let url = self.file_url(&file.key)?;
+            let stats = self.stats_array(&context, &file.stats)?;
+            let metadata = DataFileMetadata::new(FileMeta::new(url, modified, file.bytes), stats);
             let add = build_add_file_metadata(metadata, &context).map_err(|e| self.error(e))?;
             transaction.add_files(add);
         }
@@ -694,8 +694,13 @@ impl DeltaTable {
 
     fn files_of(&self, snapshot: &SnapshotRef) -> Result<Vec<ActiveFile>> {
         fn visit(files: &mut Vec<ActiveFile>, file: ScanFile) {
+            let key = percent_decode(&file.path);
             files.push(ActiveFile {
-                key: percent_decode(&file.path),
+                partition: key
+                    .rsplit_once('/')
+                    .map_or("", |(folder, _)| folder)
+                    .to_string(),
+                key,
                 size: file.size.max(0) as u64,
                 modified_ms: file.modification_time,
                 rows: file.stats.map(|s| s.num_records),
@@ -729,7 +734,7 @@ impl DeltaTable {
         &self,
         mut snapshot: SnapshotRef,
         removes: &HashSet<String>,
-        adds: &[(String, u64, FileStats)],
+        adds: &[NewFile],
     ) -> Result<()> {
         let mut last_error = String::new();
         for attempt in 0..COMMIT_ATTEMPTS {
@@ -744,7 +749,7 @@ impl DeltaTable {
                 .into_iter()
                 .map(|f| f.key)
                 .collect();
-            if !adds.is_empty() && adds.iter().all(|(key, _, _)| active.contains(key)) {
+            if !adds.is_empty() && adds.iter().all(|add| active.contains(&add.key)) {
                 return Ok(()); // committed, its reply lost
             }
             if let Some(gone) = removes.iter().find(|key| !active.contains(*key)) {
@@ -787,7 +792,7 @@ impl DeltaTable {
         &self,
         snapshot: &SnapshotRef,
         removes: &HashSet<String>,
-        adds: &[(String, u64, FileStats)],
+        adds: &[NewFile],
     ) -> Result<Transaction> {
         let count = removes.len().to_string();
         let mut transaction = snapshot
@@ -894,11 +899,15 @@ impl Table for DeltaTable {
             lease.check()?;
         }
         self.ledger.commit(root, run)?;
-        let files: Vec<(String, u64, FileStats)> = run
+        let files: Vec<NewFile> = run
             .files
             .iter()
             .zip(staged)
-            .map(|(file, staged)| (file.path.clone(), file.bytes, staged.stats.clone()))
+            .map(|(file, staged)| NewFile {
+                key: file.path.clone(),
+                bytes: file.bytes,
+                stats: staged.stats.clone(),
+            })
             .collect();
         let parameters = [
             ("runId", run.run_id.clone()),
@@ -918,26 +927,6 @@ fn leaf_count(data_type: &ArrowType) -> usize {
         }
         ArrowType::Struct(fields) => fields.iter().map(|f| leaf_count(f.data_type())).sum(),
         _ => 1,
-    }
-}
-
-/// A file of the table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActiveFile {
-    /// Its key under the output root.
-    pub key: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// When it was written, in Unix milliseconds.
-    pub modified_ms: i64,
-    /// Rows, when its statistics say.
-    pub rows: Option<u64>,
-}
-
-impl ActiveFile {
-    /// The partition folder the file is in (empty when unpartitioned).
-    pub fn partition(&self) -> &str {
-        self.key.rsplit_once('/').map_or("", |(folder, _)| folder)
     }
 }
 
@@ -1157,7 +1146,11 @@ mod tests {
                     snapshot,
                     "logpush-parquet/0-of-1",
                     run,
-                    &[(file, 1, stats)],
+                    &[NewFile {
+                        key: file,
+                        bytes: 1,
+                        stats,
+                    }],
                     &[],
                 )
                 .unwrap();

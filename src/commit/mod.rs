@@ -32,9 +32,36 @@ use crate::lock::Lease;
 use crate::stage::Staging;
 use crate::storage::{Location, Storage};
 use crate::write::StagedFile;
+use crate::write::stats::FileStats;
 use delta::DeltaTable;
 use iceberg::IcebergTable;
 use plain::PlainTable;
+
+/// A data file of a table's current version, as maintenance sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveFile {
+    /// Its key under the table's root.
+    pub key: String,
+    /// Its partition folder (`date=2026-11-23/hour=22`; empty when unpartitioned).
+    pub partition: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was written (Delta) or committed (Iceberg), in Unix milliseconds.
+    pub modified_ms: i64,
+    /// Rows, when the table says.
+    pub rows: Option<u64>,
+}
+
+/// A data file to add to a table: its key under the root, size and statistics.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    /// Its key under the table's root.
+    pub key: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Rows and column statistics.
+    pub stats: FileStats,
+}
 
 /// The layout of an output root (`--table-format`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -93,7 +120,7 @@ pub fn open(options: &ConvertOptions, storage: &Arc<Storage>) -> Result<Output> 
     match (options.table_format, &options.iceberg) {
         (TableFormat::Iceberg, Some(catalog)) => {
             let (root, connection) =
-                iceberg::connect(catalog, &iceberg_shape(options), &options.storage)?;
+                iceberg::connect(catalog, Some(&iceberg_shape(options)), &options.storage)?;
             Ok(Output {
                 root,
                 catalog: Some(connection),
@@ -162,7 +189,7 @@ impl Output {
                 Ok(Box::new(IcebergTable::open(
                     &self.root,
                     connection,
-                    iceberg_shape(options),
+                    Some(iceberg_shape(options)),
                 )?))
             }
         }

@@ -1,17 +1,17 @@
-//! `logpush-parquet compact`: merges a Delta table's small files, partition by partition, into
-//! few large ones, in one commit that changes no data.
+//! `logpush-parquet compact`: merges a lake table's small files (Delta or Iceberg), partition by
+//! partition, into few large ones, in one commit that changes no data.
 //!
 //! A job every five minutes leaves a dozen small files per hour partition. Compaction reads the
 //! files of a partition smaller than the target size, oldest name first, and writes their rows
 //! through the same writer as `convert` (rolled at the target size, within the memory budget),
-//! then commits the removal of the old files and the addition of the new ones together with
-//! `dataChange=false`: readers see the same rows before and after, at every moment, and runs
-//! appending meanwhile are not disturbed (a conflicting commit is answered by committing again
-//! on a fresh snapshot). Partitions with a file newer than `--min-age` are left alone (the hour
+//! then commits the removal of the old files and the addition of the new ones together (Delta:
+//! an `OPTIMIZE` commit with `dataChange=false`; Iceberg: a `replace` snapshot): readers see the
+//! same rows before and after, at every moment, and runs appending meanwhile are not disturbed
+//! (a conflicting commit is answered by committing again on a fresh version). Partitions with a file newer than `--min-age` are left alone (the hour
 //! being written), and `--partition` limits it further. The old files stay until `vacuum`
 //! deletes them, so time travel to an older version still reads them.
 //!
-//! Only Delta tables are compacted. On the plain layout readers would see the old and the new
+//! Only lake tables are compacted. On the plain layout readers would see the old and the new
 //! files side by side, or neither, while the files are swapped, and a run's files (which
 //! `--reprocess` replaces) would no longer be its own.
 
@@ -24,14 +24,16 @@ use futures::StreamExt;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use sha2::{Digest, Sha256};
 
-use crate::commit::TableFormat;
-use crate::commit::delta::{ActiveFile, DeltaTable, TableShape};
+use arrow_schema::SchemaRef;
+
+use super::{Shape, TableAt};
+use crate::commit::{ActiveFile, NewFile};
 use crate::error::{Error, Result};
 use crate::job::MemoryPlan;
 use crate::partition::PartitionSpec;
 use crate::schema::EventSchema;
 use crate::stage::{Staging, UPLOAD_CONCURRENCY, unix_nanos, upload_groups};
-use crate::storage::{Location, Storage, StorageOptions, concurrently};
+use crate::storage::{Location, StorageOptions, concurrently};
 use crate::write::options::IDLE_SPLITS_PER_THREAD;
 use crate::write::{ParquetOptions, PartitionedWriter, StagedFile, WriterLimits};
 
@@ -44,8 +46,8 @@ const READ_BATCH_ROWS: usize = 8192;
 /// What to compact, and how.
 #[derive(Debug, Clone)]
 pub struct CompactOptions {
-    /// The table's root.
-    pub output: String,
+    /// The table.
+    pub table: TableAt,
     /// The dataset's field list.
     pub schema: Arc<EventSchema>,
     /// The table's partition columns.
@@ -121,28 +123,13 @@ impl CompactSummary {
 /// Compacts the table at `options.output`.
 pub fn compact(options: &CompactOptions) -> Result<CompactSummary> {
     let started = Instant::now();
-    let storage = Storage::new(options.storage.clone())?;
-    let root = storage.open(&options.output)?;
-    let decoded = options
-        .schema
-        .arrow_schema(arrow_schema::TimeUnit::Microsecond);
-    let shape = TableShape {
-        file_schema: TableFormat::Delta.data_file_schema(&options.partition.file_schema(&decoded)),
+    let shape = Shape {
+        schema: options.schema.clone(),
         partition: options.partition.clone(),
-        decoded_schema: decoded,
-        dataset: options.schema.dataset().to_string(),
     };
-    let table = DeltaTable::open(&root, Some(shape.clone()))?;
-    let Some((snapshot, files)) = table.active_files()? else {
-        return Err(Error::InvalidOption {
-            option: "OUTPUT",
-            message: format!(
-                "{} is not a Delta table: only tables written with --table-format delta are \
-                 compacted (see docs/delta.md)",
-                root.display_key("")
-            ),
-        });
-    };
+    let mut table = super::open(&options.table, Some(&shape), &options.storage, "compact")?;
+    let root = table.root().clone();
+    let files = table.active_files()?;
     let chosen = choose(&files, options);
     let mut summary = CompactSummary {
         files_before: files.len() as u64,
@@ -164,22 +151,18 @@ pub fn compact(options: &CompactOptions) -> Result<CompactSummary> {
     );
 
     let staging = Staging::for_maintenance(&root, options.temp_dir.as_deref())?;
-    let staged = rewrite(&root, &chosen, &shape, options, &staging)?;
+    let staged = rewrite(&root, &chosen, &table.file_schema()?, options, &staging)?;
     let id = compaction_id(&chosen);
-    let adds: Vec<(String, u64, crate::write::stats::FileStats)> = staged
+    let adds: Vec<NewFile> = staged
         .iter()
-        .map(|s| {
-            let name = format!("part-c{id}-{:05}.parquet", s.seq);
-            let key = if s.partition.is_empty() {
-                name
-            } else {
-                format!("{}/{name}", s.partition)
-            };
-            (key, s.bytes, s.stats.clone())
+        .map(|s| NewFile {
+            key: table.data_key(&s.partition, &format!("part-c{id}-{:05}.parquet", s.seq)),
+            bytes: s.bytes,
+            stats: s.stats.clone(),
         })
         .collect();
     let uploads: Vec<(&StagedFile, &String)> =
-        staged.iter().zip(adds.iter().map(|(k, _, _)| k)).collect();
+        staged.iter().zip(adds.iter().map(|a| &a.key)).collect();
     let per_file = 2 * options.storage.part_size as u64;
     let mut start = 0;
     for group in upload_groups(&staged, options.memory_limit / 4, per_file) {
@@ -191,14 +174,14 @@ pub fn compact(options: &CompactOptions) -> Result<CompactSummary> {
         start += group.len();
     }
     let removes: HashSet<String> = chosen.values().flatten().map(|f| f.key.clone()).collect();
-    if let Err(e) = table.replace_files(snapshot, &removes, &adds) {
+    if let Err(e) = table.replace_files(&id, &removes, &adds) {
         // Nothing committed: the new files are nobody's.
-        let keys: Vec<&String> = adds.iter().map(|(k, _, _)| k).collect();
+        let keys: Vec<&String> = adds.iter().map(|a| &a.key).collect();
         let _ = concurrently(&keys, UPLOAD_CONCURRENCY, |key| root.delete(key));
         return Err(e);
     }
     summary.files_added = adds.len() as u64;
-    summary.bytes_added = adds.iter().map(|(_, b, _)| b).sum();
+    summary.bytes_added = adds.iter().map(|a| a.bytes).sum();
     summary.rows = staged.iter().map(|s| s.rows).sum();
     summary.files_after = summary.files_before - summary.files_removed + summary.files_added;
     summary.elapsed_s = started.elapsed().as_secs_f64();
@@ -216,7 +199,7 @@ fn choose<'a>(
     let mut by_partition: BTreeMap<String, Vec<&ActiveFile>> = BTreeMap::new();
     for file in files {
         by_partition
-            .entry(file.partition().to_string())
+            .entry(file.partition.clone())
             .or_default()
             .push(file);
     }
@@ -244,13 +227,13 @@ fn choose<'a>(
 fn rewrite(
     root: &Location,
     chosen: &BTreeMap<String, Vec<&ActiveFile>>,
-    shape: &TableShape,
+    file_schema: &SchemaRef,
     options: &CompactOptions,
     staging: &Staging,
 ) -> Result<Vec<StagedFile>> {
     // Enum columns are plain strings in the files (and in files written before, maybe
     // dictionaries): everything read is cast to plain columns, and written so.
-    let plain = crate::write::plain_schema(&shape.file_schema);
+    let plain = crate::write::plain_schema(file_schema);
     let memory = MemoryPlan::new(options.memory_limit, options.threads);
     let properties = options
         .parquet

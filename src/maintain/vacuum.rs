@@ -1,23 +1,23 @@
-//! `logpush-parquet vacuum`: deletes the data files of a Delta table that no version within the
-//! retention period needs: files a compaction merged away longer ago than that, and files of
-//! runs that never committed (a killed run's, which its re-run usually overwrote anyway).
+//! `logpush-parquet vacuum`: expires a lake table's versions older than the retention period
+//! (Iceberg snapshots) and deletes the files no remaining version needs: files a compaction
+//! merged away longer ago than that, and files of runs that never committed (a killed run's,
+//! which its re-run usually overwrote anyway).
 //!
-//! A file is kept when the latest version lists it, when a commit written within the retention
-//! period names it (so time travel to any version of that period still reads its rows), or when
-//! it was written within the retention period (a run converting right now has written files it
-//! has not committed yet). The retention must be at least an hour and twice the longest run the
-//! ledger records, unless `--force` says otherwise. Only `.parquet` files outside `_` folders are
-//! considered: the log, the ledger and the rejects files are never deleted.
+//! A file is kept when a version the table keeps reads it (Delta: the latest version, and every
+//! file a commit written within the retention period names, so time travel to any version of
+//! that period still reads its rows; Iceberg: every snapshot left after expiry, the current one
+//! included), or when it was written within the retention period (a run converting right now
+//! has written files it has not committed yet). The retention must be at least an hour and
+//! twice the longest run the ledger records, unless `--force` says otherwise. Only the layout's
+//! own files are considered ([`super::MaintainedTable::may_delete`]): the log, the ledger, the
+//! rejects files and the catalog's metadata files are never deleted.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use crate::commit::Table;
-use crate::commit::delta::{DeltaTable, LOG_DIR};
+use super::TableAt;
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
-use crate::partition::percent_decode;
-use crate::storage::{Location, Storage, StorageOptions, concurrently};
+use crate::storage::{StorageOptions, concurrently};
 use crate::time::parse_rfc3339;
 
 /// The default of `--retain`: a week, Delta's own default.
@@ -33,8 +33,8 @@ const DELETE_CONCURRENCY: usize = 16;
 /// What to vacuum.
 #[derive(Debug, Clone)]
 pub struct VacuumOptions {
-    /// The table's root.
-    pub output: String,
+    /// The table.
+    pub table: TableAt,
     /// Keep what versions of this period need.
     pub retain: Duration,
     /// Allow a retention shorter than the longest run on record.
@@ -48,6 +48,8 @@ pub struct VacuumOptions {
 /// What a vacuum did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct VacuumSummary {
+    /// Versions expired (Iceberg snapshots; or, with `--dry-run`, that would be).
+    pub versions_expired: u64,
     /// Files deleted (or, with `--dry-run`, that would be).
     pub files_deleted: u64,
     /// Their bytes.
@@ -65,8 +67,13 @@ pub struct VacuumSummary {
 impl VacuumSummary {
     /// A line for a person.
     pub fn to_text(&self) -> String {
+        let expired = match (self.versions_expired, self.dry_run) {
+            (0, _) => String::new(),
+            (n, false) => format!("expired {n} snapshots, "),
+            (n, true) => format!("would expire {n} snapshots, "),
+        };
         format!(
-            "{} {} files ({:.1} MB), kept {}; {:.2} s\n",
+            "{expired}{} {} files ({:.1} MB), kept {}; {:.2} s\n",
             if self.dry_run {
                 "would delete"
             } else {
@@ -83,37 +90,22 @@ impl VacuumSummary {
 /// Vacuums the table at `options.output`.
 pub fn vacuum(options: &VacuumOptions) -> Result<VacuumSummary> {
     let started = Instant::now();
-    let storage = Storage::new(options.storage.clone())?;
-    let root = storage.open(&options.output)?;
-    let table = DeltaTable::open(&root, None)?;
-    let Some((_, active)) = table.active_files()? else {
-        return Err(Error::InvalidOption {
-            option: "OUTPUT",
-            message: format!(
-                "{} is not a Delta table: vacuum works on tables written with --table-format \
-                 delta",
-                root.display_key("")
-            ),
-        });
-    };
+    let mut table = super::open(&options.table, None, &options.storage, "vacuum")?;
+    let root = table.root().clone();
     check_retention(table.ledger(), options)?;
     let now_ms = now_ms();
     let cutoff_ms = now_ms - options.retain.as_millis() as i64;
-    let mut keep: HashSet<String> = active.into_iter().map(|f| f.key).collect();
-    keep.extend(named_since(&root, cutoff_ms)?);
+    let versions_expired = table.expire_versions(cutoff_ms, options.dry_run)?;
+    let keep = table.needed_files(cutoff_ms)?;
 
     let mut summary = VacuumSummary {
+        versions_expired,
         dry_run: options.dry_run,
         ..VacuumSummary::default()
     };
     let mut doomed = Vec::new();
     for object in root.list("")? {
-        let data = object.key.ends_with(".parquet")
-            && !object
-                .key
-                .split('/')
-                .any(|part| part.starts_with('_') || part.starts_with('.'));
-        if !data {
+        if !table.may_delete(&object.key) {
             continue;
         }
         if keep.contains(&object.key) || object.modified_ms >= cutoff_ms {
@@ -160,34 +152,6 @@ fn check_retention(ledger: &Ledger, options: &VacuumOptions) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Every file named (added or removed) by a commit written since `cutoff_ms`: versions of the
-/// retention period may list them.
-fn named_since(root: &Location, cutoff_ms: i64) -> Result<HashSet<String>> {
-    let commits: Vec<String> = root
-        .list(LOG_DIR)?
-        .into_iter()
-        .filter(|l| l.key.ends_with(".json") && l.modified_ms >= cutoff_ms)
-        .map(|l| l.key)
-        .collect();
-    let mut named = HashSet::new();
-    for (key, bytes) in commits.iter().zip(root.get_many(&commits)?) {
-        let Some(bytes) = bytes else { continue };
-        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let action: serde_json::Value =
-                serde_json::from_slice(line).map_err(|e| Error::Delta {
-                    location: root.display_key(key),
-                    message: format!("a commit line does not parse: {e}"),
-                })?;
-            for kind in ["add", "remove"] {
-                if let Some(path) = action[kind]["path"].as_str() {
-                    named.insert(percent_decode(path));
-                }
-            }
-        }
-    }
-    Ok(named)
 }
 
 fn now_ms() -> i64 {

@@ -137,6 +137,33 @@ impl Catalog {
         self.options.table_name()
     }
 
+    /// Whether the catalog answers at all: the HTTP status of its unauthenticated
+    /// `GET /v1/config` (any status means it was reached).
+    pub fn reach(options: &CatalogOptions, storage: std::sync::Arc<Storage>) -> Result<u16> {
+        let catalog = Catalog {
+            client: reqwest::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .map_err(|e| Error::Iceberg {
+                    table: options.table_name(),
+                    message: format!("an HTTP client for the catalog could not be built: {e}"),
+                })?,
+            storage,
+            options: options.clone(),
+            base: format!("{}/v1", options.uri.trim_end_matches('/')),
+            token: None,
+        };
+        let request = (catalog.client.get(format!("{}/config", catalog.base)))
+            .query(&[("warehouse", options.warehouse.as_str())]);
+        catalog.send(request).map(|(status, _)| status)
+    }
+
+    /// How many top-level namespaces the warehouse has (an authenticated request).
+    pub fn count_namespaces(&self) -> Result<usize> {
+        let reply = self.get_json(&format!("{}/namespaces", self.base), &[])?;
+        Ok(reply["namespaces"].as_array().map_or(0, Vec::len))
+    }
+
     fn error(&self, message: impl Into<String>) -> Error {
         Error::Iceberg {
             table: self.table_name(),
@@ -336,14 +363,20 @@ impl Catalog {
             "requirements": requirements,
             "updates": updates,
         });
-        match self.post(&self.table_url(), &body) {
+        let request = self
+            .authorized(self.client.post(self.table_url()))
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+        match self.send(request) {
             Ok((200, value)) => Ok(CommitOutcome::Committed(value)),
             Ok((409, reply)) => Ok(CommitOutcome::Conflict(error_message(&reply))),
+            Ok((401 | 403, reply)) => Err(self.refused(&reply)),
             Ok((status, reply)) if status >= 500 => Ok(CommitOutcome::Unknown(format!(
                 "{status}: {}",
                 error_message(&reply)
             ))),
             Ok((status, reply)) => Err(self.unexpected("POST", &self.table_url(), status, &reply)),
+            // No reply (a timeout, a dropped connection): the commit may have landed.
             Err(e) => Ok(CommitOutcome::Unknown(e.to_string())),
         }
     }

@@ -28,6 +28,7 @@
 //! manifest), so its inputs are converted again. Readers see all of a run or none of it.
 
 pub mod catalog;
+mod maintenance;
 pub mod manifest;
 pub mod spec;
 
@@ -84,20 +85,29 @@ pub struct Connection {
     loaded: Value,
 }
 
-/// Connects to the catalog, creates the namespace and the table (with `shape`'s schema and
-/// partition spec) unless they exist, and opens the table's location with `storage`, or with the
-/// S3 endpoint and region the catalog names when none was given.
+/// Connects to the catalog and opens the table's location with `storage`, or with the S3
+/// endpoint and region the catalog names when none was given. With a `shape` (a run), the
+/// namespace and the table (with `shape`'s schema and partition spec) are created unless they
+/// exist; without one (maintenance), a missing table is an error.
 pub fn connect(
     options: &CatalogOptions,
-    shape: &TableShape,
+    shape: Option<&TableShape>,
     storage_options: &StorageOptions,
 ) -> Result<(Location, Connection)> {
     let storage = Storage::new(storage_options.clone())?;
     let catalog = Catalog::connect(options, storage.clone())?;
-    catalog.ensure_namespace()?;
-    let loaded = match catalog.load_table()? {
-        Some(loaded) => loaded,
-        None => {
+    if shape.is_some() {
+        catalog.ensure_namespace()?;
+    }
+    let loaded = match (catalog.load_table()?, shape) {
+        (Some(loaded), _) => loaded,
+        (None, None) => {
+            return Err(Error::Iceberg {
+                table: catalog.table_name(),
+                message: "the catalog has no such table".into(),
+            });
+        }
+        (None, Some(shape)) => {
             let (schema, _) = spec::new_table_schema(&shape.schema);
             let partition = spec::partition_spec(&shape.partition, &shape.schema, &schema)?;
             let properties = json!({
@@ -142,14 +152,19 @@ pub struct IcebergTable {
     root: Location,
     ledger: Ledger,
     catalog: Catalog,
-    shape: TableShape,
+    /// What the run writes (`None` for maintenance that rewrites nothing).
+    shape: Option<TableShape>,
     /// The table metadata as last loaded.
     metadata: Value,
 }
 
 impl IcebergTable {
-    /// The table of `connection` at `root`, for runs of `shape`.
-    pub fn open(root: &Location, connection: Connection, shape: TableShape) -> Result<Self> {
+    /// The table of `connection` at `root`, for runs of `shape` (checked against the table).
+    pub fn open(
+        root: &Location,
+        connection: Connection,
+        shape: Option<TableShape>,
+    ) -> Result<Self> {
         let table = IcebergTable {
             root: root.clone(),
             ledger: Ledger::load(root)?,
@@ -159,6 +174,11 @@ impl IcebergTable {
         };
         table.check()?;
         Ok(table)
+    }
+
+    /// What this run writes.
+    fn shape(&self) -> Result<&TableShape> {
+        (self.shape.as_ref()).ok_or_else(|| self.error("no field list given for this table"))
     }
 
     fn error(&self, message: impl Into<String>) -> Error {
@@ -209,7 +229,10 @@ impl IcebergTable {
     /// Refuses a table of another dataset or partitioning (column types are checked when the
     /// missing columns are added, in [`Table::prepare`]).
     fn check(&self) -> Result<()> {
-        let dataset = self.shape.schema.dataset();
+        let Some(shape) = &self.shape else {
+            return Ok(());
+        };
+        let dataset = shape.schema.dataset();
         if let Some(have) = self.metadata["properties"][DATASET_PROPERTY].as_str()
             && have != dataset
         {
@@ -218,11 +241,7 @@ impl IcebergTable {
                  or --schema)"
             )));
         }
-        let wanted = spec::partition_spec(
-            &self.shape.partition,
-            &self.shape.schema,
-            self.current_schema()?,
-        )?;
+        let wanted = spec::partition_spec(&shape.partition, &shape.schema, self.current_schema()?)?;
         let have = self.default_spec()?;
         let describe = |spec: &Value| -> Vec<String> {
             let names = spec::columns_by_name(self.current_schema().unwrap_or(&Value::Null));
@@ -252,7 +271,7 @@ impl IcebergTable {
             return Err(self.mismatch(format!(
                 "the table is partitioned by {}, and this run's --partition-by {} means {}",
                 list(&have),
-                self.shape.partition.to_option_text(),
+                shape.partition.to_option_text(),
                 list(&wanted)
             )));
         }
@@ -307,7 +326,8 @@ impl IcebergTable {
         let bad = |what: &str| self.error(format!("partition folder {folder:?}: {what}"));
         let mut tuple = Vec::new();
         let mut time_done = false;
-        for (name, column) in self.shape.partition.columns() {
+        let shape = self.shape()?;
+        for (name, column) in shape.partition.columns() {
             let value = match column {
                 PartitionColumn::Date | PartitionColumn::Hour => {
                     if time_done {
@@ -339,7 +359,7 @@ impl IcebergTable {
                 }
                 PartitionColumn::Field(i) => match value_of(name) {
                     None => PartitionValue::Null,
-                    Some(text) => match self.shape.schema.fields()[*i].field_type {
+                    Some(text) => match shape.schema.fields()[*i].field_type {
                         FieldType::Int => {
                             PartitionValue::Long(text.parse().map_err(|_| bad(name))?)
                         }
@@ -418,7 +438,7 @@ impl IcebergTable {
         run_id: &str,
         operation: &str,
         new_manifests: &[(String, i64, i32, Vec<Entry>)],
-        replace: &dyn Fn(&[ManifestFile]) -> Result<Vec<ManifestFile>>,
+        replace: &Replace<'_>,
         mut summary: serde_json::Map<String, Value>,
     ) -> Result<()> {
         summary.insert("operation".into(), json!(operation));
@@ -436,7 +456,15 @@ impl IcebergTable {
                 .current_snapshot()
                 .and_then(|s| s["snapshot-id"].as_i64());
             let sequence = self.metadata["last-sequence-number"].as_i64().unwrap_or(0) + 1;
-            let mut manifests = replace(&self.current_manifests()?)?;
+            let mut current = self.current_manifests()?;
+            // A manifest left with deleted entries only (by a compaction) is not carried on.
+            current.retain(|m| m.added_files + m.existing_files > 0 || m.deleted_files == 0);
+            let this = Attempt {
+                snapshot_id,
+                sequence,
+                number: attempt,
+            };
+            let mut manifests = replace(self, &current, &this)?;
             for (path, length, spec_id, entries) in new_manifests {
                 manifests.push(ManifestFile::describe(
                     self.uri(path),
@@ -534,6 +562,21 @@ impl IcebergTable {
     }
 }
 
+/// One attempt at committing a snapshot.
+struct Attempt {
+    /// The snapshot's id.
+    snapshot_id: i64,
+    /// Its sequence number on the parent of this attempt.
+    sequence: i64,
+    /// Which attempt (names its files apart from those of earlier attempts).
+    number: u32,
+}
+
+/// The manifests a snapshot keeps of its parent's: the table, the parent's manifests, and the
+/// attempt.
+type Replace<'a> =
+    dyn Fn(&IcebergTable, &[ManifestFile], &Attempt) -> Result<Vec<ManifestFile>> + 'a;
+
 /// The snapshot id of a run (or a compaction): a positive hash of its id, so that the same run
 /// started again after a crash commits the same snapshot.
 pub fn snapshot_id_of(run_id: &str) -> i64 {
@@ -560,11 +603,13 @@ impl Table for IcebergTable {
         self.reload()?;
         self.check()?;
         let last = self.metadata["last-column-id"].as_i64().unwrap_or(0);
-        let (added, last) = spec::missing_columns(&self.shape.schema, self.current_schema()?, last)
-            .map_err(|e| match e {
-                Error::TableMismatch { message, .. } => self.mismatch(message),
-                other => other,
-            })?;
+        let (added, last) =
+            spec::missing_columns(&self.shape()?.schema, self.current_schema()?, last).map_err(
+                |e| match e {
+                    Error::TableMismatch { message, .. } => self.mismatch(message),
+                    other => other,
+                },
+            )?;
         if added.is_empty() {
             return Ok(());
         }
@@ -596,7 +641,8 @@ impl Table for IcebergTable {
         }
         self.reload()?;
         let last = self.metadata["last-column-id"].as_i64().unwrap_or(0);
-        let (still, _) = spec::missing_columns(&self.shape.schema, self.current_schema()?, last)?;
+        let (still, _) =
+            spec::missing_columns(&self.shape()?.schema, self.current_schema()?, last)?;
         if !still.is_empty() {
             return Err(self.error("the columns could not be added to the table's schema"));
         }
@@ -694,7 +740,8 @@ impl Table for IcebergTable {
             "logpush-parquet.inputs".into(),
             json!(run.inputs.len().to_string()),
         );
-        let keep_all = |manifests: &[ManifestFile]| Ok(manifests.to_vec());
+        let keep_all =
+            |_: &IcebergTable, manifests: &[ManifestFile], _: &Attempt| Ok(manifests.to_vec());
         let run_id = run.run_id.clone();
         self.commit_snapshot(
             snapshot_id,
