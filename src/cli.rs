@@ -893,12 +893,30 @@ pub struct SchemaArgs {
     /// Where the converted output lives (a folder or URL), for the DDL formats.
     #[arg(long, value_name = "DIR", default_value = "out")]
     pub location: String,
-    /// Table or view name, for the DDL formats (default: the dataset name).
+    /// Table or view name, for the DDL formats (default: the dataset name); for an Iceberg
+    /// table, `NAMESPACE.TABLE` (default: `logs.` and the dataset name).
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
-    /// The output's layout, for the DDL formats: `delta` reads the table's log.
+    /// The output's layout, for the DDL formats: `delta` reads the table's log, `iceberg`
+    /// attaches the table's catalog.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "plain")]
     pub table_format: crate::commit::TableFormat,
+    /// The Iceberg REST catalog's URI, for `--table-format iceberg`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ICEBERG_CATALOG_URI",
+        help_heading = "Iceberg"
+    )]
+    pub catalog_uri: Option<String>,
+    /// The catalog's warehouse, for `--table-format iceberg`.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "ICEBERG_WAREHOUSE",
+        help_heading = "Iceberg"
+    )]
+    pub warehouse: Option<String>,
     /// List the bundled datasets (name, fields, event-time field), one a line.
     #[arg(long)]
     pub list: bool,
@@ -932,10 +950,20 @@ impl SchemaArgs {
         }
         let schema = self.shape.load_schema()?;
         let partition = PartitionSpec::parse(&self.shape.partition_by, &schema)?;
-        let table = self
-            .table
-            .clone()
-            .unwrap_or_else(|| schema.dataset().to_string());
+        let iceberg = self.table_format == crate::commit::TableFormat::Iceberg;
+        let table = match (&self.table, iceberg) {
+            (Some(table), _) => table.clone(),
+            (None, false) => schema.dataset().to_string(),
+            (None, true) => format!("logs.{}", schema.dataset()),
+        };
+        if iceberg {
+            crate::commit::iceberg::catalog::CatalogOptions::parse_table(&table).map_err(
+                |message| Error::InvalidOption {
+                    option: "--table",
+                    message,
+                },
+            )?;
+        }
         Ok(crate::ddl::TableDefinition {
             schema: &schema,
             unit: self.shape.timestamp_unit.into(),
@@ -943,6 +971,10 @@ impl SchemaArgs {
             table: &table,
             location: &self.location,
             delta: self.table_format == crate::commit::TableFormat::Delta,
+            iceberg: iceberg.then(|| crate::ddl::IcebergCatalog {
+                uri: self.catalog_uri.as_deref().unwrap_or("<catalog URI>"),
+                warehouse: self.warehouse.as_deref().unwrap_or("<warehouse>"),
+            }),
         }
         .render(self.format))
     }

@@ -1,5 +1,6 @@
 //! Schema export: the Arrow schema as text, and the statements that register the partitioned
-//! output as a table in DuckDB, Spark and Hive-compatible catalogs (Athena, Trino).
+//! output as a table in DuckDB, Spark and Hive-compatible catalogs (Athena, Trino); for an
+//! Iceberg table, what DuckDB, Spark, Trino and pyiceberg need to reach it in its catalog.
 
 use std::fmt::Write as _;
 
@@ -17,8 +18,20 @@ pub enum SchemaFormat {
     Duckdb,
     /// A Spark SQL `CREATE TABLE ... USING parquet` over the output folder.
     Spark,
-    /// A Hive `CREATE EXTERNAL TABLE ... STORED AS PARQUET` (Athena, Trino, Hive metastore).
+    /// A Hive `CREATE EXTERNAL TABLE ... STORED AS PARQUET` (Athena, Trino, Hive metastore); for
+    /// an Iceberg table, Trino's catalog properties.
     Hive,
+    /// Python that loads the Iceberg table with pyiceberg (`--table-format iceberg`).
+    Pyiceberg,
+}
+
+/// An Iceberg table's catalog, for the statements that query it.
+#[derive(Debug, Clone)]
+pub struct IcebergCatalog<'a> {
+    /// The REST catalog's URI.
+    pub uri: &'a str,
+    /// The warehouse.
+    pub warehouse: &'a str,
 }
 
 /// What the statements describe: which table, where, and how it is partitioned.
@@ -37,6 +50,9 @@ pub struct TableDefinition<'a> {
     /// Whether the output is a Delta table (`--table-format delta`): the statements then read
     /// its log, which holds the schema and the files.
     pub delta: bool,
+    /// The catalog of an Iceberg table (`--table-format iceberg`, `table` being
+    /// `NAMESPACE.TABLE`): the statements attach the catalog, which holds the schema and files.
+    pub iceberg: Option<IcebergCatalog<'a>>,
 }
 
 /// SQL type names of one engine.
@@ -122,6 +138,17 @@ impl TableDefinition<'_> {
     pub fn render(&self, format: SchemaFormat) -> String {
         match format {
             SchemaFormat::Arrow => self.arrow(),
+            SchemaFormat::Duckdb
+            | SchemaFormat::Spark
+            | SchemaFormat::Hive
+            | SchemaFormat::Pyiceberg
+                if self.iceberg.is_some() =>
+            {
+                self.iceberg(format)
+            }
+            SchemaFormat::Pyiceberg => "# pyiceberg reads Iceberg tables: give --table-format \
+                                        iceberg\n"
+                .to_string(),
             SchemaFormat::Duckdb if self.delta => self.duckdb_delta(),
             SchemaFormat::Spark if self.delta => self.spark_delta(),
             SchemaFormat::Hive if self.delta => self.hive_delta(),
@@ -184,6 +211,65 @@ impl TableDefinition<'_> {
         }
         out.push_str(");\n");
         out
+    }
+
+    /// What an engine needs to query the Iceberg table in its catalog.
+    fn iceberg(&self, format: SchemaFormat) -> String {
+        let catalog = self.iceberg.clone().expect("an Iceberg table");
+        let (uri, warehouse, table) = (catalog.uri, catalog.warehouse, self.table);
+        match format {
+            SchemaFormat::Duckdb => format!(
+                "-- DuckDB with its iceberg and httpfs extensions. R2 Data Catalog: TOKEN is the R2 API\n\
+                 -- token (ICEBERG_CATALOG_TOKEN); the catalog vends the credentials for the files.\n\
+                 -- Other catalogs: CLIENT_ID, CLIENT_SECRET and OAUTH2_SERVER_URI '{uri}/v1/oauth/tokens'\n\
+                 -- instead of TOKEN, and an S3 secret for the files when the catalog vends none.\n\
+                 INSTALL iceberg;\nLOAD iceberg;\nINSTALL httpfs;\nLOAD httpfs;\n\
+                 CREATE OR REPLACE SECRET iceberg_catalog (TYPE ICEBERG, TOKEN '<ICEBERG_CATALOG_TOKEN>');\n\
+                 ATTACH {} AS lake (TYPE ICEBERG, ENDPOINT {}, SECRET iceberg_catalog);\n\
+                 SELECT count(*) FROM lake.{table};\n",
+                duckdb_string(warehouse),
+                duckdb_string(uri),
+            ),
+            SchemaFormat::Spark => format!(
+                "-- spark-sql (Spark 3.5) with the Iceberg runtime and its AWS bundle:\n\
+                 --   --packages org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.10.0,org.apache.iceberg:iceberg-aws-bundle:1.10.0\n\
+                 --   --conf spark.sql.extensions=org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions\n\
+                 --   --conf spark.sql.catalog.lake=org.apache.iceberg.spark.SparkCatalog\n\
+                 --   --conf spark.sql.catalog.lake.type=rest\n\
+                 --   --conf spark.sql.catalog.lake.uri={uri}\n\
+                 --   --conf spark.sql.catalog.lake.warehouse={warehouse}\n\
+                 --   --conf spark.sql.catalog.lake.token=$ICEBERG_CATALOG_TOKEN\n\
+                 --   --conf spark.sql.catalog.lake.header.X-Iceberg-Access-Delegation=vended-credentials\n\
+                 -- (other catalogs: spark.sql.catalog.lake.credential=<client id>:<client secret>)\n\
+                 SELECT count(*) FROM lake.{table};\n"
+            ),
+            SchemaFormat::Hive => format!(
+                "-- Trino: etc/catalog/lake.properties\n\
+                 --   connector.name=iceberg\n\
+                 --   iceberg.catalog.type=rest\n\
+                 --   iceberg.rest-catalog.uri={uri}\n\
+                 --   iceberg.rest-catalog.warehouse={warehouse}\n\
+                 --   iceberg.rest-catalog.security=OAUTH2\n\
+                 --   iceberg.rest-catalog.oauth2.token=<ICEBERG_CATALOG_TOKEN>\n\
+                 --   iceberg.rest-catalog.vended-credentials-enabled=true\n\
+                 -- (Athena reads Iceberg tables through AWS Glue, not a REST catalog.)\n\
+                 SELECT count(*) FROM lake.{table};\n"
+            ),
+            _ => format!(
+                "# pip install \"pyiceberg[pyarrow]\"\n\
+                 import os\n\n\
+                 from pyiceberg.catalog.rest import RestCatalog\n\n\
+                 catalog = RestCatalog(\n\
+                 \x20   \"lake\",\n\
+                 \x20   uri={uri:?},\n\
+                 \x20   warehouse={warehouse:?},\n\
+                 \x20   # other catalogs: credential=\"<client id>:<client secret>\"\n\
+                 \x20   token=os.environ[\"ICEBERG_CATALOG_TOKEN\"],\n\
+                 )\n\
+                 table = catalog.load_table({table:?})\n\
+                 print(table.scan().to_arrow().num_rows)\n"
+            ),
+        }
     }
 
     fn duckdb_delta(&self) -> String {
@@ -282,6 +368,7 @@ mod tests {
             table: "spectrum_events",
             location: "/data/out",
             delta: false,
+            iceberg: None,
         }
         .render(format)
     }
@@ -298,6 +385,7 @@ mod tests {
                 table: "spectrum_events",
                 location: "s3://lake/spectrum/",
                 delta: true,
+                iceberg: None,
             }
             .render(format)
         };
@@ -360,6 +448,7 @@ mod tests {
                 table: "http_requests",
                 location: "/data/out",
                 delta: false,
+                iceberg: None,
             }
             .render(format);
             for column in [
