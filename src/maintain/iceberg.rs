@@ -87,6 +87,11 @@ impl MaintainedTable for IcebergMaintenance {
     }
 
     fn expire_versions(&mut self, cutoff_ms: i64, dry_run: bool) -> Result<u64> {
+        if !dry_run {
+            // A run killed between its commit and its mark is known to have landed only by its
+            // snapshot: marked now, before the snapshot can expire.
+            self.table.publish_landed_runs()?;
+        }
         let expired = self.table.expire_snapshots(cutoff_ms, dry_run)?;
         self.expired = expired.iter().copied().collect();
         Ok(expired.len() as u64)

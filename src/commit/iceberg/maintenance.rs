@@ -249,6 +249,21 @@ impl IcebergTable {
         )
     }
 
+    /// Marks published the crashed runs whose snapshots are in the table, before an expiry
+    /// could remove the snapshots that show they landed; returns how many.
+    pub fn publish_landed_runs(&mut self) -> Result<usize> {
+        self.reload()?;
+        let root = self.root.clone();
+        let mut published = 0;
+        for manifest in self.ledger.unfinished(&HashSet::new()) {
+            if self.snapshot_of_run(&manifest.run_id).is_some() {
+                self.ledger.mark_published(&root, &manifest.run_id)?;
+                published += 1;
+            }
+        }
+        Ok(published)
+    }
+
     /// Expires the snapshots committed before `cutoff_ms`, except those a branch or tag points
     /// at (the current one among them); returns their ids. With `dry_run`, only names them.
     pub fn expire_snapshots(&mut self, cutoff_ms: i64, dry_run: bool) -> Result<Vec<i64>> {

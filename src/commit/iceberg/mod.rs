@@ -549,9 +549,14 @@ impl IcebergTable {
         )))
     }
 
-    /// Settles a crashed run's manifest: published when its snapshot landed, else forgotten.
+    /// Settles a crashed run's manifest: published when its snapshot landed (found by its run
+    /// id, or, should the snapshot have expired since, by its files being in the table), else
+    /// forgotten.
     fn settle(&mut self, root: &Location, manifest: &Manifest) -> Result<bool> {
-        let committed = self.snapshot_of_run(&manifest.run_id).is_some();
+        let committed = self.snapshot_of_run(&manifest.run_id).is_some() || {
+            let live: HashSet<String> = self.active_files()?.into_iter().map(|f| f.key).collect();
+            manifest.files.iter().any(|f| live.contains(&f.path))
+        };
         if committed {
             self.ledger.mark_published(root, &manifest.run_id)?;
         } else {
