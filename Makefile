@@ -15,6 +15,12 @@ S3S_FS := $(TOOLS)/bin/s3s-fs
 VENV_DUCKDB_DELTA := .venv-duckdb-delta
 STORAGE_TESTS = LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) S3S_FS_BIN=$(S3S_FS) AZURITE_BIN=$(AZURITE) \
 	DUCKDB_DELTA_PYTHON=$(VENV_DUCKDB_DELTA)/bin/python $(VENV)/bin/python -m pytest -q -rs tests/storage
+# The Iceberg suite (tests/iceberg): a SeaweedFS Iceberg REST catalog; pyiceberg, DuckDB 1.5.5 and
+# Spark read the tables. Virtual environments of its own (the catalog server is in the first).
+VENV_ICEBERG := .venv-iceberg
+VENV_ICEBERG_SPARK := .venv-iceberg-spark
+ICEBERG_TESTS = LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) \
+	ICEBERG_SPARK_PYTHON=$(VENV_ICEBERG_SPARK)/bin/python $(VENV_ICEBERG)/bin/python -m pytest -q -rs tests/iceberg
 
 .DEFAULT_GOAL := help
 
@@ -30,7 +36,7 @@ run: ## Build (a quick debug build), convert the sample archive in examples/data
 	@find out -name '*.parquet' -printf '  %P  (%s bytes)\n' | sort
 
 .PHONY: test
-test: venv java tools ## The whole suite (what CI runs): lints, Rust tests (fuzz seeds replayed), interop, storage (S3 servers, kills)
+test: venv java tools iceberg-venvs ## The whole suite (what CI runs): lints, Rust tests (fuzz seeds replayed), interop, storage (S3 servers, kills), Iceberg
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --all-targets --quiet -- -D warnings
@@ -40,6 +46,7 @@ test: venv java tools ## The whole suite (what CI runs): lints, Rust tests (fuzz
 	$(CARGO) test --doc
 	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) $(VENV)/bin/python -m pytest -q tests/interop
 	$(STORAGE_TESTS)
+	$(ICEBERG_TESTS)
 
 # Fuzzing: cargo-fuzz (libFuzzer) over the targets in fuzz/. cargo-fuzz needs nightly flags; the
 # stable toolchain accepts them with RUSTC_BOOTSTRAP=1. No sanitizer by default: the crate
@@ -72,6 +79,11 @@ $(CARGO_FUZZ):
 test-storage: venv java tools ## Only the storage suites (S3 servers, kills, concurrency, secrets, examples)
 	$(CARGO) build --quiet --bin logpush-parquet --example generate
 	$(STORAGE_TESTS)
+
+.PHONY: test-iceberg
+test-iceberg: java iceberg-venvs ## Only the Iceberg suite (a SeaweedFS REST catalog; pyiceberg, DuckDB, Spark; kills, shards)
+	$(CARGO) build --quiet --bin logpush-parquet --example generate
+	$(ICEBERG_TESTS)
 
 .PHONY: check
 check: ## The fast tier for day-to-day work: formatting, lints, docs, unit and CLI tests (no Python suites)
@@ -124,6 +136,19 @@ $(VENV_DUCKDB_DELTA)/.installed: tests/storage/requirements-duckdb-delta.txt
 	$(VENV_DUCKDB_DELTA)/bin/pip install --quiet --disable-pip-version-check -r tests/storage/requirements-duckdb-delta.txt
 	touch $@
 
+.PHONY: iceberg-venvs
+iceberg-venvs: $(VENV_ICEBERG)/.installed $(VENV_ICEBERG_SPARK)/.installed ## The Iceberg suite's virtual environments: .venv-iceberg (SeaweedFS, pyiceberg, DuckDB), .venv-iceberg-spark
+
+$(VENV_ICEBERG)/.installed: tests/iceberg/requirements.txt
+	$(PYTHON) -m venv $(VENV_ICEBERG)
+	$(VENV_ICEBERG)/bin/pip install --quiet --disable-pip-version-check -r tests/iceberg/requirements.txt
+	touch $@
+
+$(VENV_ICEBERG_SPARK)/.installed: tests/iceberg/requirements-spark.txt
+	$(PYTHON) -m venv $(VENV_ICEBERG_SPARK)
+	$(VENV_ICEBERG_SPARK)/bin/pip install --quiet --disable-pip-version-check -r tests/iceberg/requirements-spark.txt
+	touch $@
+
 .PHONY: tools
 AZURITE := $(TOOLS)/azurite/node_modules/.bin/azurite-blob
 AZURITE_VERSION := 3.37.0
@@ -150,4 +175,4 @@ java: ## Make sure a Java runtime is there for Spark (installs Debian's OpenJDK 
 .PHONY: clean
 clean: ## Remove build output, the sample output, the virtual environment and the fuzzing tools
 	$(CARGO) clean
-	rm -rf out $(VENV) $(VENV_DUCKDB_DELTA) $(TOOLS) fuzz/target
+	rm -rf out $(VENV) $(VENV_DUCKDB_DELTA) $(VENV_ICEBERG) $(VENV_ICEBERG_SPARK) $(TOOLS) fuzz/target

@@ -1,0 +1,163 @@
+"""Three shards (`--shard 0/3`, `1/3`, `2/3`) started together on the same inputs, into one
+catalog table that none of them finds: all exit 0, every input row is in the table exactly once,
+and the table has three `append` snapshots, one per shard (`logpush-parquet.shard`), named by the
+shards' run ids.
+
+Twice: once straight at the catalog (whether two commits collide is up to the timing), once
+through a proxy that holds each shard's first commit until all three have sent theirs and then
+lets them through at once. Then the catalog must refuse all but one (409: the table changed since
+the shard loaded it; the proxy sees the answers), and the refused shards load the table again and
+commit on top (`commit conflict, trying again` in their `-v` log).
+"""
+
+import http.client
+import http.server
+import json
+import re
+import shutil
+import threading
+
+from conftest import (EXIT_OK, RUN_ID, Table, copy_inputs, expected_rows, report, storage, summary_of)
+
+SHARDS = 3
+
+
+def inputs_every_shard_owns(archive, tmp_path):
+    """The archive (12 objects) copied into a folder where each of the three shards owns at least
+    one object: shards go by a hash of the input's path, so a folder name is tried until every
+    shard gets some (a plain-layout `--dry-run` lists them; it does not touch the catalog)."""
+    files = {**archive["files"], **{f"later/{k}": v for k, v in archive["later"].items()}}
+    for attempt in range(20):
+        folder = copy_inputs(files, tmp_path / f"in-{attempt}")
+        owned = []
+        for i in range(SHARDS):
+            run = storage.run_raw(["convert", folder, "--output", tmp_path / f"dry-{attempt}", "--dry-run",
+                                   "--shard", f"{i}/{SHARDS}"])
+            assert run.code == EXIT_OK, run
+            owned.append(len(run.stdout.split()))
+        if all(owned):
+            assert sum(owned) == len(files), owned
+            return folder, files
+        shutil.rmtree(folder)
+    raise AssertionError("no folder name gave every shard an input in 20 tries")
+
+
+def run_shards(table: Table, folder, tmp_path):
+    summaries = [tmp_path / f"shard-{i}.json" for i in range(SHARDS)]
+    runs = [table.start(folder, "-v", "--shard", f"{i}/{SHARDS}", "--summary-json", summaries[i],
+                        logdir=tmp_path / "logs") for i in range(SHARDS)]
+    done = [run.wait(timeout=180) for run in runs]
+    for run in done:
+        assert run.code == EXIT_OK, run
+    return done, [json.loads(p.read_text()) for p in summaries]
+
+
+def check_three_appends(table: Table, files: dict, summaries: list):
+    assert all(s["inputs_converted"] > 0 for s in summaries), [s["inputs_converted"] for s in summaries]
+    assert table.rows() == expected_rows(files)
+    snapshots = [summary_of(s) for s in table.snapshots()]
+    assert len(snapshots) == SHARDS, snapshots
+    assert all(s["operation"] == "append" for s in snapshots), snapshots
+    assert sorted(s["logpush-parquet.shard"] for s in snapshots) == [f"{i}-of-{SHARDS}" for i in range(SHARDS)]
+    by_shard = {s["logpush-parquet.shard"]: s for s in snapshots}
+    for i, summary in enumerate(summaries):
+        snapshot = by_shard[f"{i}-of-{SHARDS}"]
+        assert snapshot[RUN_ID] == summary["run_id"], (snapshot, summary["run_id"])
+        assert int(snapshot["added-records"]) == summary["rows_written"], snapshot
+    chain = table.snapshots()
+    assert [s.parent_snapshot_id for s in chain[1:]] == [s.snapshot_id for s in chain[:-1]], "not one line of history"
+
+
+def conflicts_logged(runs) -> int:
+    return sum(len(re.findall(r"commit conflict, trying again", run.stderr)) for run in runs)
+
+
+def test_three_shards_started_together_commit_every_row_once(seaweed, archive, tmp_path):
+    folder, files = inputs_every_shard_owns(archive, tmp_path)
+    table = Table(seaweed)
+    runs, summaries = run_shards(table, folder, tmp_path)
+    check_three_appends(table, files, summaries)
+    report(f"iceberg shards straight at the catalog: {conflicts_logged(runs)} commit conflicts retried")
+
+
+class CommitBarrier:
+    """A proxy in front of the catalog that holds the first `hold` table commits (`POST
+    /v1/<prefix>/namespaces/<ns>/tables/<table>`) until all have arrived, then forwards them at
+    once; it records the status the catalog answered to every commit."""
+
+    COMMIT = re.compile(r"^/v1/[^/]+/namespaces/[^/]+/tables/[^/?]+$")
+
+    def __init__(self, upstream_port: int, hold: int, timeout: float = 60):
+        self.upstream_port = upstream_port
+        self.barrier = threading.Barrier(hold, timeout=timeout)
+        self.held = 0
+        self.statuses = []
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                commit = self.command == "POST" and proxy.COMMIT.match(self.path)
+                if commit:
+                    with proxy.lock:
+                        hold = proxy.held < proxy.barrier.parties
+                        proxy.held += hold
+                    if hold:
+                        proxy.barrier.wait()
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    reply = conn.getresponse()
+                    data = reply.read()
+                finally:
+                    conn.close()
+                if commit:
+                    with proxy.lock:
+                        proxy.statuses.append(reply.status)
+                self.send_response(reply.status, reply.reason)
+                for k, v in reply.getheaders():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_three_shards_whose_commits_collide_retry_and_commit_every_row_once(seaweed, archive, tmp_path):
+    folder, files = inputs_every_shard_owns(archive, tmp_path)
+    proxy = CommitBarrier(seaweed.iceberg_port, hold=SHARDS)
+    try:
+        table = Table(seaweed)
+        table.catalog_uri = f"http://127.0.0.1:{proxy.port}"
+        runs, summaries = run_shards(table, folder, tmp_path)
+    finally:
+        proxy.stop()
+    assert proxy.held == SHARDS and not proxy.barrier.broken, "the three commits did not all reach the proxy"
+    first = proxy.statuses[:SHARDS]
+    # Three commits on the same parent at once: one wins, the catalog refuses the others.
+    assert sorted(first) == [200, 409, 409], proxy.statuses
+    assert proxy.statuses.count(200) == SHARDS, proxy.statuses
+    check_three_appends(table, files, summaries)
+    logged = conflicts_logged(runs)
+    assert logged == proxy.statuses.count(409), (f"{proxy.statuses.count(409)} commits refused with 409, "
+                                                 f"{logged} conflicts logged with -v")
+    report(f"iceberg shards through the commit barrier: catalog answers {proxy.statuses}, {logged} retries logged")
