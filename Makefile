@@ -118,6 +118,11 @@ bench-dataset: venv ## One bundled dataset (DATASET, default http_requests) agai
 	$(CARGO) build --release --quiet --bin logpush-parquet --example generate
 	$(VENV)/bin/python bench/dataset.py --dataset $(or $(DATASET),http_requests)
 
+.PHONY: bench-iceberg
+bench-iceberg: $(VENV_ICEBERG)/.installed ## An Iceberg run against a plain run of the same inputs, into SeaweedFS on loopback (BENCH_ARGS="--rounds 5 --rows 600000")
+	$(CARGO) build --release --quiet --bin logpush-parquet --example generate
+	$(VENV_ICEBERG)/bin/python bench/iceberg.py $(BENCH_ARGS)
+
 .PHONY: bench-compaction
 bench-compaction: venv ## A day of five-minute runs into a Delta table, then compact and vacuum: files, time, peak memory
 	$(CARGO) build --release --quiet --bin logpush-parquet --example generate

@@ -73,13 +73,15 @@ pub enum Command {
     Convert(Box<ConvertArgs>),
     /// Print the schema, or a statement that registers the output as a table.
     Schema(SchemaArgs),
-    /// Merge a Delta table's small files, partition by partition, into few large ones (one
-    /// commit; readers see the same rows before, during and after).
+    /// Merge a Delta or Iceberg table's small files, partition by partition, into few large ones
+    /// (one commit; readers see the same rows before, during and after).
     Compact(Box<CompactArgs>),
-    /// Delete the files of a Delta table that no version within the retention period needs.
+    /// Expire a Delta or Iceberg table's versions older than the retention period (Iceberg
+    /// snapshots), and delete the files no remaining version needs.
     Vacuum(VacuumArgs),
-    /// Check, before the first scheduled run, that the inputs can be listed and read and the
-    /// output written, and that its store creates objects atomically.
+    /// Check, before the first scheduled run, that the inputs can be listed and read, the
+    /// catalog reached (Iceberg), the output written, and that its store creates objects
+    /// atomically.
     Check(Box<CheckArgs>),
 }
 
@@ -408,7 +410,7 @@ pub struct IcebergArgs {
         help_heading = "Iceberg"
     )]
     pub warehouse: Option<String>,
-    /// The table, `NAMESPACE.TABLE` (created on first use, with the namespace).
+    /// The table, `NAMESPACE.TABLE` (`convert` creates it on first use, with the namespace).
     #[arg(long, value_name = "NAMESPACE.TABLE", help_heading = "Iceberg")]
     pub table: Option<String>,
 }
@@ -685,9 +687,9 @@ impl ConvertArgs {
             options.threads = threads;
         }
         options.table_format = self.table_format;
-        if let Some(name) = match self.table_format {
-            crate::commit::TableFormat::Delta => Some("Delta"),
-            crate::commit::TableFormat::Iceberg => Some("Iceberg"),
+        if let Some((a, name)) = match self.table_format {
+            crate::commit::TableFormat::Delta => Some(("a", "Delta")),
+            crate::commit::TableFormat::Iceberg => Some(("an", "Iceberg")),
             crate::commit::TableFormat::Plain => None,
         } {
             let flag = name.to_lowercase();
@@ -704,7 +706,7 @@ impl ConvertArgs {
                 return Err(Error::InvalidOption {
                     option: "--reprocess",
                     message: format!(
-                        "a {name} table's runs may have been compacted together, so one run \
+                        "{a} {name} table's runs may have been compacted together, so one run \
                          cannot be replaced alone: rewrite the affected partitions with {name} \
                          tools instead"
                     ),

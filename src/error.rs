@@ -107,8 +107,9 @@ pub enum Error {
         message: String,
     },
 
-    /// The Iceberg catalog or table could not be reached, read or committed to.
-    #[error("use the Iceberg table {table}: {message}")]
+    /// The Iceberg catalog or table could not be reached, read or committed to (the command's
+    /// context names the table).
+    #[error("{message}")]
     Iceberg {
         /// The table, `namespace.name`.
         table: String,

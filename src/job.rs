@@ -141,6 +141,19 @@ pub struct ConvertOptions {
 }
 
 impl ConvertOptions {
+    /// What the run writes, as the commit seam needs it.
+    pub fn target(&self) -> commit::Target<'_> {
+        commit::Target {
+            format: self.table_format,
+            output: &self.output,
+            iceberg: self.iceberg.as_ref(),
+            schema: &self.schema,
+            partition: &self.partition,
+            unit: self.decode.timestamp_unit,
+            storage: &self.storage,
+        }
+    }
+
     /// Options with defaults for everything but the inputs, output and schema.
     pub fn new(inputs: Vec<String>, output: String, schema: Arc<EventSchema>) -> Result<Self> {
         let partition = PartitionSpec::parse("date,hour", &schema)?;
@@ -357,14 +370,15 @@ pub fn convert(options: &ConvertOptions, progress: &Progress) -> Result<Summary>
     let started = Instant::now();
     let started_at = lock::now_rfc3339();
     let storage = Storage::new(options.storage.clone())?;
-    let mut output = commit::open(options, &storage)?;
+    let target = options.target();
+    let mut output = commit::open(&target, &storage)?;
     let root = output.root.clone();
     let lease = if options.dry_run {
         None
     } else {
         Some(Lease::acquire(&root, options.shard, options.lease)?)
     };
-    let mut table = output.table(options)?;
+    let mut table = output.table(&target)?;
     let table = table.as_mut();
     let mut recovered = Vec::new();
     if lease.is_some() {

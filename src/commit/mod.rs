@@ -23,14 +23,15 @@ use std::sync::Arc;
 use arrow_schema::extension::{
     EXTENSION_TYPE_METADATA_KEY, EXTENSION_TYPE_NAME_KEY, ExtensionType, Json,
 };
-use arrow_schema::{Field, Schema, SchemaRef};
+use arrow_schema::{Field, Schema, SchemaRef, TimeUnit};
 
 use crate::error::{Error, Result};
-use crate::job::ConvertOptions;
 use crate::ledger::{Ledger, Manifest};
 use crate::lock::Lease;
+use crate::partition::PartitionSpec;
+use crate::schema::EventSchema;
 use crate::stage::Staging;
-use crate::storage::{Location, Storage};
+use crate::storage::{Location, Storage, StorageOptions};
 use crate::write::StagedFile;
 use crate::write::stats::FileStats;
 use delta::DeltaTable;
@@ -114,13 +115,32 @@ pub struct Output {
     catalog: Option<iceberg::Connection>,
 }
 
-/// Finds the output of `options`: `--output` for the plain and Delta layouts, the catalog's
+/// What a run writes: the layout, where, and what its table holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// `--table-format`.
+    pub format: TableFormat,
+    /// `--output` (the plain and Delta layouts).
+    pub output: &'a str,
+    /// The Iceberg table in its catalog.
+    pub iceberg: Option<&'a iceberg::catalog::CatalogOptions>,
+    /// The dataset's field list.
+    pub schema: &'a Arc<EventSchema>,
+    /// `--partition-by`.
+    pub partition: &'a PartitionSpec,
+    /// `--timestamp-unit`.
+    pub unit: TimeUnit,
+    /// How to reach object stores.
+    pub storage: &'a StorageOptions,
+}
+
+/// Finds the output of `target`: `--output` for the plain and Delta layouts, the catalog's
 /// table (created on first use) for Iceberg.
-pub fn open(options: &ConvertOptions, storage: &Arc<Storage>) -> Result<Output> {
-    match (options.table_format, &options.iceberg) {
+pub fn open(target: &Target<'_>, storage: &Arc<Storage>) -> Result<Output> {
+    match (target.format, target.iceberg) {
         (TableFormat::Iceberg, Some(catalog)) => {
             let (root, connection) =
-                iceberg::connect(catalog, Some(&iceberg_shape(options)), &options.storage)?;
+                iceberg::connect(catalog, Some(&iceberg_shape(target)), target.storage)?;
             Ok(Output {
                 root,
                 catalog: Some(connection),
@@ -131,8 +151,8 @@ pub fn open(options: &ConvertOptions, storage: &Arc<Storage>) -> Result<Output> 
             message: "iceberg needs --catalog-uri, --warehouse and --table".into(),
         }),
         _ => {
-            let root = storage.open(&options.output)?;
-            check_layout(&root, options.table_format)?;
+            let root = storage.open(target.output)?;
+            check_layout(&root, target.format)?;
             Ok(Output {
                 root,
                 catalog: None,
@@ -141,11 +161,11 @@ pub fn open(options: &ConvertOptions, storage: &Arc<Storage>) -> Result<Output> 
     }
 }
 
-fn iceberg_shape(options: &ConvertOptions) -> iceberg::TableShape {
+fn iceberg_shape(target: &Target<'_>) -> iceberg::TableShape {
     iceberg::TableShape {
-        schema: options.schema.clone(),
-        partition: options.partition.clone(),
-        columns: options.schema.arrow_schema(options.decode.timestamp_unit),
+        schema: target.schema.clone(),
+        partition: target.partition.clone(),
+        columns: target.schema.arrow_schema(target.unit),
     }
 }
 
@@ -167,17 +187,17 @@ fn check_layout(root: &Location, format: TableFormat) -> Result<()> {
 impl Output {
     /// The table at the root, in the layout `--table-format` names (taken once the lease is
     /// held: it loads the ledger).
-    pub fn table(&mut self, options: &ConvertOptions) -> Result<Box<dyn Table>> {
-        match options.table_format {
+    pub fn table(&mut self, target: &Target<'_>) -> Result<Box<dyn Table>> {
+        match target.format {
             TableFormat::Plain => Ok(Box::new(PlainTable::open(&self.root)?)),
             TableFormat::Delta => {
-                let decoded = options.schema.arrow_schema(options.decode.timestamp_unit);
+                let decoded = target.schema.arrow_schema(target.unit);
                 let shape = delta::TableShape {
                     file_schema: TableFormat::Delta
-                        .data_file_schema(&options.partition.file_schema(&decoded)),
-                    partition: options.partition.clone(),
+                        .data_file_schema(&target.partition.file_schema(&decoded)),
+                    partition: target.partition.clone(),
                     decoded_schema: decoded,
-                    dataset: options.schema.dataset().to_string(),
+                    dataset: target.schema.dataset().to_string(),
                 };
                 Ok(Box::new(DeltaTable::open(&self.root, Some(shape))?))
             }
@@ -189,7 +209,7 @@ impl Output {
                 Ok(Box::new(IcebergTable::open(
                     &self.root,
                     connection,
-                    Some(iceberg_shape(options)),
+                    Some(iceberg_shape(target)),
                 )?))
             }
         }

@@ -8,8 +8,8 @@
 //! replace files in, so it is not maintained.
 
 pub mod compact;
-mod delta;
-mod iceberg;
+pub mod delta;
+pub mod iceberg;
 pub mod vacuum;
 
 use std::collections::HashSet;
