@@ -393,23 +393,9 @@ pub struct ConvertArgs {
 /// ICEBERG_CATALOG_CLIENT_SECRET; the table's files are reached with the S3 settings.
 #[derive(Debug, Args)]
 pub struct IcebergArgs {
-    /// The Iceberg REST catalog's URI (R2: the bucket's Catalog URI,
-    /// `https://catalog.cloudflarestorage.com/<account>/<bucket>`).
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "ICEBERG_CATALOG_URI",
-        help_heading = "Iceberg"
-    )]
-    pub catalog_uri: Option<String>,
-    /// The catalog's warehouse (R2: the Warehouse name, `<account>_<bucket>`).
-    #[arg(
-        long,
-        value_name = "NAME",
-        env = "ICEBERG_WAREHOUSE",
-        help_heading = "Iceberg"
-    )]
-    pub warehouse: Option<String>,
+    /// The catalog.
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
     /// The table, `NAMESPACE.TABLE` (`convert` creates it on first use, with the namespace).
     #[arg(long, value_name = "NAMESPACE.TABLE", help_heading = "Iceberg")]
     pub table: Option<String>,
@@ -423,8 +409,8 @@ impl IcebergArgs {
     ) -> Result<Option<crate::commit::iceberg::catalog::CatalogOptions>> {
         use crate::commit::TableFormat;
         let given = [
-            ("--catalog-uri", self.catalog_uri.is_some()),
-            ("--warehouse", self.warehouse.is_some()),
+            ("--catalog-uri", self.catalog.catalog_uri.is_some()),
+            ("--warehouse", self.catalog.warehouse.is_some()),
             ("--table", self.table.is_some()),
         ];
         if format != TableFormat::Iceberg {
@@ -452,8 +438,8 @@ impl IcebergArgs {
                 message,
             })?;
         Ok(Some(crate::commit::iceberg::catalog::CatalogOptions {
-            uri: self.catalog_uri.clone().unwrap_or_default(),
-            warehouse: self.warehouse.clone().unwrap_or_default(),
+            uri: self.catalog.catalog_uri.clone().unwrap_or_default(),
+            warehouse: self.catalog.warehouse.clone().unwrap_or_default(),
             namespace,
             table,
         }))
@@ -487,6 +473,28 @@ impl IcebergArgs {
             }
         }
     }
+}
+
+/// An Iceberg REST catalog: its URI and warehouse.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// The Iceberg REST catalog's URI (R2: the bucket's Catalog URI,
+    /// `https://catalog.cloudflarestorage.com/<account>/<bucket>`).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ICEBERG_CATALOG_URI",
+        help_heading = "Iceberg"
+    )]
+    pub catalog_uri: Option<String>,
+    /// The catalog's warehouse (R2: the Warehouse name, `<account>_<bucket>`).
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "ICEBERG_WAREHOUSE",
+        help_heading = "Iceberg"
+    )]
+    pub warehouse: Option<String>,
 }
 
 /// Options of every subcommand that reads or writes an output root: how to reach object stores.
@@ -903,22 +911,9 @@ pub struct SchemaArgs {
     /// attaches the table's catalog.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "plain")]
     pub table_format: crate::commit::TableFormat,
-    /// The Iceberg REST catalog's URI, for `--table-format iceberg`.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "ICEBERG_CATALOG_URI",
-        help_heading = "Iceberg"
-    )]
-    pub catalog_uri: Option<String>,
-    /// The catalog's warehouse, for `--table-format iceberg`.
-    #[arg(
-        long,
-        value_name = "NAME",
-        env = "ICEBERG_WAREHOUSE",
-        help_heading = "Iceberg"
-    )]
-    pub warehouse: Option<String>,
+    /// The Iceberg table's catalog, for `--table-format iceberg`.
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
     /// List the bundled datasets (name, fields, event-time field), one a line.
     #[arg(long)]
     pub list: bool,
@@ -974,8 +969,8 @@ impl SchemaArgs {
             location: &self.location,
             delta: self.table_format == crate::commit::TableFormat::Delta,
             iceberg: iceberg.then(|| crate::ddl::IcebergCatalog {
-                uri: self.catalog_uri.as_deref().unwrap_or("<catalog URI>"),
-                warehouse: self.warehouse.as_deref().unwrap_or("<warehouse>"),
+                uri: (self.catalog.catalog_uri.as_deref()).unwrap_or("<catalog URI>"),
+                warehouse: (self.catalog.warehouse.as_deref()).unwrap_or("<warehouse>"),
             }),
         }
         .render(self.format))

@@ -29,7 +29,6 @@
 //! statistics), under the application id `logpush-parquet/adopt`.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,7 +60,6 @@ use crate::error::{Error, Result};
 use crate::ledger::{DELTA_MANIFEST_FORMAT, Ledger, Manifest};
 use crate::lock::Lease;
 use crate::partition::{PartitionColumn, PartitionSpec, folder_values, percent_decode};
-use crate::stage::Staging;
 use crate::storage::Location;
 use crate::time::days_from_civil;
 use crate::write::StagedFile;
@@ -879,10 +877,6 @@ impl Table for DeltaTable {
         Ok(finished)
     }
 
-    fn staging_key(&self, _staging: &Staging, _file: &Path, final_path: &str) -> String {
-        final_path.to_string()
-    }
-
     fn commit(
         &mut self,
         root: &Location,
@@ -1023,6 +1017,7 @@ mod tests {
     use crate::ledger::ManifestFile;
     use crate::report::Progress;
     use crate::schema::EventSchema;
+    use std::path::Path;
 
     fn options(inputs: &[&str], out: &Path) -> ConvertOptions {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -246,8 +246,11 @@ pub trait Table {
     }
 
     /// The key, under the output root, where the run's closed local file `file`, to be
-    /// committed as `final_path`, waits for the commit.
-    fn staging_key(&self, staging: &Staging, file: &Path, final_path: &str) -> String;
+    /// committed as `final_path`, waits for the commit: by default its final name, where the
+    /// layout's readers do not see it until the commit lists it.
+    fn staging_key(&self, _staging: &Staging, _file: &Path, final_path: &str) -> String {
+        final_path.to_string()
+    }
 
     /// The commit point and what follows it: from here the run's inputs count as converted and
     /// its files are (or, after a crash, will be made) visible. The lease, when there is one,

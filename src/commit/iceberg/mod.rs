@@ -33,7 +33,6 @@ pub mod manifest;
 pub mod spec;
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +46,6 @@ use crate::ledger::{ICEBERG_MANIFEST_FORMAT, Ledger, Manifest};
 use crate::lock::Lease;
 use crate::partition::{PartitionColumn, PartitionSpec, folder_values};
 use crate::schema::{EventSchema, FieldType};
-use crate::stage::Staging;
 use crate::storage::{Location, Storage, StorageOptions};
 use crate::write::StagedFile;
 use catalog::{Catalog, CatalogOptions, CommitOutcome};
@@ -682,10 +680,6 @@ impl Table for IcebergTable {
             }
         }
         Ok(finished)
-    }
-
-    fn staging_key(&self, _staging: &Staging, _file: &Path, final_path: &str) -> String {
-        final_path.to_string()
     }
 
     fn commit(
