@@ -742,9 +742,16 @@ pub struct CompactArgs {
     /// The Iceberg table, in its catalog.
     #[command(flatten)]
     pub iceberg: IcebergArgs,
-    /// Schema and partitioning of the table (as given to `convert`).
-    #[command(flatten)]
-    pub shape: ShapeArgs,
+    /// The Logpush dataset (default: the one the table records; refused when it differs).
+    #[arg(long, value_name = "NAME", conflicts_with = "schema")]
+    pub dataset: Option<String>,
+    /// A field-list file to use instead of the bundled list of the table's dataset (refused when
+    /// its dataset differs from the table's).
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+    /// Partition columns (default: the table's; refused when they differ).
+    #[arg(long, value_name = "LIST")]
+    pub partition_by: Option<String>,
     /// Files at least this large are left as they are; the merged files are rolled at this size
     /// (accepts KiB, MiB, GiB suffixes).
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
@@ -777,8 +784,11 @@ pub struct CompactArgs {
 impl CompactArgs {
     /// Validates the arguments.
     pub fn to_options(&self) -> Result<crate::maintain::compact::CompactOptions> {
-        let schema = self.shape.load_schema()?;
-        let partition = PartitionSpec::parse(&self.shape.partition_by, &schema)?;
+        let schema = match (&self.schema, &self.dataset) {
+            (Some(path), _) => Some((Arc::new(EventSchema::load(path)?), "--schema")),
+            (None, Some(name)) => Some((Arc::new(EventSchema::bundled(name)?), "--dataset")),
+            (None, None) => None,
+        };
         let memory_limit = usize::try_from(self.memory_limit).unwrap_or(usize::MAX);
         if memory_limit < MIN_MEMORY_LIMIT {
             return Err(Error::InvalidOption {
@@ -811,8 +821,10 @@ impl CompactArgs {
         };
         Ok(crate::maintain::compact::CompactOptions {
             table: self.iceberg.table_at(self.output.as_deref())?,
-            schema,
-            partition,
+            shape: crate::maintain::ShapeFlags {
+                schema,
+                partition_by: self.partition_by.clone(),
+            },
             target_file_bytes: self.target_file_size,
             min_age: self.min_age,
             partitions,

@@ -55,7 +55,7 @@ use delta_kernel_default_engine::parquet::DataFileMetadata;
 use delta_kernel_default_engine::{DefaultEngine, DefaultEngineBuilder, build_add_file_metadata};
 use url::Url;
 
-use super::{ActiveFile, NewFile, Table};
+use super::{ActiveFile, NewFile, Recorded, Table};
 use crate::error::{Error, Result};
 use crate::ledger::{DELTA_MANIFEST_FORMAT, Ledger, Manifest};
 use crate::lock::Lease;
@@ -130,6 +130,32 @@ impl DeltaTable {
             url,
             shape,
         })
+    }
+
+    /// Sets what the runs write (for maintenance, once the table said what it holds).
+    pub fn set_shape(&mut self, shape: TableShape) {
+        self.shape = Some(shape);
+    }
+
+    /// What the table records of its runs (`None` when the root holds no table).
+    pub fn recorded(&self) -> Result<Option<Recorded>> {
+        let Some(snapshot) = self.snapshot()? else {
+            return Ok(None);
+        };
+        let partition = snapshot
+            .table_configuration()
+            .metadata()
+            .partition_columns();
+        Ok(Some(Recorded {
+            dataset: (snapshot.table_properties().unknown_properties)
+                .get(DATASET_PROPERTY)
+                .cloned(),
+            partition_by: match partition {
+                [] => "none".to_string(),
+                columns => columns.join(","),
+            },
+            catch_all: snapshot.schema().field(crate::schema::CATCH_ALL).is_some(),
+        }))
     }
 
     fn shape(&self) -> Result<&TableShape> {

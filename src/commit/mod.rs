@@ -53,6 +53,18 @@ pub struct ActiveFile {
     pub rows: Option<u64>,
 }
 
+/// What a lake table records of the runs that write it: their dataset, partitioning, and
+/// whether it has the catch-all column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// The dataset (the table property `logpush-parquet.dataset`), when recorded.
+    pub dataset: Option<String>,
+    /// The partitioning, as `--partition-by` writes it (`date,hour`, `none`).
+    pub partition_by: String,
+    /// Whether the table has the catch-all column `_extra`.
+    pub catch_all: bool,
+}
+
 /// A data file to add to a table: its key under the root, size and statistics.
 #[derive(Debug, Clone)]
 pub struct NewFile {

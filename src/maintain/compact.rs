@@ -16,7 +16,6 @@
 //! `--reprocess` replaces) would no longer be its own.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
@@ -26,11 +25,10 @@ use sha2::{Digest, Sha256};
 
 use arrow_schema::SchemaRef;
 
-use super::{Shape, TableAt};
+use super::{ShapeFlags, TableAt};
 use crate::commit::{ActiveFile, NewFile};
 use crate::error::{Error, Result};
 use crate::job::MemoryPlan;
-use crate::partition::PartitionSpec;
 use crate::schema::EventSchema;
 use crate::stage::{Staging, UPLOAD_CONCURRENCY, unix_nanos, upload_groups};
 use crate::storage::{Location, StorageOptions, concurrently};
@@ -48,10 +46,8 @@ const READ_BATCH_ROWS: usize = 8192;
 pub struct CompactOptions {
     /// The table.
     pub table: TableAt,
-    /// The dataset's field list.
-    pub schema: Arc<EventSchema>,
-    /// The table's partition columns.
-    pub partition: PartitionSpec,
+    /// The field list and partitioning the flags give (the rest is read from the table).
+    pub shape: ShapeFlags,
     /// Files at least this large are left as they are; merged files are rolled at it.
     pub target_file_bytes: u64,
     /// Partitions with a file written less than this long ago are left alone.
@@ -123,12 +119,10 @@ impl CompactSummary {
 /// Compacts the table at `options.output`.
 pub fn compact(options: &CompactOptions) -> Result<CompactSummary> {
     let started = Instant::now();
-    let shape = Shape {
-        schema: options.schema.clone(),
-        partition: options.partition.clone(),
-    };
-    let mut table = super::open(&options.table, Some(&shape), &options.storage, "compact")?;
+    let mut table = super::open(&options.table, &options.storage, "compact")?;
     let root = table.root().clone();
+    let shape = (options.shape).resolve(&table.recorded()?, &options.table.to_string())?;
+    table.set_shape(&shape)?;
     let files = table.active_files()?;
     let chosen = choose(&files, options);
     let mut summary = CompactSummary {
@@ -151,7 +145,14 @@ pub fn compact(options: &CompactOptions) -> Result<CompactSummary> {
     );
 
     let staging = Staging::for_maintenance(&root, options.temp_dir.as_deref())?;
-    let staged = rewrite(&root, &chosen, &table.file_schema()?, options, &staging)?;
+    let staged = rewrite(
+        &root,
+        &chosen,
+        &table.file_schema()?,
+        &shape.schema,
+        options,
+        &staging,
+    )?;
     let id = compaction_id(&chosen);
     let adds: Vec<NewFile> = staged
         .iter()
@@ -228,6 +229,7 @@ fn rewrite(
     root: &Location,
     chosen: &BTreeMap<String, Vec<&ActiveFile>>,
     file_schema: &SchemaRef,
+    schema: &EventSchema,
     options: &CompactOptions,
     staging: &Staging,
 ) -> Result<Vec<StagedFile>> {
@@ -235,9 +237,7 @@ fn rewrite(
     // dictionaries): everything read is cast to plain columns, and written so.
     let plain = crate::write::plain_schema(file_schema);
     let memory = MemoryPlan::new(options.memory_limit, options.threads);
-    let properties = options
-        .parquet
-        .writer_properties(&options.schema, Vec::new())?;
+    let properties = options.parquet.writer_properties(schema, Vec::new())?;
     let mut writer = PartitionedWriter::try_new(
         staging.local.clone(),
         plain.clone(),

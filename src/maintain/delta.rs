@@ -9,7 +9,7 @@ use delta_kernel::SnapshotRef;
 
 use super::{MaintainedTable, Shape};
 use crate::commit::delta::{DeltaTable, LOG_DIR, TableShape};
-use crate::commit::{ActiveFile, NewFile, Table, TableFormat};
+use crate::commit::{ActiveFile, NewFile, Recorded, Table, TableFormat};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::partition::percent_decode;
@@ -25,34 +25,16 @@ pub struct DeltaMaintenance {
 
 impl DeltaMaintenance {
     /// The Delta table at `root`, refused when there is none.
-    pub fn open(
-        root: &str,
-        shape: Option<&Shape>,
-        storage: &StorageOptions,
-        command: &str,
-    ) -> Result<Self> {
+    pub fn open(root: &str, storage: &StorageOptions, command: &str) -> Result<Self> {
         let root = Storage::new(storage.clone())?.open(root)?;
-        let shape = shape.map(|shape| {
-            let decoded = shape
-                .schema
-                .arrow_schema(arrow_schema::TimeUnit::Microsecond);
-            TableShape {
-                file_schema: TableFormat::Delta
-                    .data_file_schema(&shape.partition.file_schema(&decoded)),
-                partition: shape.partition.clone(),
-                decoded_schema: decoded,
-                dataset: shape.schema.dataset().to_string(),
-            }
-        });
-        let file_schema = shape.as_ref().map(|s| s.file_schema.clone());
-        let table = DeltaTable::open(&root, shape)?;
+        let table = DeltaTable::open(&root, None)?;
         let maintenance = DeltaMaintenance {
             table,
             root,
-            file_schema,
+            file_schema: None,
             snapshot: None,
         };
-        if maintenance.table.active_files()?.is_none() {
+        if maintenance.table.recorded()?.is_none() {
             return Err(Error::InvalidOption {
                 option: "OUTPUT",
                 message: format!(
@@ -74,6 +56,30 @@ impl MaintainedTable for DeltaMaintenance {
 
     fn ledger(&self) -> &Ledger {
         self.table.ledger()
+    }
+
+    fn recorded(&self) -> Result<Recorded> {
+        (self.table.recorded()?).ok_or_else(|| Error::Delta {
+            location: self.root.display_key(""),
+            message: "the table is gone".into(),
+        })
+    }
+
+    fn set_shape(&mut self, shape: &Shape) -> Result<()> {
+        let decoded = shape
+            .schema
+            .arrow_schema(arrow_schema::TimeUnit::Microsecond);
+        let shape = TableShape {
+            file_schema: TableFormat::Delta
+                .data_file_schema(&shape.partition.file_schema(&decoded)),
+            partition: shape.partition.clone(),
+            decoded_schema: decoded,
+            dataset: shape.schema.dataset().to_string(),
+        };
+        self.file_schema = Some(shape.file_schema.clone());
+        self.table.set_shape(shape);
+        // Checks the table against the shape (columns and their types).
+        self.table.active_files().map(|_| ())
     }
 
     fn file_schema(&self) -> Result<SchemaRef> {

@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 use super::{MaintainedTable, Shape};
 use crate::commit::iceberg::catalog::CatalogOptions;
 use crate::commit::iceberg::{self, IcebergTable, TableShape};
-use crate::commit::{ActiveFile, NewFile, Table};
+use crate::commit::{ActiveFile, NewFile, Recorded, Table};
 use crate::error::Result;
 use crate::ledger::Ledger;
 use crate::storage::{Location, StorageOptions};
@@ -25,25 +25,13 @@ pub struct IcebergMaintenance {
 impl IcebergMaintenance {
     /// The catalog's table, refused when there is none or (with a `shape`) when it holds another
     /// dataset or partitioning.
-    pub fn open(
-        catalog: &CatalogOptions,
-        shape: Option<&Shape>,
-        storage: &StorageOptions,
-    ) -> Result<Self> {
-        let shape = shape.map(|shape| TableShape {
-            schema: shape.schema.clone(),
-            partition: shape.partition.clone(),
-            columns: shape
-                .schema
-                .arrow_schema(arrow_schema::TimeUnit::Microsecond),
-        });
+    pub fn open(catalog: &CatalogOptions, storage: &StorageOptions) -> Result<Self> {
         let (root, connection) = iceberg::connect(catalog, None, storage)?;
-        let columns = shape.as_ref().map(|s| s.partition.file_schema(&s.columns));
-        let table = IcebergTable::open(&root, connection, shape)?;
+        let table = IcebergTable::open(&root, connection, None)?;
         Ok(IcebergMaintenance {
             table,
             root,
-            columns,
+            columns: None,
             expired: HashSet::new(),
         })
     }
@@ -56,6 +44,22 @@ impl MaintainedTable for IcebergMaintenance {
 
     fn ledger(&self) -> &Ledger {
         self.table.ledger()
+    }
+
+    fn recorded(&self) -> Result<Recorded> {
+        self.table.recorded()
+    }
+
+    fn set_shape(&mut self, shape: &Shape) -> Result<()> {
+        let shape = TableShape {
+            schema: shape.schema.clone(),
+            partition: shape.partition.clone(),
+            columns: shape
+                .schema
+                .arrow_schema(arrow_schema::TimeUnit::Microsecond),
+        };
+        self.columns = Some(shape.partition.file_schema(&shape.columns));
+        self.table.set_shape(shape)
     }
 
     fn file_schema(&self) -> Result<SchemaRef> {

@@ -14,15 +14,16 @@ pub mod vacuum;
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 
 use crate::commit::iceberg::catalog::CatalogOptions;
-use crate::commit::{ActiveFile, NewFile};
-use crate::error::Result;
+use crate::commit::{ActiveFile, NewFile, Recorded};
+use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::partition::PartitionSpec;
-use crate::schema::EventSchema;
+use crate::schema::{EventSchema, UnknownFields};
 use crate::storage::{Location, StorageOptions};
 
 /// Where a maintenance command finds its table.
@@ -43,13 +44,69 @@ impl fmt::Display for TableAt {
     }
 }
 
-/// The field list and partitioning a compaction rewrites files with (as given to `convert`).
+/// The field list and partitioning a compaction rewrites files with.
 #[derive(Debug, Clone)]
 pub struct Shape {
-    /// The dataset's field list.
-    pub schema: std::sync::Arc<EventSchema>,
+    /// The dataset's field list (with the catch-all column when the table has it).
+    pub schema: Arc<EventSchema>,
     /// The table's partition columns.
     pub partition: PartitionSpec,
+}
+
+/// What the flags of a maintenance command say of the table's field list and partitioning; what
+/// they leave out is read from the table.
+#[derive(Debug, Clone, Default)]
+pub struct ShapeFlags {
+    /// The field list of `--dataset` or `--schema`, and which flag gave it.
+    pub schema: Option<(Arc<EventSchema>, &'static str)>,
+    /// `--partition-by`.
+    pub partition_by: Option<String>,
+}
+
+impl ShapeFlags {
+    /// The shape of the table that recorded `recorded` (described as `table` in errors): the
+    /// flags where given, the table's record elsewhere. A flag that contradicts the table is
+    /// refused in one sentence naming both values.
+    pub fn resolve(&self, recorded: &Recorded, table: &str) -> Result<Shape> {
+        let refuse = |message: String| Error::TableMismatch {
+            location: table.to_string(),
+            message,
+        };
+        let schema = match (&self.schema, &recorded.dataset) {
+            (Some((schema, flag)), Some(dataset)) if schema.dataset() != dataset => {
+                return Err(refuse(format!(
+                    "{flag} says {}, and the table holds the dataset {dataset}: leave {flag} out \
+                     to use the table's",
+                    schema.dataset()
+                )));
+            }
+            (Some((schema, _)), _) => (**schema).clone(),
+            (None, Some(dataset)) => EventSchema::bundled(dataset)?,
+            (None, None) => EventSchema::bundled(crate::schema::DEFAULT_DATASET)?,
+        };
+        // The catch-all column is rewritten where the table has it, and not added where not.
+        let unknown = match recorded.catch_all {
+            true => UnknownFields::Keep,
+            false => UnknownFields::Drop,
+        };
+        let schema = Arc::new(schema.with_unknown_fields(unknown)?);
+        let partition = match &self.partition_by {
+            Some(text) => {
+                let flag = PartitionSpec::parse(text, &schema)?;
+                if flag.to_option_text() != recorded.partition_by {
+                    return Err(refuse(format!(
+                        "--partition-by {}, and the table is partitioned by {}: leave \
+                         --partition-by out to use the table's",
+                        flag.to_option_text(),
+                        recorded.partition_by
+                    )));
+                }
+                flag
+            }
+            None => PartitionSpec::parse(&recorded.partition_by, &schema)?,
+        };
+        Ok(Shape { schema, partition })
+    }
 }
 
 /// What `compact` and `vacuum` need of a table: one implementation per layout.
@@ -59,6 +116,12 @@ pub trait MaintainedTable {
 
     /// The ledger of the runs that wrote the table.
     fn ledger(&self) -> &Ledger;
+
+    /// What the table records of the runs that write it.
+    fn recorded(&self) -> Result<Recorded>;
+
+    /// Sets the shape files are rewritten with (checked against the table).
+    fn set_shape(&mut self, shape: &Shape) -> Result<()>;
 
     /// The Arrow schema of rewritten data files.
     fn file_schema(&self) -> Result<SchemaRef>;
@@ -93,20 +156,85 @@ pub trait MaintainedTable {
     fn may_delete(&self, key: &str) -> bool;
 }
 
-/// Opens the table at `at` for maintenance; a compaction gives the `shape` its files are
-/// rewritten with. `command` names the command in errors.
+/// Opens the table at `at` for maintenance (`command` names the command in errors).
 pub fn open(
     at: &TableAt,
-    shape: Option<&Shape>,
     storage: &StorageOptions,
     command: &str,
 ) -> Result<Box<dyn MaintainedTable>> {
     match at {
         TableAt::Root(root) => Ok(Box::new(delta::DeltaMaintenance::open(
-            root, shape, storage, command,
+            root, storage, command,
         )?)),
         TableAt::Catalog(catalog) => Ok(Box::new(iceberg::IcebergMaintenance::open(
-            catalog, shape, storage,
+            catalog, storage,
         )?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(dataset: &str, partition_by: &str, catch_all: bool) -> Recorded {
+        Recorded {
+            dataset: Some(dataset.into()),
+            partition_by: partition_by.into(),
+            catch_all,
+        }
+    }
+
+    fn bundled(name: &str, flag: &'static str) -> Option<(Arc<EventSchema>, &'static str)> {
+        Some((Arc::new(EventSchema::bundled(name).unwrap()), flag))
+    }
+
+    #[test]
+    fn without_flags_the_table_says_what_it_holds() {
+        let table = recorded("http_requests", "date,ZoneName", false);
+        let shape = ShapeFlags::default().resolve(&table, "t").unwrap();
+        assert_eq!(shape.schema.dataset(), "http_requests");
+        assert_eq!(shape.partition.to_option_text(), "date,ZoneName");
+        // A table written before the catch-all column: none is added.
+        assert!(shape.schema.catch_all().is_none());
+        let shape = (ShapeFlags::default())
+            .resolve(&recorded("spectrum_events", "none", true), "t")
+            .unwrap();
+        assert!(shape.schema.catch_all().is_some());
+        assert_eq!(shape.partition.to_option_text(), "none");
+    }
+
+    #[test]
+    fn flags_that_agree_are_taken_and_flags_that_contradict_are_refused_in_one_sentence() {
+        let table = recorded("http_requests", "date,hour", true);
+        let agree = ShapeFlags {
+            schema: bundled("http_requests", "--dataset"),
+            partition_by: Some("date,hour".into()),
+        };
+        assert!(agree.resolve(&table, "t").is_ok());
+        let dataset = ShapeFlags {
+            schema: bundled("dns_logs", "--dataset"),
+            partition_by: None,
+        };
+        let message = dataset
+            .resolve(&table, "s3://lake/t")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "write into the table at s3://lake/t: --dataset says dns_logs, and the table holds \
+             the dataset http_requests: leave --dataset out to use the table's"
+        );
+        let partition = ShapeFlags {
+            schema: None,
+            partition_by: Some("date".into()),
+        };
+        let message = partition.resolve(&table, "t").unwrap_err().to_string();
+        assert!(
+            message.ends_with(
+                "--partition-by date, and the table is partitioned by date,hour: leave \
+                 --partition-by out to use the table's"
+            ),
+            "{message}"
+        );
     }
 }

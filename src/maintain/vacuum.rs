@@ -90,7 +90,7 @@ impl VacuumSummary {
 /// Vacuums the table at `options.output`.
 pub fn vacuum(options: &VacuumOptions) -> Result<VacuumSummary> {
     let started = Instant::now();
-    let mut table = super::open(&options.table, None, &options.storage, "vacuum")?;
+    let mut table = super::open(&options.table, &options.storage, "vacuum")?;
     let root = table.root().clone();
     check_retention(table.ledger(), options)?;
     let now_ms = now_ms();

@@ -137,3 +137,35 @@ def test_three_shards_and_a_compaction_at_once(seaweed, archive, tmp_path):
     assert operations.count("replace") == 1, operations
     converting = sum(1 for p in summaries if json.loads(p.read_text())["inputs_converted"] > 0)
     assert operations.count("append") == len(files) + converting, operations
+
+
+def test_compact_and_vacuum_read_the_dataset_and_partitioning_from_the_table(seaweed, tmp_path):
+    """A table of another dataset with other partition columns: `compact` and `vacuum` need no
+    flag that repeats them; a flag that contradicts the table is refused in one sentence, and
+    nothing is committed."""
+    generated = tmp_path / "gen"
+    subprocess.run([str(storage.GENERATE), "--out", generated, "--dataset", "dns_logs", "--rows", "3000",
+                    "--files", "6", "--hours", "1", "--seed", "3"], check=True, capture_output=True)
+    table = Table(seaweed, "dns")
+    for path in sorted(p for p in generated.rglob("*") if p.is_file()):  # one run per input
+        table.convert(path, "--dataset", "dns_logs", "--partition-by", "date,ResponseCached").expect(EXIT_OK)
+    before = table.arrow()
+    snapshots = len(table.snapshots())
+    for flags, sentence in [
+        (["--dataset", "spectrum_events"],
+         "--dataset says spectrum_events, and the table holds the dataset dns_logs: leave --dataset out"),
+        (["--partition-by", "date,hour"],
+         "--partition-by date,hour, and the table is partitioned by date,ResponseCached: leave "
+         "--partition-by out"),
+    ]:
+        refused = maintain(table, "compact", "--min-age", "0", *flags)
+        assert refused.code != EXIT_OK and sentence in refused.stderr, refused
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert len(table.snapshots()) == snapshots, "a refused compaction committed"
+    compacted = maintain(table, "compact", "--min-age", "0").expect(EXIT_OK)
+    assert compacted.summary["files_removed"] > compacted.summary["files_added"] > 0, compacted
+    after = table.arrow()
+    assert after.num_rows == before.num_rows == 3000
+    assert sorted(after.to_pylist(), key=repr) == sorted(before.to_pylist(), key=repr)
+    maintain(table, "vacuum", "--retain", "0", "--force").expect(EXIT_OK)
+    assert len(table.data_objects()) == compacted.summary["files_after"]

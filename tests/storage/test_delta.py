@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import (EXIT_OK, LAKE, LOGS, Background, Expected, LocalStore, S3Store, command, put_tree,
+from conftest import (EXIT_OK, GENERATE, LAKE, LOGS, Background, Expected, LocalStore, S3Store, command, put_tree,
                       report, table_rows, TIMESTAMPS)
 
 SEED = int(os.environ.get("KILL_TEST_SEED", "20261124"))
@@ -460,3 +460,41 @@ def test_compaction_merges_files_written_before_the_columns_were_added(tmp_path,
     assert __import__("json").loads(compacted.stdout)["files_removed"] > 0
     after = deltalake.DeltaTable(delta_uri(store, "out")).to_pyarrow_table()
     assert table_rows(after) == table_rows(before) == Expected.rows({**archive["files"], **archive["later"]})
+
+
+def test_compact_and_vacuum_read_the_dataset_and_partitioning_from_the_table(tmp_path):
+    """A table of another dataset with other partition columns: `compact` and `vacuum` need no
+    flag that repeats them, and a flag that contradicts the table is refused in one sentence,
+    with nothing written."""
+    generated = tmp_path / "gen"
+    subprocess.run([str(GENERATE), "--out", generated, "--dataset", "dns_logs", "--rows", "3000",
+                    "--files", "6", "--hours", "1", "--seed", "3"], check=True, capture_output=True)
+    store = LocalStore(tmp_path / "lake")
+    src = LocalStore(tmp_path / "in")
+    for path in sorted(p for p in generated.rglob("*") if p.is_file()):  # one run per input
+        run = delta_convert(put_tree(src, path.name, {path.name: path}), store, "--dataset", "dns_logs",
+                            "--partition-by", "date,ResponseCached")
+        assert run.returncode == EXIT_OK, run.stderr
+    before = deltalake.DeltaTable(delta_uri(store, "out")).to_pyarrow_table()
+    files, log = data_files(store, "out"), set(store.keys("out/_delta_log"))
+
+    for flags, sentence in [
+        (["--dataset", "spectrum_events"],
+         "--dataset says spectrum_events, and the table holds the dataset dns_logs: leave --dataset out"),
+        (["--partition-by", "date,hour"],
+         "--partition-by date,hour, and the table is partitioned by date,ResponseCached: leave "
+         "--partition-by out"),
+    ]:
+        refused = run_tool(["compact", store.url("out"), "--min-age", "0", *flags], store)
+        assert refused.code != EXIT_OK and sentence in refused.stderr, refused
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert data_files(store, "out") == files and set(store.keys("out/_delta_log")) == log, "written"
+
+    compacted = run_tool(["compact", store.url("out"), "--min-age", "0", "--summary-json", "-"], store).expect(0)
+    summary = __import__("json").loads(compacted.stdout)
+    assert summary["files_removed"] > summary["files_added"] > 0, summary
+    after = deltalake.DeltaTable(delta_uri(store, "out")).to_pyarrow_table()
+    assert after.num_rows == before.num_rows == 3000
+    assert sorted(after.to_pylist(), key=repr) == sorted(before.to_pylist(), key=repr)
+    run_tool(["vacuum", store.url("out"), "--retain", "0", "--force"], store).expect(0)
+    assert len(data_files(store, "out")) == summary["files_after"]

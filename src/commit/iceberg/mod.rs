@@ -40,7 +40,7 @@ use arrow_schema::SchemaRef;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::Table;
+use super::{Recorded, Table};
 use crate::error::{Error, Result};
 use crate::ledger::{ICEBERG_MANIFEST_FORMAT, Ledger, Manifest};
 use crate::lock::Lease;
@@ -172,6 +172,51 @@ impl IcebergTable {
         };
         table.check()?;
         Ok(table)
+    }
+
+    /// Sets what the runs write (for maintenance, once the table said what it holds), and
+    /// checks it against the table.
+    pub fn set_shape(&mut self, shape: TableShape) -> Result<()> {
+        self.shape = Some(shape);
+        self.check()
+    }
+
+    /// What the table records of its runs: the dataset property, the partitioning its spec
+    /// means (`hour(t)` is `date,hour`, `day(t)` is `date`, `identity(f)` is `f`), and whether
+    /// it has the catch-all column.
+    pub fn recorded(&self) -> Result<Recorded> {
+        let columns = spec::columns_by_name(self.current_schema()?);
+        let name_of = |id: Option<i64>| {
+            (columns.iter())
+                .find(|(_, c)| c["id"].as_i64() == id)
+                .map(|(name, _)| name.to_string())
+        };
+        let mut partition = Vec::new();
+        for field in (self.default_spec()?["fields"].as_array().into_iter()).flatten() {
+            let source = name_of(field["source-id"].as_i64());
+            match (field["transform"].as_str(), source) {
+                (Some("hour"), Some(_)) => partition.extend(["date".to_string(), "hour".into()]),
+                (Some("day"), Some(_)) => partition.push("date".into()),
+                (Some("identity"), Some(name)) => partition.push(name),
+                (transform, source) => {
+                    return Err(self.error(format!(
+                        "the table's partition field {}({}) is not one this tool writes",
+                        transform.unwrap_or("?"),
+                        source.unwrap_or_default()
+                    )));
+                }
+            }
+        }
+        Ok(Recorded {
+            dataset: self.metadata["properties"][DATASET_PROPERTY]
+                .as_str()
+                .map(str::to_string),
+            partition_by: match partition.as_slice() {
+                [] => "none".to_string(),
+                columns => columns.join(","),
+            },
+            catch_all: columns.contains_key(crate::schema::CATCH_ALL),
+        })
     }
 
     /// What this run writes.
