@@ -348,6 +348,20 @@ pub struct ConvertArgs {
     /// Write the run summary as JSON to this file (`-` for standard output).
     #[arg(long, value_name = "PATH", help_heading = "Reporting")]
     pub summary_json: Option<PathBuf>,
+    /// Replace this file, atomically, with the run's metrics in the Prometheus text format
+    /// (exit code, start and end times, rows, inputs, bytes), failed runs included: for
+    /// node_exporter's textfile collector, a `.prom` file in its folder, one file per job.
+    #[arg(long, value_name = "PATH", help_heading = "Reporting")]
+    pub metrics_file: Option<PathBuf>,
+    /// Push the same metrics to this Prometheus Pushgateway (`http://pushgateway:9091`),
+    /// replacing the group of job `logpush_parquet` with this run's dataset, shard and output;
+    /// a failed push is a warning, not a failed run.
+    #[arg(long, value_name = "URL", help_heading = "Reporting")]
+    pub metrics_push: Option<String>,
+    /// A label added to every metric (and to the Pushgateway group), to tell jobs apart
+    /// (`env=prod`); repeatable.
+    #[arg(long, value_name = "NAME=VALUE", help_heading = "Reporting")]
+    pub metrics_label: Vec<String>,
     /// Convert inputs the ledger says were converted already, replacing their earlier output
     /// (every input of a replaced run is converted again, so no row is lost or doubled).
     #[arg(long, help_heading = "Scheduling")]
@@ -563,6 +577,16 @@ pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
 }
 
 impl ConvertArgs {
+    /// Validates `--metrics-file`, `--metrics-push` and `--metrics-label` (`None`: neither
+    /// sink given).
+    pub fn metrics_sinks(&self) -> Result<Option<crate::metrics::MetricsSinks>> {
+        crate::metrics::MetricsSinks::try_new(
+            self.metrics_file.as_deref(),
+            self.metrics_push.as_deref(),
+            &self.metrics_label,
+        )
+    }
+
     /// Validates the arguments into conversion options.
     pub fn to_options(&self) -> Result<ConvertOptions> {
         let schema = self.shape.load_schema_with(match self.strict {

@@ -23,6 +23,7 @@ pub mod job;
 pub mod ledger;
 pub mod lock;
 pub mod maintain;
+pub mod metrics;
 pub mod partition;
 pub mod pipeline;
 pub mod plan;

@@ -3,12 +3,14 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::Parser;
 use logpush_parquet::cli::{Cli, Command, ConvertArgs, LogFormat};
 use logpush_parquet::exit_code;
-use logpush_parquet::report::{Progress, Status};
+use logpush_parquet::metrics::{RunLabels, RunMetrics};
+use logpush_parquet::report::{Progress, Status, Summary};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,29 +31,28 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            if is_broken_pipe(&err) {
-                return ExitCode::from(exit_code::SUCCESS);
-            }
-            let lib_error = err.downcast_ref::<logpush_parquet::Error>();
-            if matches!(lib_error, Some(logpush_parquet::Error::Locked { .. })) {
+            let code = exit_code_of(&err);
+            if !is_broken_pipe(&err) {
                 report_error(cli.log_format, &err);
-                return ExitCode::from(exit_code::LOCKED);
             }
-            report_error(cli.log_format, &err);
-            let usage = matches!(
-                err.downcast_ref::<logpush_parquet::Error>(),
-                Some(
-                    logpush_parquet::Error::InvalidOption { .. }
-                        | logpush_parquet::Error::InputNotFound { .. }
-                        | logpush_parquet::Error::Schema { .. }
-                )
-            );
-            ExitCode::from(if usage {
-                exit_code::USAGE
-            } else {
-                exit_code::FAILURE
-            })
+            ExitCode::from(code)
         }
+    }
+}
+
+/// The exit code of a command that stopped on `err`.
+fn exit_code_of(err: &anyhow::Error) -> u8 {
+    if is_broken_pipe(err) {
+        return exit_code::SUCCESS;
+    }
+    match err.downcast_ref::<logpush_parquet::Error>() {
+        Some(logpush_parquet::Error::Locked { .. }) => exit_code::LOCKED,
+        Some(
+            logpush_parquet::Error::InvalidOption { .. }
+            | logpush_parquet::Error::InputNotFound { .. }
+            | logpush_parquet::Error::Schema { .. },
+        ) => exit_code::USAGE,
+        _ => exit_code::FAILURE,
     }
 }
 
@@ -123,11 +124,62 @@ fn write_summary(
 }
 
 fn convert(args: &ConvertArgs, quiet: bool, log_format: LogFormat) -> anyhow::Result<u8> {
+    // A command line that does not validate writes no metrics: the labels, or the metrics'
+    // destination itself, may be what is wrong.
     let options = args.to_options()?;
+    let sinks = args.metrics_sinks()?;
+    let started = SystemTime::now();
     let progress = Progress::new(!quiet);
-    let summary = logpush_parquet::job::convert(&options, &progress)
-        .with_context(|| format!("convert into {}", options.output))?;
-    write_summary(args.summary_json.as_deref(), &summary)?;
+    let job = logpush_parquet::job::convert(&options, &progress)
+        .with_context(|| format!("convert into {}", options.output));
+    let ended = SystemTime::now();
+    let (summary, outcome) = match job {
+        Ok(summary) => {
+            let outcome = report(args, &summary, quiet, log_format);
+            (Some(summary), outcome)
+        }
+        Err(err) => (None, Err(err)),
+    };
+    // A dry run writes nothing, metrics included: it would replace the real job's.
+    let Some(sinks) = sinks.filter(|_| !options.dry_run) else {
+        return outcome;
+    };
+    let code = match &outcome {
+        Ok(code) => *code,
+        Err(err) => exit_code_of(err),
+    };
+    let labels = RunLabels::new(&options, &sinks.extra_labels);
+    let text = RunMetrics {
+        labels: &labels,
+        exit_code: code,
+        started,
+        ended,
+        summary: summary.as_ref(),
+    }
+    .render();
+    if let Err(err) = sinks.deliver(&labels, &text) {
+        let err = anyhow::Error::new(err);
+        // Like --summary-json: a run its monitoring cannot see does not exit 0; a failed run
+        // keeps its own code.
+        return match outcome {
+            Ok(exit_code::SUCCESS) => Err(err),
+            other => {
+                report_error(log_format, &err);
+                other
+            }
+        };
+    }
+    outcome
+}
+
+/// Writes a finished run's summary (JSON, stdout list, stderr text); its exit code.
+fn report(
+    args: &ConvertArgs,
+    summary: &Summary,
+    quiet: bool,
+    log_format: LogFormat,
+) -> anyhow::Result<u8> {
+    write_summary(args.summary_json.as_deref(), summary)?;
     if summary.dry_run {
         let mut out = std::io::stdout().lock();
         for input in &summary.would_convert {
@@ -142,7 +194,7 @@ fn convert(args: &ConvertArgs, quiet: bool, log_format: LogFormat) -> anyhow::Re
                 "{}",
                 serde_json::json!({
                     "level": "INFO",
-                    "fields": {"message": summary.to_text().trim_end(), "summary": &summary},
+                    "fields": {"message": summary.to_text().trim_end(), "summary": summary},
                 })
             ),
         }

@@ -344,6 +344,104 @@ fn too_many_rejects_fail_the_run_and_commit_no_data() {
     assert_eq!(again.summary()["rows_written"], 6);
 }
 
+/// The sample of `metric` in a metrics file: its labels and value (the Python storage suite
+/// reads the files with Prometheus's own parser; this is the quick tier's look).
+fn metric_sample(text: &str, metric: &str) -> (String, String) {
+    let line = text
+        .lines()
+        .find(|l| {
+            l.strip_prefix(metric)
+                .is_some_and(|rest| rest.starts_with('{'))
+        })
+        .unwrap_or_else(|| panic!("no {metric} in\n{text}"));
+    let (series, value) = line.rsplit_once(' ').unwrap();
+    (series[metric.len()..].to_string(), value.to_string())
+}
+
+#[test]
+fn the_metrics_file_reports_a_rejected_run_then_replaces_it_with_a_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let metrics = dir.path().join("run.prom");
+    let flag = metrics.display().to_string();
+    let r = convert(
+        &[&fixture("mixed.ndjson")],
+        &out,
+        &["--metrics-file", &flag],
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let labels = format!(
+        "{{dataset=\"spectrum_events\",shard=\"0-of-1\",output=\"{}\"}}",
+        out.display()
+    );
+    for (metric, value) in [
+        ("logpush_parquet_exit_code", "4"),
+        ("logpush_parquet_committed", "0"),
+        ("logpush_parquet_rows_read", "8"),
+        ("logpush_parquet_rows_rejected", "2"),
+    ] {
+        assert_eq!(metric_sample(&text, metric), (labels.clone(), value.into()));
+        assert!(text.contains(&format!("# TYPE {metric} gauge\n")), "{text}");
+    }
+    let again = convert(
+        &[&fixture("mixed.ndjson")],
+        &out,
+        &["--max-reject-ratio", "0.5", "--metrics-file", &flag],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert_eq!(metric_sample(&text, "logpush_parquet_exit_code").1, "0");
+    assert_eq!(metric_sample(&text, "logpush_parquet_rows_written").1, "6");
+    assert_eq!(
+        tree(dir.path())
+            .iter()
+            .filter(|f| !f.starts_with("out/"))
+            .collect::<Vec<_>>(),
+        ["run.prom"],
+        "a temporary file left beside the metrics"
+    );
+}
+
+#[test]
+fn a_metrics_file_that_cannot_be_written_fails_a_good_run_but_not_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // A folder where the file should be: the rename over it fails.
+    let metrics = dir.path().join("run.prom");
+    std::fs::create_dir(&metrics).unwrap();
+    let flag = metrics.display().to_string();
+    let r = convert(
+        &[&fixture("mixed.ndjson")],
+        &out,
+        &["--max-reject-ratio", "0.5", "--metrics-file", &flag],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("write metrics"), "{}", r.stderr);
+    assert_eq!(r.summary()["committed"], true);
+    assert_eq!(
+        tree(dir.path())
+            .iter()
+            .filter(|f| !f.starts_with("out/"))
+            .count(),
+        0
+    );
+    // A missing folder is refused before any work.
+    let missing = dir
+        .path()
+        .join("no/such/folder/run.prom")
+        .display()
+        .to_string();
+    let r = convert(
+        &[&fixture("mixed.ndjson")],
+        &dir.path().join("other"),
+        &["--metrics-file", &missing],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--metrics-file"), "{}", r.stderr);
+    assert!(!dir.path().join("other").exists());
+}
+
 #[test]
 fn an_unreadable_input_is_left_out_the_others_committed_and_a_retry_converts_it_once() {
     let dir = tempfile::tempdir().unwrap();

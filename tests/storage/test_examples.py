@@ -1,6 +1,7 @@
 """examples/: the DuckDB and Spark queries run over a real conversion of examples/data and agree
-with the same figures computed with pyarrow; the deploy files are well-formed, and the command in
-each is one the binary accepts (run with --dry-run against moto)."""
+with the same figures computed with pyarrow; the deploy files are well-formed, the command in
+each is one the binary accepts (run with --dry-run against moto), and the scheduled ones report
+metrics."""
 
 import collections
 import datetime as dt
@@ -12,6 +13,7 @@ import shutil
 import statistics
 import subprocess
 import time
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -211,8 +213,8 @@ def deploy_commands() -> dict:
 def test_deploy_command_is_accepted_by_the_binary(example, moto, tmp_path, sample):
     args = list(deploy_commands()[example])
     for i, arg in enumerate(args):
-        if arg.startswith("/var/lib/"):
-            args[i] = str(tmp_path / "summary.json")
+        if arg.startswith("/var/lib/"):  # the summary JSON, the metrics file
+            args[i] = str(tmp_path / Path(arg).name)
     buckets = {m.split("/")[2] for m in args if m.startswith("s3://")}
     for bucket in buckets:
         try:
@@ -227,6 +229,21 @@ def test_deploy_command_is_accepted_by_the_binary(example, moto, tmp_path, sampl
     env = {**moto.env(), "JOB_COMPLETION_INDEX": "0"}
     run = run_raw([*args, "--dry-run"], env=env)
     assert run.code == EXIT_OK, run
+
+
+def test_scheduled_examples_report_metrics():
+    """The systemd service writes into node_exporter's textfile collector folder, which it may
+    write; the CronJob pushes to a Pushgateway (test_metrics.py runs both flags for real)."""
+    commands = deploy_commands()
+    service = commands["logpush-parquet.service"]
+    metrics = Path(service[service.index("--metrics-file") + 1])
+    assert metrics.parent == Path("/var/lib/node_exporter/textfile_collector") and metrics.suffix == ".prom"
+    unit = (DEPLOY / "logpush-parquet.service").read_text()
+    assert f"ReadWritePaths={metrics.parent}" in unit.splitlines(), "ProtectSystem=strict would refuse the write"
+    assert "SupplementaryGroups=node_exporter" in unit.splitlines()
+    cron = commands["cronjob.yaml"]
+    push = cron[cron.index("--metrics-push") + 1]
+    assert re.fullmatch(r"https?://[^/]+(:\d+)?/?", push), push
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
