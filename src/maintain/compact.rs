@@ -7,9 +7,11 @@
 //! then commits the removal of the old files and the addition of the new ones together (Delta:
 //! an `OPTIMIZE` commit with `dataChange=false`; Iceberg: a `replace` snapshot): readers see the
 //! same rows before and after, at every moment, and runs appending meanwhile are not disturbed
-//! (a conflicting commit is answered by committing again on a fresh version). Partitions with a file newer than `--min-age` are left alone (the hour
-//! being written), and `--partition` limits it further. The old files stay until `vacuum`
-//! deletes them, so time travel to an older version still reads them.
+//! (a conflicting commit is answered by committing again on a fresh version). Partitions with a
+//! file newer than `--min-age` are left alone (the hour being written), and `--partition` limits
+//! it further. The old files stay until `vacuum` deletes them, so time travel to an older
+//! version still reads them. The dataset, field list and partitioning come from the table
+//! unless flags say them (and agree with it).
 //!
 //! Only lake tables are compacted. On the plain layout readers would see the old and the new
 //! files side by side, or neither, while the files are swapped, and a run's files (which
@@ -19,11 +21,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use futures::StreamExt;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use sha2::{Digest, Sha256};
-
-use arrow_schema::SchemaRef;
 
 use super::{ShapeFlags, TableAt};
 use crate::commit::{ActiveFile, NewFile};
@@ -116,7 +117,7 @@ impl CompactSummary {
     }
 }
 
-/// Compacts the table at `options.output`.
+/// Compacts the table `options.table`.
 pub fn compact(options: &CompactOptions) -> Result<CompactSummary> {
     let started = Instant::now();
     let mut table = super::open(&options.table, &options.storage, "compact")?;

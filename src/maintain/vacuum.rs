@@ -87,7 +87,7 @@ impl VacuumSummary {
     }
 }
 
-/// Vacuums the table at `options.output`.
+/// Vacuums the table `options.table`.
 pub fn vacuum(options: &VacuumOptions) -> Result<VacuumSummary> {
     let started = Instant::now();
     let mut table = super::open(&options.table, &options.storage, "vacuum")?;
