@@ -80,7 +80,11 @@ pub struct Catalog {
     options: CatalogOptions,
     /// `{uri}/v1/{prefix}`.
     base: String,
-    token: Option<String>,
+    /// The bearer token (static, or granted for the client credentials).
+    token: std::sync::Mutex<Option<String>>,
+    /// The OAuth2 client credentials, to be granted a new token when the catalog refuses one
+    /// that expired during a long run.
+    credentials: Option<(String, String)>,
 }
 
 impl Catalog {
@@ -104,15 +108,20 @@ impl Catalog {
                 ..options.clone()
             },
             base: format!("{uri}/v1"),
-            token: None,
+            token: std::sync::Mutex::new(None),
+            credentials: None,
         };
-        catalog.token = match (
+        let token = match (
             std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()),
             std::env::var(CLIENT_ID_ENV).ok().filter(|t| !t.is_empty()),
             std::env::var(CLIENT_SECRET_ENV).ok(),
         ) {
             (Some(token), _, _) => Some(token),
-            (None, Some(id), Some(secret)) => Some(catalog.oauth_token(&id, &secret)?),
+            (None, Some(id), Some(secret)) => {
+                let token = catalog.oauth_token(&id, &secret)?;
+                catalog.credentials = Some((id, secret));
+                Some(token)
+            }
             (None, Some(_), None) => {
                 return Err(catalog.error(format!(
                     "{CLIENT_ID_ENV} is set but {CLIENT_SECRET_ENV} is not"
@@ -120,6 +129,7 @@ impl Catalog {
             }
             (None, None, _) => None,
         };
+        catalog.token = std::sync::Mutex::new(token);
         let query = [("warehouse", options.warehouse.as_str())];
         let config = catalog.get_json(&format!("{}/config", catalog.base), &query)?;
         let prefix = config["overrides"]["prefix"]
@@ -151,7 +161,8 @@ impl Catalog {
             storage,
             options: options.clone(),
             base: format!("{}/v1", options.uri.trim_end_matches('/')),
-            token: None,
+            token: std::sync::Mutex::new(None),
+            credentials: None,
         };
         let request = (catalog.client.get(format!("{}/config", catalog.base)))
             .query(&[("warehouse", options.warehouse.as_str())]);
@@ -173,7 +184,7 @@ impl Catalog {
 
     /// Exchanges OAuth2 client credentials for a token.
     fn oauth_token(&self, id: &str, secret: &str) -> Result<String> {
-        let url = format!("{}/oauth/tokens", self.base);
+        let url = format!("{}/v1/oauth/tokens", self.options.uri.trim_end_matches('/'));
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
             .append_pair("client_id", id)
@@ -204,9 +215,24 @@ impl Catalog {
     }
 
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.token {
+        match self.token.lock().expect("the token lock").as_ref() {
             Some(token) => request.bearer_auth(token),
             None => request,
+        }
+    }
+
+    /// Sends the request `build` makes, with the token; when the catalog answers 401 and the
+    /// token was granted for client credentials (it may have expired during a long run), asks
+    /// for a new one and sends the request once more.
+    fn send_authorized(&self, build: impl Fn() -> reqwest::RequestBuilder) -> Result<(u16, Value)> {
+        let reply = self.send(self.authorized(build()))?;
+        match (&reply, &self.credentials) {
+            ((401, _), Some((id, secret))) => {
+                let token = self.oauth_token(id, secret)?;
+                *self.token.lock().expect("the token lock") = Some(token);
+                self.send(self.authorized(build()))
+            }
+            _ => Ok(reply),
         }
     }
 
@@ -246,8 +272,7 @@ impl Catalog {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let request = self.authorized(self.client.get(url).query(query));
-            match self.send(request) {
+            match self.send_authorized(|| self.client.get(url).query(query)) {
                 Ok((status, _)) if status >= 500 && attempt < READ_ATTEMPTS => {}
                 Err(_) if attempt < READ_ATTEMPTS => {}
                 Ok((401 | 403, reply)) => return Err(self.refused(&reply)),
@@ -258,18 +283,20 @@ impl Catalog {
     }
 
     fn post(&self, url: &str, body: &Value) -> Result<(u16, Value)> {
-        let request = self
-            .authorized(self.client.post(url))
-            .header("Content-Type", "application/json")
-            .body(body.to_string());
-        match self.send(request)? {
+        let body = body.to_string();
+        let request = || {
+            (self.client.post(url))
+                .header("Content-Type", "application/json")
+                .body(body.clone())
+        };
+        match self.send_authorized(request)? {
             (401 | 403, reply) => Err(self.refused(&reply)),
             other => Ok(other),
         }
     }
 
     fn refused(&self, reply: &Value) -> Error {
-        let how = match &self.token {
+        let how = match self.token.lock().expect("the token lock").as_ref() {
             Some(_) => format!(
                 "the token ({TOKEN_ENV}, or the one granted for {CLIENT_ID_ENV}) was refused"
             ),
@@ -363,11 +390,13 @@ impl Catalog {
             "requirements": requirements,
             "updates": updates,
         });
-        let request = self
-            .authorized(self.client.post(self.table_url()))
-            .header("Content-Type", "application/json")
-            .body(body.to_string());
-        match self.send(request) {
+        let (url, body) = (self.table_url(), body.to_string());
+        let request = || {
+            (self.client.post(&url))
+                .header("Content-Type", "application/json")
+                .body(body.clone())
+        };
+        match self.send_authorized(request) {
             Ok((200, value)) => Ok(CommitOutcome::Committed(value)),
             Ok((409, reply)) => Ok(CommitOutcome::Conflict(error_message(&reply))),
             Ok((401 | 403, reply)) => Err(self.refused(&reply)),
