@@ -35,6 +35,8 @@ use object_store::{
 
 use crate::error::{Error, Result, StorageErrorKind};
 
+mod credentials;
+
 /// The default of `--upload-part-size`.
 pub const DEFAULT_PART_SIZE: usize = 8 << 20;
 /// The smallest part S3 accepts (all but the last).
@@ -161,9 +163,7 @@ impl Storage {
                 .map_err(|()| Error::storage(arg, "not an absolute local path"))?;
             return self.open_local(&path);
         }
-        let store = self
-            .remote_store(&url)
-            .map_err(|e| Error::from_store(arg.to_string(), e))?;
+        let store = self.remote_store(&url, arg)?;
         let prefix =
             Path::from_url_path(url.path()).map_err(|e| Error::storage(arg, e.to_string()))?;
         let base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
@@ -204,8 +204,19 @@ impl Storage {
         }
     }
 
-    fn remote_store(&self, url: &url::Url) -> object_store::Result<Arc<dyn ObjectStore>> {
+    /// The store at `url` (given as `arg`), refused before any request when it would have no
+    /// credentials: [`credentials`] says, in one sentence, what was tried and what to set.
+    fn remote_store(&self, url: &url::Url, arg: &str) -> Result<Arc<dyn ObjectStore>> {
         let o = &self.options;
+        let store_error = |e| Error::from_store(arg.to_string(), e);
+        let credentials = |checked: std::result::Result<(), String>| {
+            checked.map_err(|message| Error::Storage {
+                location: arg.to_string(),
+                kind: StorageErrorKind::Refused,
+                message,
+                store_error: None,
+            })
+        };
         let store: Arc<dyn ObjectStore> = match url.scheme() {
             "s3" | "s3a" => {
                 let mut builder = object_store::aws::AmazonS3Builder::from_env()
@@ -220,28 +231,25 @@ impl Storage {
                 if o.s3_allow_http {
                     builder = builder.with_allow_http(true);
                 }
-                check_s3_credentials(&builder, url)?;
-                Arc::new(builder.build()?)
+                credentials(self.block_on(credentials::check_s3(&builder)))?;
+                Arc::new(builder.build().map_err(store_error)?)
             }
-            "gs" => Arc::new(
-                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+            "gs" => {
+                let builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_url(url.as_str())
-                    .with_retry(self.retry_config())
-                    .build()?,
-            ),
-            "az" | "azure" | "abfs" | "abfss" => Arc::new(
-                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_retry(self.retry_config());
+                credentials(self.block_on(credentials::check_gcs(&builder)))?;
+                Arc::new(builder.build().map_err(store_error)?)
+            }
+            "az" | "azure" | "abfs" | "abfss" => {
+                let builder = object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_url(url.as_str())
-                    .with_retry(self.retry_config())
-                    .build()?,
-            ),
+                    .with_retry(self.retry_config());
+                credentials(self.block_on(credentials::check_azure(&builder, url)))?;
+                Arc::new(builder.build().map_err(store_error)?)
+            }
             "memory" => Arc::new(object_store::memory::InMemory::new()),
-            other => {
-                return Err(object_store::Error::Generic {
-                    store: "url",
-                    source: format!("unsupported scheme {other}").into(),
-                });
-            }
+            other => return Err(Error::storage(arg, format!("unsupported scheme {other}"))),
         };
         Ok(store)
     }
@@ -801,36 +809,6 @@ fn retries_used(text: &str) -> Option<(u64, u64)> {
 }
 
 /// An object store error in one line, without the request details that may be long.
-/// Refuses an S3-compatible endpoint of its own (R2, MinIO...) with no credentials in the
-/// environment: object_store would ask the EC2 instance metadata service, which no such store
-/// accepts, and fail with its address three times over. On AWS itself an instance role is a
-/// real source of credentials, so it is left to try.
-fn check_s3_credentials(
-    builder: &object_store::aws::AmazonS3Builder,
-    url: &url::Url,
-) -> object_store::Result<()> {
-    use object_store::aws::AmazonS3ConfigKey as Key;
-    let configured = |key: Key| builder.get_config_value(&key).is_some();
-    let env = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    let has_credentials = configured(Key::AccessKeyId)
-        || builder.get_config_value(&Key::SkipSignature).as_deref() == Some("true")
-        || env("AWS_WEB_IDENTITY_TOKEN_FILE")
-        || env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-        || env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-    let endpoint = builder.get_config_value(&Key::Endpoint);
-    match endpoint {
-        Some(endpoint) if !has_credentials => Err(object_store::Error::Generic {
-            store: "S3",
-            source: format!(
-                "no credentials for {url} at {endpoint}: set AWS_ACCESS_KEY_ID and \
-                 AWS_SECRET_ACCESS_KEY (for R2, an API token's S3 credentials)"
-            )
-            .into(),
-        }),
-        _ => Ok(()),
-    }
-}
-
 fn describe(error: &object_store::Error) -> String {
     crate::error::error_chain(error)
 }

@@ -1367,22 +1367,77 @@ fn without_timings(text: &str) -> String {
         .join(" ")
 }
 
+/// A metadata service on loopback that refuses every request with 403 (what a cloud's instance
+/// metadata address gives a machine outside that cloud, through many proxies); its address.
+fn refusing_metadata_service() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    address
+}
+
+/// Runs `convert` of the sample into `output` with only `env` for the stores' settings (every
+/// AWS, Azure and Google variable of this process removed, and a home folder of its own).
+fn convert_to_store(output: &str, env: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_logpush-parquet"));
+    command
+        .args([
+            "convert",
+            examples_data().to_str().unwrap(),
+            "-o",
+            output,
+            "-q",
+        ])
+        .args(extra);
+    for (key, _) in std::env::vars_os() {
+        let key_text = key.to_string_lossy();
+        if ["AWS_", "AZURE_", "GOOGLE_", "GCE_"]
+            .iter()
+            .any(|p| key_text.starts_with(p))
+        {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("HOME", home.path())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn object_store_errors_name_the_store_and_what_to_set() {
-    let bin = env!("CARGO_BIN_EXE_logpush-parquet");
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
-    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
-    let cases: [Case; 2] = [
+    let metadata = refusing_metadata_service();
+    let metadata_url = format!("http://{metadata}");
+    let s3 = "s3://lake/out";
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a [&'a str]);
+    let cases: Vec<Case> = vec![
         // An S3-compatible endpoint and no credentials: no instance-metadata requests.
         (
             "error-no-credentials.txt",
-            &[("AWS_ENDPOINT_URL", "http://127.0.0.1:9")],
+            s3,
+            vec![("AWS_ENDPOINT_URL", "http://127.0.0.1:9")],
             &[],
         ),
         // Credentials, and nothing listening at the endpoint.
         (
             "error-unreachable-endpoint.txt",
-            &[
+            s3,
+            vec![
                 ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
                 ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
                 ("AWS_SECRET_ACCESS_KEY", "secret"),
@@ -1391,27 +1446,64 @@ fn object_store_errors_name_the_store_and_what_to_set() {
             ],
             &["--retries", "0"],
         ),
+        // AWS itself and nothing in the environment: the instance metadata service refuses.
+        (
+            "error-no-aws-credentials.txt",
+            s3,
+            vec![("AWS_METADATA_ENDPOINT", &metadata_url)],
+            &[],
+        ),
+        // ... and nothing listens there.
+        (
+            "error-no-aws-credentials-silence.txt",
+            s3,
+            vec![("AWS_METADATA_ENDPOINT", "http://127.0.0.1:9")],
+            &[],
+        ),
+        // A profile named, which object_store does not read.
+        (
+            "error-aws-profile.txt",
+            s3,
+            vec![
+                ("AWS_METADATA_ENDPOINT", &metadata_url),
+                ("AWS_PROFILE", "lake-writer"),
+            ],
+            &[],
+        ),
+        ("error-no-azure-account.txt", "az://lake/out", vec![], &[]),
+        (
+            "error-no-azure-credentials.txt",
+            "az://lake/out",
+            vec![
+                ("AZURE_STORAGE_ACCOUNT_NAME", "logs"),
+                ("AZURE_MSI_ENDPOINT", &metadata_url),
+            ],
+            &[],
+        ),
+        (
+            "error-no-gcs-credentials.txt",
+            "gs://lake/out",
+            vec![
+                ("GCE_METADATA_HOST", &metadata),
+                ("GCE_METADATA_IP", &metadata),
+            ],
+            &[],
+        ),
     ];
-    for (name, env, extra) in cases {
-        let mut command = std::process::Command::new(bin);
-        command
-            .args([
-                "convert",
-                sample.to_str().unwrap(),
-                "-o",
-                "s3://lake/out",
-                "-q",
-            ])
-            .args(extra);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("AWS_") {
-                command.env_remove(key);
-            }
-        }
-        let done = command.envs(env.iter().copied()).output().unwrap();
+    for (name, output, env, extra) in cases {
+        let started = std::time::Instant::now();
+        let done = convert_to_store(output, &env, extra);
+        // One request or two to a loopback service: generous for a loaded machine, far below
+        // the minutes object_store's retries against a metadata address could take.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{name}"
+        );
         assert_eq!(done.status.code(), Some(1), "{name}");
-        let stderr = without_timings(&String::from_utf8(done.stderr).unwrap());
+        let stderr = without_timings(&String::from_utf8(done.stderr).unwrap())
+            .replace(&metadata, "<metadata>");
         assert!(!stderr.contains("169.254.169.254"), "{name}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/snapshots")
             .join(name);
@@ -1424,6 +1516,31 @@ fn object_store_errors_name_the_store_and_what_to_set() {
             "{name} changed: rerun with UPDATE_SNAPSHOTS=1 if intended"
         );
     }
+}
+
+/// The issue's case: a machine with no AWS credentials, no custom endpoint, and whatever answers
+/// (or not) at the real instance metadata address. One sentence, in under five seconds.
+#[test]
+fn no_aws_credentials_on_the_default_chain_is_said_at_once() {
+    let started = std::time::Instant::now();
+    let done = convert_to_store("s3://lake/out", &[], &[]);
+    let took = started.elapsed();
+    let stderr = String::from_utf8(done.stderr).unwrap();
+    assert_eq!(done.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: convert into s3://lake/out: access s3://lake/out: no AWS credentials found: \
+             set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance role is \
+             available (tried the environment, web identity and container credentials, then the \
+             instance metadata service at http://169.254.169.254, which "
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "{took:?}: {stderr}"
+    );
 }
 
 #[test]

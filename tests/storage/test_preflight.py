@@ -61,7 +61,7 @@ def test_no_credentials_for_a_custom_endpoint_is_named_without_instance_metadata
     done, report = check(url, store.url("out"), env)
     assert done.code == 1, done
     text = " ".join(details(report).values())
-    assert "no credentials for s3://" in text and "AWS_ACCESS_KEY_ID" in text, text
+    assert "no S3 credentials for the endpoint http://" in text and "AWS_ACCESS_KEY_ID" in text, text
     assert "169.254.169.254" not in done.stdout + done.stderr
 
 
