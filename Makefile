@@ -11,10 +11,11 @@ BIN_RELEASE := target/release/logpush-parquet
 GENERATE_DEBUG := target/debug/examples/generate
 TOOLS := .tools
 S3S_FS := $(TOOLS)/bin/s3s-fs
-# The storage suites (tests/storage): local disk, s3s-fs, moto and Azurite; kills, concurrency, Delta, examples.
+# The storage suites (tests/storage): local disk, s3s-fs, moto, Azurite and the GCS emulator; kills, concurrency,
+# Delta, examples. `-rsx`: the reason of every skip and expected failure is printed.
 VENV_DUCKDB_DELTA := .venv-duckdb-delta
 STORAGE_TESTS = LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) S3S_FS_BIN=$(S3S_FS) AZURITE_BIN=$(AZURITE) \
-	DUCKDB_DELTA_PYTHON=$(VENV_DUCKDB_DELTA)/bin/python $(VENV)/bin/python -m pytest -q -rs tests/storage
+	DUCKDB_DELTA_PYTHON=$(VENV_DUCKDB_DELTA)/bin/python $(VENV)/bin/python -m pytest -q -rsx tests/storage
 # The Iceberg suite (tests/iceberg): a SeaweedFS Iceberg REST catalog; pyiceberg, DuckDB 1.5.5 and
 # Spark read the tables. Virtual environments of its own (the catalog server is in the first).
 VENV_ICEBERG := .venv-iceberg
@@ -158,7 +159,7 @@ $(VENV_ICEBERG_SPARK)/.installed: tests/iceberg/requirements-spark.txt
 AZURITE := $(TOOLS)/azurite/node_modules/.bin/azurite-blob
 AZURITE_VERSION := 3.37.0
 
-tools: $(S3S_FS) $(AZURITE) $(VENV)/.storage-installed $(VENV_DUCKDB_DELTA)/.installed ## Install the servers the storage tests start: s3s-fs and Azurite into .tools, moto into .venv
+tools: $(S3S_FS) $(AZURITE) $(VENV)/.storage-installed $(VENV_DUCKDB_DELTA)/.installed ## Install the servers the storage tests start: s3s-fs and Azurite into .tools, moto and gcp-storage-emulator into .venv
 
 # Azurite, the Azure Storage emulator (npm), for the az:// tests; Debian's Node.js if npm is not there.
 $(AZURITE):

@@ -556,7 +556,10 @@ class Expected:
 
 
 def base_env(extra: dict | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "JOB_COMPLETION_INDEX"}
+    # No store settings of the caller's: a GOOGLE_SERVICE_ACCOUNT_KEY beside a test's own
+    # GOOGLE_SERVICE_ACCOUNT makes object_store refuse both.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "GOOGLE_")) and k != "JOB_COMPLETION_INDEX"}
     env["NO_COLOR"] = "1"
     env.update(extra or {})
     return env
