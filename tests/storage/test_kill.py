@@ -30,14 +30,8 @@ STEPS_PER_CHAIN = 4
 class Chain:
     """One input location and one output, growing together."""
 
-    def __init__(self, kind, request, tmp_path, archive, n):
-        if kind == "local":
-            self.src_store = LocalStore(tmp_path / f"chain{n}" / "in")
-            self.out_store = LocalStore(tmp_path / f"chain{n}" / "lake")
-        else:
-            server = request.getfixturevalue("s3s_fs_up")
-            self.src_store = S3Store(server, LOGS, f"kill-{SEED}-{n}")
-            self.out_store = S3Store(server, LAKE, f"kill-{SEED}-{n}")
+    def __init__(self, stores, tmp_path, archive, n):
+        self.src_store, self.out_store = stores(n)
         self.inputs = dict(archive["files"])
         self.later = sorted(archive["later"].items())
         self.src = put_tree(self.src_store, "spectrum", self.inputs)
@@ -71,14 +65,27 @@ class Chain:
         return sum(expected.values()), duplicates, losses, orphans
 
 
+def stores_of(kind, request, tmp_path):
+    """n -> (input store, output store) of chain n, in local folders or on s3s-fs."""
+    if kind == "local":
+        return lambda n: (LocalStore(tmp_path / f"chain{n}" / "in"), LocalStore(tmp_path / f"chain{n}" / "lake"))
+    server = request.getfixturevalue("s3s_fs_up")
+    return lambda n: (S3Store(server, LOGS, f"kill-{SEED}-{n}"), S3Store(server, LAKE, f"kill-{SEED}-{n}"))
+
+
 @pytest.mark.parametrize("kind", ["local", "s3s-fs"])
 def test_sigkill_at_random_moments_never_loses_or_duplicates_a_row(kind, request, tmp_path, archive):
+    kill_chains(kind, stores_of(kind, request, tmp_path), tmp_path, archive, TARGET_KILLS[kind])
+
+
+def kill_chains(kind: str, stores, tmp_path, archive, target: int):
+    """Kill `target` runs in chains of steps on outputs in `stores(n)`, completing each step and
+    checking every row once after it (test_gcs.py runs this against the GCS emulator)."""
     rng = random.Random(f"{SEED}/{kind}")
-    target = TARGET_KILLS[kind]
 
     # Un-killed runs of each kind of step, timed; they must be right too.
     durations = {}
-    chain = Chain(kind, request, tmp_path, archive, 0)
+    chain = Chain(stores, tmp_path, archive, 0)
     for step in ("fresh", "grow", "reprocess"):
         if step == "grow":
             chain.add_later_input()
@@ -93,7 +100,7 @@ def test_sigkill_at_random_moments_never_loses_or_duplicates_a_row(kind, request
     n = 0
     while kills < target and steps < 4 * target:
         n += 1
-        chain = Chain(kind, request, tmp_path, archive, n)
+        chain = Chain(stores, tmp_path, archive, n)
         for position in range(STEPS_PER_CHAIN):
             if kills >= target and position > 0:
                 break
