@@ -11,7 +11,7 @@ BIN_RELEASE := target/release/logpush-parquet
 GENERATE_DEBUG := target/debug/examples/generate
 TOOLS := .tools
 S3S_FS := $(TOOLS)/bin/s3s-fs
-# The storage suites (tests/storage): local disk, s3s-fs, moto, Azurite and the GCS emulator; kills, concurrency,
+# The storage suites (tests/storage): local disk, s3s-fs, moto, Azurite and two GCS emulators; kills, concurrency,
 # Delta, examples. `-rsx`: the reason of every skip and expected failure is printed.
 VENV_DUCKDB_DELTA := .venv-duckdb-delta
 STORAGE_TESTS = LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) S3S_FS_BIN=$(S3S_FS) AZURITE_BIN=$(AZURITE) \
@@ -159,7 +159,7 @@ $(VENV_ICEBERG_SPARK)/.installed: tests/iceberg/requirements-spark.txt
 AZURITE := $(TOOLS)/azurite/node_modules/.bin/azurite-blob
 AZURITE_VERSION := 3.37.0
 
-tools: $(S3S_FS) $(AZURITE) $(VENV)/.storage-installed $(VENV_DUCKDB_DELTA)/.installed ## Install the servers the storage tests start: s3s-fs and Azurite into .tools, moto and gcp-storage-emulator into .venv
+tools: $(S3S_FS) $(AZURITE) $(VENV)/.storage-installed $(VENV_DUCKDB_DELTA)/.installed ## Install the servers the storage tests start: s3s-fs and Azurite into .tools, moto, fake-gcs-server and gcp-storage-emulator into .venv
 
 # Azurite, the Azure Storage emulator (npm), for the az:// tests; Debian's Node.js if npm is not there.
 $(AZURITE):
