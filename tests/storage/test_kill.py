@@ -51,7 +51,9 @@ class Chain:
                        summary=False)
 
     def start(self, reprocess: bool) -> Background:
-        return Background(self.command(reprocess), self.out_store.env(), self.logdir)
+        # The settings of both stores: inputs and output may be on different ones (test_gcs.py
+        # reads from GCS and writes to local disk).
+        return Background(self.command(reprocess), {**self.src_store.env(), **self.out_store.env()}, self.logdir)
 
     def check(self):
         """(rows compared, duplicates, losses, orphan message or None)."""
@@ -79,8 +81,8 @@ def test_sigkill_at_random_moments_never_loses_or_duplicates_a_row(kind, request
 
 
 def kill_chains(kind: str, stores, tmp_path, archive, target: int):
-    """Kill `target` runs in chains of steps on outputs in `stores(n)`, completing each step and
-    checking every row once after it (test_gcs.py runs this against the GCS emulator)."""
+    """Kill `target` runs in chains of steps on the (input, output) stores `stores(n)`, completing
+    each step and checking every row once after it (test_gcs.py runs it with inputs in GCS)."""
     rng = random.Random(f"{SEED}/{kind}")
 
     # Un-killed runs of each kind of step, timed; they must be right too.
