@@ -643,7 +643,7 @@ impl<'de> Visitor<'de> for ItemSeed<'_, '_, '_> {
 
 /// The deepest nesting a `json` value may have: serde_json's own limit elsewhere, and well
 /// within what DuckDB and Spark (Jackson) read.
-const MAX_JSON_DEPTH: usize = 128;
+pub(super) const MAX_JSON_DEPTH: usize = 128;
 
 /// How deeply arrays and objects nest in the JSON text `text` (valid JSON).
 fn json_depth(text: &str) -> usize {

@@ -2,9 +2,9 @@
 //!
 //! Each line is parsed straight from its bytes into one typed slot per field; no
 //! `serde_json::Value` tree is built. Two parsers share that job: `scan`, a fast scanner for
-//! the flat objects Logpush writes, which gives up on anything unusual, and `general`, a serde
-//! visitor over `serde_json`, which handles every line the scanner gives up on (nested values
-//! included) and owns every reject reason. CSV records (`csv`) become JSON objects first.
+//! the objects Logpush writes (lists, string maps and JSON values included), which gives up on
+//! anything unusual, and `general`, a serde visitor over `serde_json`, which handles every line
+//! the scanner gives up on and owns every reject reason. CSV records (`csv`) become JSON objects first.
 //! Only when the whole line has parsed are its slots appended to the column builders, so a
 //! rejected line leaves no trace in a batch.
 //!

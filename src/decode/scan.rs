@@ -1,17 +1,24 @@
-//! The fast path of line decoding: a scanner for the flat JSON objects Logpush writes.
+//! The fast path of line decoding: a scanner for the JSON objects Logpush writes.
 //!
-//! It handles what real archives hold (one object per line; string, integer, boolean and null
-//! values; keys in the same order line after line) and goes straight from the bytes to the
-//! row's typed slots. It never rejects: anything it does not handle with certainty (nested
-//! values, fractions, surrogate escapes, duplicate keys, a value of the wrong type, invalid
-//! JSON) makes it give up, and the line goes through the general serde path, which owns every
-//! reject reason. So the scanner may only ever accept what the serde path accepts, with the
-//! same values; a property test (`decode::tests`) holds the two to that.
+//! It handles what real archives hold (one object per line; string, number, boolean and null
+//! values; lists of strings or integers, maps of strings, JSON values of any shape; keys in the
+//! same order line after line) and goes straight from the bytes to the row's typed slots and
+//! item slots. A `json` value, and the value of an unknown key, is skipped by a bracket- and
+//! string-aware walk and kept as its exact text, never built. It never rejects: anything it
+//! does not handle with certainty (surrogate escapes in strings it decodes, duplicate keys,
+//! a value of the wrong type or shape, nesting past [`MAX_JSON_DEPTH`], a map of more than
+//! [`MAX_MAP_KEYS`] keys, invalid JSON) makes it give up, and the line goes through the
+//! general serde path, which owns every reject reason. So the scanner may only ever accept
+//! what the serde path accepts, with the same values; property tests (`decode::tests`) and the
+//! `decode_line` fuzz target hold the two to that.
 
 use arrow_schema::TimeUnit;
 
 use super::columns::Slot;
-use super::{RowScratch, UnknownKey, epoch_instant, parse_int_text, parse_timestamp_text};
+use super::general::MAX_JSON_DEPTH;
+use super::{
+    RowScratch, UnknownKey, epoch_instant, parse_float_text, parse_int_text, parse_timestamp_text,
+};
 use crate::schema::{EventSchema, FieldType, UnknownFields};
 use crate::time::Instant;
 
@@ -19,6 +26,11 @@ use crate::time::Instant;
 pub(crate) struct GiveUp;
 
 type Scan<T> = Result<T, GiveUp>;
+
+/// The most keys of a string map the scanner takes: it finds a key given twice by comparing
+/// each key with the ones before it, which is quick for the few headers or cookies a line
+/// holds, and leaves bigger maps to the general path.
+pub(crate) const MAX_MAP_KEYS: usize = 64;
 
 /// What the scanner needs besides the line: the schema, options and the key order it
 /// predicts from the previous line.
@@ -89,7 +101,7 @@ impl Scanner {
                     let start = row.text.len() as u32;
                     row.text.push_str(&text[key_start..key_end]);
                     let value_start = pos;
-                    pos = skip_scalar(b, pos)?;
+                    pos = skip_value(b, pos)?;
                     row.unknown.push(UnknownKey {
                         name: (start, row.text.len() as u32),
                         value: match mode {
@@ -300,7 +312,9 @@ fn value(
             };
             let slot = match spec.field_type {
                 FieldType::String => string,
-                FieldType::Int | FieldType::Bool | FieldType::Timestamp if content.is_empty() => {
+                FieldType::Int | FieldType::Float | FieldType::Bool | FieldType::Timestamp
+                    if content.is_empty() =>
+                {
                     row.coerced.push(i as u32);
                     Slot::Null
                 }
@@ -316,6 +330,10 @@ fn value(
                         _ => return Err(GiveUp),
                     }
                 }
+                FieldType::Float => {
+                    row.coerced.push(i as u32);
+                    Slot::Float(parse_float_text(content).ok_or(GiveUp)?.to_bits())
+                }
                 FieldType::Timestamp => {
                     let (instant, read) =
                         parse_timestamp_text(spec, content).map_err(|_| GiveUp)?;
@@ -324,17 +342,25 @@ fn value(
                     }
                     timestamp_slot(spec.zero_is_null, instant, unit)?
                 }
-                // Numbers in strings, lists of one string, and JSON text (whose exact text
-                // includes the quotes and escapes), are left to the general path.
-                _ => return Err(GiveUp),
+                // A string where a list is declared: a list of that one string.
+                FieldType::StringList => {
+                    row.coerced.push(i as u32);
+                    one_item(string, row)
+                }
+                // The exact text, quotes and escapes included (the unescaped copy was only a
+                // check).
+                FieldType::Json => Slot::Line(pos as u32, close as u32 + 1),
+                FieldType::IntList | FieldType::StringMap => return Err(GiveUp),
             };
-            if escaped && !matches!(slot, Slot::Str(..)) {
+            if escaped && !matches!(slot, Slot::Str(..) | Slot::Items(..)) {
                 row.text.truncate(start); // an escaped string parsed to another type
             }
             Ok((slot, close + 1))
         }
         Some(b'-' | b'0'..=b'9') => {
-            let (n, next) = integer(b, pos)?;
+            let Ok((n, next)) = integer(b, pos) else {
+                return other_number(text, pos, spec.field_type, i, row);
+            };
             let slot = match spec.field_type {
                 FieldType::Int => Slot::Int(n),
                 FieldType::Float => Slot::Float((n as f64).to_bits()),
@@ -346,10 +372,19 @@ fn value(
                     row.coerced.push(i as u32);
                     Slot::Line(pos as u32, next as u32)
                 }
-                _ => return Err(GiveUp),
+                // An integer where a list is declared: a list of that one integer.
+                FieldType::IntList => {
+                    row.coerced.push(i as u32);
+                    one_item(Slot::Int(n), row)
+                }
+                FieldType::Json => Slot::Line(pos as u32, next as u32),
+                FieldType::Bool | FieldType::StringList | FieldType::StringMap => {
+                    return Err(GiveUp);
+                }
             };
             Ok((slot, next))
         }
+        Some(b'[' | b'{') => nested(text, pos, spec.field_type, i, row),
         Some(b't') if b[pos..].starts_with(b"true") => {
             literal(spec.field_type, true, pos, 4, i, row)
         }
@@ -378,8 +413,176 @@ fn literal(
             row.coerced.push(i as u32);
             Ok((Slot::Line(pos as u32, (pos + len) as u32), pos + len))
         }
+        FieldType::Json => Ok((Slot::Line(pos as u32, (pos + len) as u32), pos + len)),
         _ => Err(GiveUp),
     }
+}
+
+/// A list of the one item `item`, read from a scalar where a list is declared.
+fn one_item(item: Slot, row: &mut RowScratch) -> Slot {
+    let at = row.items.len() as u32;
+    row.items.push(item);
+    Slot::Items(at, at + 1)
+}
+
+/// A number the fast integer reading did not take (a fraction, an exponent, `-0`, beyond the
+/// `i64` range, or not a JSON number at all) at `pos`, for a field of `field_type`. A float is
+/// read by serde_json itself, so that its bits are the general path's to the last one. Out of
+/// line: floats are rare next to integers.
+#[inline(never)]
+fn other_number(
+    text: &str,
+    pos: usize,
+    field_type: FieldType,
+    i: usize,
+    row: &mut RowScratch,
+) -> Scan<(Slot, usize)> {
+    let end = skip_number(text.as_bytes(), pos)?;
+    let slot = match field_type {
+        FieldType::Float => {
+            let x: f64 = serde_json::from_str(&text[pos..end]).map_err(|_| GiveUp)?;
+            Slot::Float(x.to_bits())
+        }
+        // Its exact text, as the general path keeps it.
+        FieldType::String => {
+            row.coerced.push(i as u32);
+            Slot::Line(pos as u32, end as u32)
+        }
+        FieldType::Json => Slot::Line(pos as u32, end as u32),
+        _ => return Err(GiveUp),
+    };
+    Ok((slot, end))
+}
+
+/// An array or object at `pos` for a field of `field_type`: the items of a list, the keys and
+/// values of a map, or the exact text of a JSON value. Out of line: the flat lines of most
+/// datasets never come here.
+#[inline(never)]
+fn nested(
+    text: &str,
+    pos: usize,
+    field_type: FieldType,
+    i: usize,
+    row: &mut RowScratch,
+) -> Scan<(Slot, usize)> {
+    match (field_type, text.as_bytes()[pos]) {
+        (FieldType::StringList, b'[') => list(text, pos, ItemKind::String, i, row),
+        (FieldType::IntList, b'[') => list(text, pos, ItemKind::Int, i, row),
+        (FieldType::StringMap, b'{') => string_map(text, pos, row),
+        (FieldType::Json, _) => {
+            let end = skip_value(text.as_bytes(), pos)?;
+            Ok((Slot::Line(pos as u32, end as u32), end))
+        }
+        _ => Err(GiveUp),
+    }
+}
+
+/// What the items of a list are read as.
+#[derive(Clone, Copy)]
+enum ItemKind {
+    String,
+    Int,
+}
+
+/// The items of the array at `pos` (its `[`), pushed to the row's item slots.
+fn list(
+    text: &str,
+    pos: usize,
+    kind: ItemKind,
+    i: usize,
+    row: &mut RowScratch,
+) -> Scan<(Slot, usize)> {
+    let b = text.as_bytes();
+    let start = row.items.len() as u32;
+    let mut pos = skip_ws(b, pos + 1);
+    if b.get(pos) == Some(&b']') {
+        return Ok((Slot::Items(start, start), pos + 1));
+    }
+    loop {
+        let (item, next) = match (kind, b.get(pos)) {
+            (_, Some(b'n')) if b[pos..].starts_with(b"null") => (Slot::Null, pos + 4),
+            (ItemKind::String, Some(b'"')) => string_item(text, pos, row)?,
+            (ItemKind::Int, Some(b'-' | b'0'..=b'9')) => {
+                let (n, next) = integer(b, pos)?;
+                (Slot::Int(n), next)
+            }
+            // An integer written as a string: a lossless reading, counted for each item.
+            (ItemKind::Int, Some(b'"')) => {
+                let (close, escaped) = string_end(b, pos + 1)?;
+                if escaped {
+                    return Err(GiveUp);
+                }
+                let n = parse_int_text(&text[pos + 1..close]).ok_or(GiveUp)?;
+                row.coerced.push(i as u32);
+                (Slot::Int(n), close + 1)
+            }
+            _ => return Err(GiveUp),
+        };
+        row.items.push(item);
+        pos = skip_ws(b, next);
+        match b.get(pos) {
+            Some(b',') => pos = skip_ws(b, pos + 1),
+            Some(b']') => return Ok((Slot::Items(start, row.items.len() as u32), pos + 1)),
+            _ => return Err(GiveUp),
+        }
+    }
+}
+
+/// The keys and values (strings or `null`), alternating, of the object at `pos` (its `{`),
+/// pushed to the row's item slots. A key given twice gives up (the general path rejects it).
+fn string_map(text: &str, pos: usize, row: &mut RowScratch) -> Scan<(Slot, usize)> {
+    let b = text.as_bytes();
+    let start = row.items.len();
+    let mut pos = skip_ws(b, pos + 1);
+    if b.get(pos) == Some(&b'}') {
+        return Ok((Slot::Items(start as u32, start as u32), pos + 1));
+    }
+    loop {
+        expect(b, pos, b'"')?;
+        let (key, next) = string_item(text, pos, row)?;
+        pos = skip_ws(b, next);
+        expect(b, pos, b':')?;
+        pos = skip_ws(b, pos + 1);
+        let (value, next) = match b.get(pos) {
+            Some(b'"') => string_item(text, pos, row)?,
+            Some(b'n') if b[pos..].starts_with(b"null") => (Slot::Null, pos + 4),
+            _ => return Err(GiveUp),
+        };
+        let keys = &row.items[start..];
+        if keys.len() >= 2 * MAX_MAP_KEYS {
+            return Err(GiveUp);
+        }
+        let name = key.text(&row.text, text);
+        if keys
+            .iter()
+            .step_by(2)
+            .any(|k| k.text(&row.text, text) == name)
+        {
+            return Err(GiveUp);
+        }
+        row.items.extend([key, value]);
+        pos = skip_ws(b, next);
+        match b.get(pos) {
+            Some(b',') => pos = skip_ws(b, pos + 1),
+            Some(b'}') => {
+                let end = row.items.len() as u32;
+                return Ok((Slot::Items(start as u32, end), pos + 1));
+            }
+            _ => return Err(GiveUp),
+        }
+    }
+}
+
+/// The string at `pos` (its opening quote) as a slot: in the line, or unescaped into the row's
+/// text; and the position after it.
+fn string_item(text: &str, pos: usize, row: &mut RowScratch) -> Scan<(Slot, usize)> {
+    let (close, escaped) = string_end(text.as_bytes(), pos + 1)?;
+    if !escaped {
+        return Ok((Slot::Line(pos as u32 + 1, close as u32), close + 1));
+    }
+    let start = row.text.len() as u32;
+    unescape(&text[pos + 1..close], &mut row.text)?;
+    Ok((Slot::Str(start, row.text.len() as u32), close + 1))
 }
 
 fn timestamp_slot(zero_is_null: bool, instant: Instant, unit: TimeUnit) -> Scan<Slot> {
@@ -453,25 +656,129 @@ fn eight_digits(word: u64) -> Option<u64> {
     Some((high + low) >> 32)
 }
 
-/// Skips the value of an unknown key: a string, number or literal (anything else gives up).
-fn skip_scalar(b: &[u8], pos: usize) -> Scan<usize> {
-    match b.get(pos) {
-        Some(b'"') => {
-            let (close, escaped) = string_end(b, pos + 1)?;
-            if escaped {
-                // Escapes must be valid JSON even in values we ignore.
-                let mut scratch = String::new();
-                let text = std::str::from_utf8(&b[pos + 1..close]).map_err(|_| GiveUp)?;
-                unescape(text, &mut scratch)?;
+/// Skips the JSON value at `pos` (no white space before it) and returns the position after it,
+/// checking it as serde_json checks a value it skips or keeps raw: the grammar, and escapes by
+/// their form only (a lone surrogate passes); UTF-8 was checked for the whole line. Arrays and
+/// objects nested more than [`MAX_JSON_DEPTH`] levels give up: a `json` field or a kept
+/// unknown key refuses them, and a dropped unknown key that deep is left to the general path.
+/// Iterative, so no input can exhaust the stack: the kind of each open level is a bit of one
+/// `u128` (the depth limit is 128).
+fn skip_value(b: &[u8], mut pos: usize) -> Scan<usize> {
+    const _: () = assert!(MAX_JSON_DEPTH <= 128, "one bit per open level in a u128");
+    let mut depth = 0;
+    let mut objects: u128 = 0; // bit `d`: the level `d + 1` deep is an object
+    loop {
+        pos = match b.get(pos) {
+            Some(b'"') => skip_string(b, pos + 1)?,
+            Some(b'-' | b'0'..=b'9') => skip_number(b, pos)?,
+            Some(b't') if b[pos..].starts_with(b"true") => pos + 4,
+            Some(b'f') if b[pos..].starts_with(b"false") => pos + 5,
+            Some(b'n') if b[pos..].starts_with(b"null") => pos + 4,
+            Some(&open @ (b'[' | b'{')) => {
+                if depth == MAX_JSON_DEPTH {
+                    return Err(GiveUp);
+                }
+                let object = open == b'{';
+                objects = objects & !(1 << depth) | u128::from(object) << depth;
+                depth += 1;
+                let inside = skip_ws(b, pos + 1);
+                if b.get(inside) != Some(if object { &b'}' } else { &b']' }) {
+                    // The first member's value next (after its key, in an object).
+                    pos = if object { skip_key(b, inside)? } else { inside };
+                    continue;
+                }
+                depth -= 1;
+                inside + 1
             }
-            Ok(close + 1)
+            _ => return Err(GiveUp),
+        };
+        // After a value: close the levels it ends, or go on to the next member.
+        loop {
+            if depth == 0 {
+                return Ok(pos);
+            }
+            pos = skip_ws(b, pos);
+            let object = objects >> (depth - 1) & 1 == 1;
+            match b.get(pos) {
+                Some(b',') => {
+                    pos = skip_ws(b, pos + 1);
+                    if object {
+                        pos = skip_key(b, pos)?;
+                    }
+                    break;
+                }
+                Some(b']') if !object => pos += 1,
+                Some(b'}') if object => pos += 1,
+                _ => return Err(GiveUp),
+            }
+            depth -= 1;
         }
-        Some(b'-' | b'0'..=b'9') => integer(b, pos).map(|(_, end)| end),
-        Some(b't') if b[pos..].starts_with(b"true") => Ok(pos + 4),
-        Some(b'f') if b[pos..].starts_with(b"false") => Ok(pos + 5),
-        Some(b'n') if b[pos..].starts_with(b"null") => Ok(pos + 4),
-        _ => Err(GiveUp),
     }
+}
+
+/// Skips an object's key at `pos`, the colon and the white space around it: the position of
+/// the member's value.
+fn skip_key(b: &[u8], pos: usize) -> Scan<usize> {
+    expect(b, pos, b'"')?;
+    let pos = skip_ws(b, skip_string(b, pos + 1)?);
+    expect(b, pos, b':')?;
+    Ok(skip_ws(b, pos + 1))
+}
+
+/// Skips the rest of a string whose content starts at `start`: the position after its closing
+/// quote. Escapes are checked by their form, as serde_json checks a string it skips: one of
+/// `"\/bfnrt`, or `u` and four hexadecimal digits.
+fn skip_string(b: &[u8], start: usize) -> Scan<usize> {
+    let mut pos = start;
+    loop {
+        let i = pos + string_stop(&b[pos..]).ok_or(GiveUp)?;
+        match b[i] {
+            b'"' => return Ok(i + 1),
+            b'\\' => match b.get(i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => pos = i + 2,
+                Some(b'u')
+                    if b.get(i + 2..i + 6)
+                        .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) =>
+                {
+                    pos = i + 6;
+                }
+                _ => return Err(GiveUp),
+            },
+            _ => return Err(GiveUp),
+        }
+    }
+}
+
+/// Skips a JSON number at `pos`, `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, whatever its
+/// magnitude: the position after it.
+fn skip_number(b: &[u8], mut pos: usize) -> Scan<usize> {
+    let digits = |at: usize| {
+        b[at.min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    pos += usize::from(b.get(pos) == Some(&b'-'));
+    match b.get(pos) {
+        Some(b'0') if !b.get(pos + 1).is_some_and(u8::is_ascii_digit) => pos += 1,
+        Some(b'1'..=b'9') => pos += 1 + digits(pos + 1),
+        _ => return Err(GiveUp),
+    }
+    if b.get(pos) == Some(&b'.') {
+        match digits(pos + 1) {
+            0 => return Err(GiveUp),
+            n => pos += 1 + n,
+        }
+    }
+    if let Some(b'e' | b'E') = b.get(pos) {
+        pos += 1;
+        pos += usize::from(matches!(b.get(pos), Some(b'+' | b'-')));
+        match digits(pos) {
+            0 => return Err(GiveUp),
+            n => pos += n,
+        }
+    }
+    Ok(pos)
 }
 
 #[cfg(test)]

@@ -799,7 +799,7 @@ mod fast_path_agrees_with_general_path {
         ]
     }
 
-    fn json_string(s: &str, escape_all: bool) -> String {
+    pub(super) fn json_string(s: &str, escape_all: bool) -> String {
         if escape_all {
             let mut out = String::from("\"");
             for c in s.chars() {
@@ -816,7 +816,7 @@ mod fast_path_agrees_with_general_path {
     }
 
     /// A JSON value of any kind, biased towards what fields hold.
-    fn value() -> impl Strategy<Value = String> {
+    pub(super) fn value() -> impl Strategy<Value = String> {
         let scalar = prop_oneof![
             4 => any::<i64>().prop_map(|n| n.to_string()),
             2 => (0u64..=u64::MAX).prop_map(|n| n.to_string()),
