@@ -5,7 +5,7 @@
 //! same order line after line) and goes straight from the bytes to the row's typed slots and
 //! item slots. A `json` value, and the value of an unknown key, is skipped by a bracket- and
 //! string-aware walk and kept as its exact text, never built. It never rejects: anything it
-//! does not handle with certainty (surrogate escapes in strings it decodes, duplicate keys,
+//! does not handle with certainty (a lone surrogate escape in a string it decodes, duplicate keys,
 //! a value of the wrong type or shape, nesting past [`MAX_JSON_DEPTH`], a map of more than
 //! [`MAX_MAP_KEYS`] keys, invalid JSON) makes it give up, and the line goes through the
 //! general serde path, which owns every reject reason. So the scanner may only ever accept
@@ -268,13 +268,20 @@ fn unescape(raw: &str, out: &mut String) -> Scan<()> {
             Some(b'r') => ('\r', 1),
             Some(b't') => ('\t', 1),
             Some(b'u') => {
-                let hex = rest.get(i + 2..i + 6).ok_or(GiveUp)?;
-                if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
-                    return Err(GiveUp);
+                let code = hex_escape(rest, i + 2)?;
+                match code {
+                    // A pair of surrogates (`\ud83d\ude00`) is one character, as serde_json
+                    // reads it; a lone one is left to the general path (which refuses it).
+                    0xD800..=0xDBFF if rest.get(i + 6..i + 8) == Some("\\u") => {
+                        let low = hex_escape(rest, i + 8)?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return Err(GiveUp);
+                        }
+                        let code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                        (char::from_u32(code).ok_or(GiveUp)?, 11)
+                    }
+                    _ => (char::from_u32(code).ok_or(GiveUp)?, 5),
                 }
-                let code = u32::from_str_radix(hex, 16).map_err(|_| GiveUp)?;
-                // Surrogates (pairs or lone) are left to the general path.
-                (char::from_u32(code).ok_or(GiveUp)?, 5)
             }
             _ => return Err(GiveUp),
         };
@@ -283,6 +290,15 @@ fn unescape(raw: &str, out: &mut String) -> Scan<()> {
     }
     out.push_str(rest);
     Ok(())
+}
+
+/// The code unit of the four hexadecimal digits of a `\u` escape at `at` of `text`.
+fn hex_escape(text: &str, at: usize) -> Scan<u32> {
+    let hex = text.get(at..at + 4).ok_or(GiveUp)?;
+    if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+        return Err(GiveUp);
+    }
+    u32::from_str_radix(hex, 16).map_err(|_| GiveUp)
 }
 
 /// Parses the value at `pos` for field `i`; returns its slot and the position after it.
@@ -834,6 +850,29 @@ mod tests {
         assert_eq!(end(b"raw\ttab\" x"), None);
         assert_eq!(end(br#"no end"#), None);
         assert_eq!(end(br#"ends in a backslash\"#), None);
+    }
+
+    #[test]
+    fn surrogate_pairs_unescape_to_one_character_and_lone_surrogates_give_up() {
+        let read = |raw: &str| {
+            let mut out = String::new();
+            unescape(raw, &mut out).ok().map(|()| out)
+        };
+        assert_eq!(read(r"a\ud83d\ude00b").as_deref(), Some("a\u{1f600}b"));
+        assert_eq!(read(r"\uD83D\uDE00\u00e9").as_deref(), Some("\u{1f600}é"));
+        assert_eq!(read(r"\udbff\udfff").as_deref(), Some("\u{10ffff}"));
+        for lone in [
+            r"\ud83d",
+            r"\ud83dx",
+            r"\ud83d\u0041",
+            r"\ud83d\ud83d",
+            r"\ude00\ud83d",
+            r"\ude00",
+            r"\ud83d\ude0",
+            r"\ud83d\n",
+        ] {
+            assert_eq!(read(lone), None, "{lone}");
+        }
     }
 
     #[test]
