@@ -115,9 +115,9 @@ bench-storage: venv tools ## The bench conversion from and to local disk, s3s-fs
 	bench/storage.sh
 
 .PHONY: bench-dataset
-bench-dataset: venv ## One bundled dataset (DATASET, default http_requests) against DuckDB with declared columns
+bench-dataset: venv $(VENV)/.bench-installed ## One bundled dataset (DATASET, default http_requests) against DuckDB and Polars with declared columns (BENCH_ARGS="--rows 200000 --rounds 3")
 	$(CARGO) build --release --quiet --bin logpush-parquet --example generate
-	$(VENV)/bin/python bench/dataset.py --dataset $(or $(DATASET),http_requests)
+	$(VENV)/bin/python bench/dataset.py --dataset $(or $(DATASET),http_requests) $(BENCH_ARGS)
 
 .PHONY: bench-iceberg
 bench-iceberg: $(VENV_ICEBERG)/.installed ## An Iceberg run against a plain run of the same inputs, into SeaweedFS on loopback (BENCH_ARGS="--rounds 5 --rows 600000")

@@ -1,7 +1,13 @@
 """`make bench-dataset`: one bundled dataset (http_requests by default: 108 fields, lists, maps,
-JSON), generated and converted by logpush-parquet and by DuckDB with every column declared from
-the same field list, partitioned by date and hour; runs alternate; prints a Markdown table of
-median wall time, NDJSON MB/s, peak RSS and output size, and checks both wrote every row.
+JSON), generated and converted by logpush-parquet, by DuckDB and by Polars with every column
+declared from the same field list, partitioned by date and hour; runs alternate; prints a
+Markdown table of median wall time, NDJSON MB/s, peak RSS and output size, the ratios against
+the peers, and checks that each wrote every row.
+
+Polars has no map type and no JSON type: `string_map` and `json` fields are declared as strings,
+which its NDJSON reader fills with the object re-serialized (said so in the table). DuckDB types
+maps as `MAP(VARCHAR, VARCHAR)` and JSON as `JSON` (its text); we write maps as Parquet maps and
+JSON as its exact text.
 
     make bench-dataset [DATASET=http_requests]
     python bench/dataset.py [--dataset http_requests] [--rows 300000] [--files 6] [--rounds 3]
@@ -29,6 +35,33 @@ DUCKDB_TYPES = {
     "string_list": "VARCHAR[]", "int_list": "BIGINT[]", "string_map": "MAP(VARCHAR, VARCHAR)", "json": "JSON",
 }
 PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+TOOLS = ("ours", "duckdb", "polars")
+LABELS = {"ours": "logpush-parquet", "duckdb": "DuckDB", "polars": "Polars (maps and JSON as strings)"}
+
+# The Polars child: the declared schema, timestamps to microseconds in UTC, date and hour of the
+# event time, zstd Parquet through the streaming engine, Hive-partitioned.
+POLARS = """
+import json, sys, warnings
+import polars as pl
+warnings.filterwarnings("ignore", category=pl.exceptions.UnstableWarning)
+fields, event, per_second, inputs, out = json.loads(sys.argv[1])
+T = {"string": pl.String, "int": pl.Int64, "float": pl.Float64, "bool": pl.Boolean,
+     "timestamp": pl.Int64, "string_list": pl.List(pl.String), "int_list": pl.List(pl.Int64),
+     "string_map": pl.String, "json": pl.String}
+schema = {f["name"]: T[f["type"]] for f in fields}
+converted = []
+for f in fields:
+    if f["type"] == "timestamp":
+        per = per_second[f.get("epoch_unit", "ns")]
+        col = pl.col(f["name"])
+        micros = col // (per // 1_000_000) if per > 1_000_000 else col * (1_000_000 // per)
+        converted.append(pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
+                         .alias(f["name"]))
+lf = pl.scan_ndjson(inputs, schema=schema).with_columns(converted)
+keys = [pl.col(event).dt.date().alias("date"), pl.col(event).dt.hour().alias("hour")]
+lf.sink_parquet(pl.PartitionBy(out, key=keys, include_key=False), compression="zstd",
+                mkdir=True, engine="streaming")
+"""
 
 
 def duckdb_sql(schema: dict, inputs: str, out: str) -> str:
@@ -77,7 +110,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--bin", default=str(ROOT / "target/release/logpush-parquet"))
     parser.add_argument("--generate", default=str(ROOT / "target/release/examples/generate"))
-    parser.add_argument("--python", default=sys.executable, help="a Python with duckdb")
+    parser.add_argument("--python", default=sys.executable, help="a Python with duckdb and polars")
     args = parser.parse_args()
 
     schema = tomllib.loads((ROOT / "schema" / f"{args.dataset}.toml").read_text())
@@ -88,37 +121,48 @@ def main() -> None:
     inputs = sorted(data.rglob("*.log.gz"))
     ndjson_bytes = sum(len(gzip.decompress(p.read_bytes())) for p in inputs)
     work = ROOT / "target" / "bench" / f"dataset-{args.dataset}"
-    import duckdb  # noqa: F401  (checked here, imported by the child)
+    import duckdb  # noqa: F401  (checked here, imported by the children)
+    import polars  # noqa: F401
 
     sql = duckdb_sql(schema, f"{data}/*/*.log.gz", str(work / "duckdb"))
     duck = ("import duckdb, sys; con = duckdb.connect(); con.execute(\"SET TimeZone = 'UTC'\"); "
             "con.execute(sys.argv[1])")
-    results = {"ours": [], "duckdb": []}
+    polars_args = json.dumps([schema["field"], schema["event_time"], PER_SECOND,
+                              [str(p) for p in inputs], str(work / "polars")])
+    results = {tool: [] for tool in TOOLS}
     for _ in range(args.rounds):
-        for tool in ("ours", "duckdb"):
+        for tool in TOOLS:
             out = work / tool
             shutil.rmtree(out, ignore_errors=True)
             if tool == "ours":
                 cmd = [args.bin, "convert", str(data), "-o", str(out), "--dataset", args.dataset, "-q"]
-            else:
+            elif tool == "duckdb":
                 cmd = [args.python, "-c", duck, sql]
+            else:
+                cmd = [args.python, "-c", POLARS, polars_args]
             secs, mb = timed(cmd)
             results[tool].append((secs, mb, size_mb(out)))
     import duckdb as db
 
     rows = {tool: db.sql(f"SELECT count(*) FROM read_parquet('{work / tool}/**/*.parquet')").fetchall()[0][0]
             for tool in results}
-    if rows["ours"] != rows["duckdb"] or rows["ours"] != args.rows:
+    if any(n != args.rows for n in rows.values()):
         sys.exit(f"rows differ: {rows}, expected {args.rows}")
+    median = {tool: tuple(statistics.median(r[i] for r in runs) for i in range(3))
+              for tool, runs in results.items()}
     print(f"{args.dataset}: {args.rows:,} rows, {len(schema['field'])} fields, "
           f"{ndjson_bytes / 1e6:,.0f} MB of NDJSON in {len(inputs)} gzip files, {os.cpu_count()} cores, "
-          f"median of {args.rounds}\n")
+          f"median of {args.rounds} alternating rounds\n")
     print("| tool | seconds | NDJSON MB/s | peak RSS (MB) | output MB |")
     print("|---|---:|---:|---:|---:|")
-    for tool, runs in results.items():
-        secs = statistics.median(r[0] for r in runs)
-        print(f"| {tool} | {secs:.2f} | {ndjson_bytes / 1e6 / secs:,.0f} | "
-              f"{statistics.median(r[1] for r in runs):,.0f} | {statistics.median(r[2] for r in runs):.1f} |")
+    for tool, (secs, mb, out_mb) in median.items():
+        print(f"| {LABELS[tool]} | {secs:.2f} | {ndjson_bytes / 1e6 / secs:,.0f} | {mb:,.0f} | {out_mb:.1f} |")
+    ours = median["ours"]
+    faster = min(median["duckdb"][0], median["polars"][0])
+    leaner = min(median["duckdb"][1], median["polars"][1])
+    smaller = min(median["duckdb"][2], median["polars"][2])
+    print(f"\nthroughput {faster / ours[0]:.2f}x the faster peer's, peak memory 1/{leaner / ours[1]:.1f} "
+          f"of the leaner peer's, output {ours[2] / smaller:.2f}x the smaller peer's")
 
 
 if __name__ == "__main__":
