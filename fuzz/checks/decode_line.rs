@@ -35,7 +35,9 @@ enum Cell {
     /// The keys and values of a map, in order.
     Map(Vec<(String, Cell)>),
     /// Expected only: a number with a fraction or exponent kept as text in a string field
-    /// (`Value` does not keep its spelling): any text that parses to the same float.
+    /// (`Value` does not keep its spelling): any text that serde_json parses to the same float
+    /// (its parse, as the expected bits are its: for a long mantissa it may differ from the
+    /// correctly rounded one by the last bit).
     NumberText(u64),
     /// Expected only: the catch-all column, whose text must parse to this object.
     Object(serde_json::Map<String, Value>),
@@ -46,7 +48,7 @@ impl Cell {
     fn matches(&self, got: &Cell) -> bool {
         match (self, got) {
             (Cell::NumberText(bits), Cell::Str(text)) => {
-                text.parse::<f64>().is_ok_and(|x| x.to_bits() == *bits)
+                serde_json::from_str::<f64>(text).is_ok_and(|x| x.to_bits() == *bits)
             }
             (Cell::Object(object), Cell::Str(text)) => {
                 serde_json::from_str::<Value>(text).ok() == Some(Value::Object(object.clone()))
