@@ -117,9 +117,10 @@ TOP_KEYS = {"dataset", "source", "event_time", "field"}
 # The keys the Rust FieldSpec accepts, in the order they are written.
 FIELD_KEYS = ["name", "type", "enum", "zero_is_null", "epoch_unit", "encoding", "deprecated", "aliases", "description"]
 # Parquet encodings, as spectrum_events.toml sets them by hand: timestamps arrive nearly sorted
-# (delta); addresses, ray ids and byte counts are mostly distinct (plain: a dictionary would only
-# cost time and space). Every other column keeps the default (dictionary, falling back to plain).
-PLAIN_NAME = re.compile(r"(IP|RayID|Bytes)$")
+# (delta); addresses, ray ids, byte counts, source ports and microsecond times are mostly distinct
+# (plain: a dictionary would only cost time and space). Every other column keeps the default
+# (dictionary, falling back to plain).
+PLAIN_NAME = re.compile(r"(IP|RayID|Bytes|SrcPort|SourcePort|ClientPort|TimeUs)$")
 EPOCH_UNITS = {"s", "ms", "us", "ns"}
 
 # Duration-like names that never hold an epoch time, whatever the description says.
