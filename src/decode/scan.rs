@@ -32,18 +32,29 @@ type Scan<T> = Result<T, GiveUp>;
 /// holds, and leaves bigger maps to the general path.
 pub(crate) const MAX_MAP_KEYS: usize = 64;
 
-/// What the scanner needs besides the line: the schema, options and the key order it
-/// predicts from the previous line.
+/// What the scanner needs besides the line: the key order it predicts from the lines before.
+///
+/// Keys come in the same order line after line, but a line may leave some out: each key is
+/// predicted from the one before it (the key that followed that one last time), so a key left
+/// out costs one miss, not a miss for every key after it.
 pub(crate) struct Scanner {
-    /// Field index of the key seen at each position of the previous line (`u16::MAX`: unknown).
-    predicted: Vec<u16>,
+    /// For each field, the field whose key followed its key last time (`u16::MAX`: an unknown
+    /// key or none yet); then the same for the start of the line and for an unknown key.
+    after: Vec<u16>,
 }
 
 impl Scanner {
     pub(crate) fn new() -> Self {
-        Scanner {
-            predicted: Vec::new(),
-        }
+        Scanner { after: Vec::new() }
+    }
+
+    /// Where the predictions after the start of a line, and after an unknown key, are kept.
+    fn line_start(schema: &EventSchema) -> usize {
+        schema.fields().len()
+    }
+
+    fn after_unknown(schema: &EventSchema) -> usize {
+        schema.fields().len() + 1
     }
 
     /// Scans `text` (a whole line, checked as UTF-8 once, so every slice cut at an ASCII
@@ -66,10 +77,13 @@ impl Scanner {
         if b.get(pos) == Some(&b'}') {
             return end(b, pos + 1);
         }
-        let mut position = 0;
+        if self.after.len() != schema.fields().len() + 2 {
+            self.after = vec![u16::MAX; schema.fields().len() + 2];
+        }
+        let mut previous = Self::line_start(schema);
         loop {
             expect(b, pos, b'"')?;
-            let (field, key_end) = match self.predicted_key(b, pos + 1, position, schema) {
+            let (field, key_end) = match self.predicted_key(b, pos + 1, previous, schema) {
                 Some((i, key_end)) => (Some(i), key_end),
                 None => {
                     let (key_end, escaped) = string_end(b, pos + 1)?;
@@ -77,9 +91,10 @@ impl Scanner {
                         return Err(GiveUp);
                     }
                     let key = &text[pos + 1..key_end];
-                    (self.learn_key(key, position, schema), key_end)
+                    (self.learn_key(key, previous, schema), key_end)
                 }
             };
+            previous = field.unwrap_or_else(|| Self::after_unknown(schema));
             let key_start = pos + 1;
             pos = skip_ws(b, key_end + 1);
             expect(b, pos, b':')?;
@@ -111,7 +126,6 @@ impl Scanner {
                     });
                 }
             }
-            position += 1;
             pos = skip_ws(b, pos);
             match b.get(pos) {
                 Some(b',') => pos = skip_ws(b, pos + 1),
@@ -122,33 +136,29 @@ impl Scanner {
         }
     }
 
-    /// The field seen at this position on the previous line, if its name is the key starting
-    /// at `start` (followed by the closing quote), and the index of that quote. Predicted names
-    /// were read as keys without escapes, so they hold no quote, backslash or control
-    /// character: bytes equal to the name and then a quote are that key, no string scan needed.
+    /// The field whose key followed `previous` (a field index, [`Scanner::line_start`] or
+    /// [`Scanner::after_unknown`]) last time, if its name is the key starting at `start`
+    /// (followed by the closing quote), and the index of that quote. Predicted names were read
+    /// as keys without escapes, so they hold no quote, backslash or control character: bytes
+    /// equal to the name and then a quote are that key, no string scan needed.
     fn predicted_key(
         &self,
         b: &[u8],
         start: usize,
-        position: usize,
+        previous: usize,
         schema: &EventSchema,
     ) -> Option<(usize, usize)> {
-        let i = usize::from(*self.predicted.get(position)?);
+        let i = usize::from(self.after[previous]);
         let name = schema.fields().get(i)?.name.as_bytes();
         let end = start + name.len();
         (b.get(end) == Some(&b'"') && same_bytes(&b[start..end], name)).then_some((i, end))
     }
 
-    /// The field index of `key` (a key without escapes), remembered as the prediction for
-    /// this position.
-    fn learn_key(&mut self, key: &str, position: usize, schema: &EventSchema) -> Option<usize> {
+    /// The field index of `key` (a key without escapes), remembered as the prediction for the
+    /// key after `previous`.
+    fn learn_key(&mut self, key: &str, previous: usize, schema: &EventSchema) -> Option<usize> {
         let found = schema.index_of(key);
-        let code = found.map_or(u16::MAX, |i| u16::try_from(i).unwrap_or(u16::MAX));
-        if position < self.predicted.len() {
-            self.predicted[position] = code;
-        } else if position == self.predicted.len() && position < 4096 {
-            self.predicted.push(code);
-        }
+        self.after[previous] = found.map_or(u16::MAX, |i| u16::try_from(i).unwrap_or(u16::MAX));
         found
     }
 }
