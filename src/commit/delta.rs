@@ -639,7 +639,10 @@ impl DeltaTable {
                 else {
                     continue;
                 };
-                if !wanted.contains(field.name()) || field.data_type().is_nested() {
+                if !wanted.contains(field.name())
+                    || field.data_type().is_nested()
+                    || !column.known()
+                {
                     continue;
                 }
                 nulls.push((

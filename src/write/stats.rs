@@ -75,6 +75,13 @@ impl FileStats {
 }
 
 impl ColumnStats {
+    /// Whether every chunk had statistics: else `nulls` counts only those that had, and
+    /// neither it nor the bounds may be published (the writer keeps none for lists, maps and
+    /// JSON texts).
+    pub fn known(&self) -> bool {
+        self.known
+    }
+
     /// Adds one chunk of `values` values (nulls included).
     fn merge(&mut self, chunk: Option<&Statistics>, values: u64) {
         let Some(chunk) = chunk else {
