@@ -24,6 +24,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -89,13 +90,19 @@ def duckdb_sql(schema: dict, inputs: str, out: str) -> str:
     )
 
 
-def timed(cmd: list[str], env=None) -> tuple[float, float]:
-    """Wall seconds and peak RSS in MB (GNU time)."""
-    out = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        sys.exit(f"{cmd[0]} failed ({out.returncode}): {out.stderr[-2000:]}")
-    secs, kb = out.stderr.strip().splitlines()[-1].split()
-    return float(secs), int(kb) / 1024
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS in MB of one child (its own rusage, from wait4: no GNU time
+    needed, as on a lent machine)."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        secs = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            err.seek(0)
+            sys.exit(f"{cmd[0]} failed ({child.returncode}): {err.read()[-2000:].decode(errors='replace')}")
+    return secs, usage.ru_maxrss / 1024
 
 
 def size_mb(path: Path) -> float:
@@ -111,6 +118,9 @@ def main() -> None:
     parser.add_argument("--bin", default=str(ROOT / "target/release/logpush-parquet"))
     parser.add_argument("--generate", default=str(ROOT / "target/release/examples/generate"))
     parser.add_argument("--python", default=sys.executable, help="a Python with duckdb and polars")
+    parser.add_argument("--tools", default=",".join(TOOLS),
+                        help="comma list of ours, duckdb, polars (default all; ours always runs)")
+    parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
 
     schema = tomllib.loads((ROOT / "schema" / f"{args.dataset}.toml").read_text())
@@ -121,17 +131,19 @@ def main() -> None:
     inputs = sorted(data.rglob("*.log.gz"))
     ndjson_bytes = sum(len(gzip.decompress(p.read_bytes())) for p in inputs)
     work = ROOT / "target" / "bench" / f"dataset-{args.dataset}"
-    import duckdb  # noqa: F401  (checked here, imported by the children)
-    import polars  # noqa: F401
+    tools = ["ours"] + [t for t in ("duckdb", "polars") if t in args.tools.split(",")]
+    import duckdb  # noqa: F401  (checked here, imported by the children; it also counts rows)
+    if "polars" in tools:
+        import polars  # noqa: F401
 
     sql = duckdb_sql(schema, f"{data}/*/*.log.gz", str(work / "duckdb"))
     duck = ("import duckdb, sys; con = duckdb.connect(); con.execute(\"SET TimeZone = 'UTC'\"); "
             "con.execute(sys.argv[1])")
     polars_args = json.dumps([schema["field"], schema["event_time"], PER_SECOND,
                               [str(p) for p in inputs], str(work / "polars")])
-    results = {tool: [] for tool in TOOLS}
+    results = {tool: [] for tool in tools}
     for _ in range(args.rounds):
-        for tool in TOOLS:
+        for tool in tools:
             out = work / tool
             shutil.rmtree(out, ignore_errors=True)
             if tool == "ours":
@@ -150,19 +162,21 @@ def main() -> None:
         sys.exit(f"rows differ: {rows}, expected {args.rows}")
     median = {tool: tuple(statistics.median(r[i] for r in runs) for i in range(3))
               for tool, runs in results.items()}
-    print(f"{args.dataset}: {args.rows:,} rows, {len(schema['field'])} fields, "
-          f"{ndjson_bytes / 1e6:,.0f} MB of NDJSON in {len(inputs)} gzip files, {os.cpu_count()} cores, "
-          f"median of {args.rounds} alternating rounds\n")
-    print("| tool | seconds | NDJSON MB/s | peak RSS (MB) | output MB |")
-    print("|---|---:|---:|---:|---:|")
+    lines = [f"{args.dataset}: {args.rows:,} rows, {len(schema['field'])} fields, "
+             f"{ndjson_bytes / 1e6:,.0f} MB of NDJSON in {len(inputs)} gzip files, {os.cpu_count()} cores, "
+             f"median of {args.rounds} alternating rounds", "",
+             "| tool | seconds | NDJSON MB/s | peak RSS (MB) | output MB |", "|---|---:|---:|---:|---:|"]
     for tool, (secs, mb, out_mb) in median.items():
-        print(f"| {LABELS[tool]} | {secs:.2f} | {ndjson_bytes / 1e6 / secs:,.0f} | {mb:,.0f} | {out_mb:.1f} |")
-    ours = median["ours"]
-    faster = min(median["duckdb"][0], median["polars"][0])
-    leaner = min(median["duckdb"][1], median["polars"][1])
-    smaller = min(median["duckdb"][2], median["polars"][2])
-    print(f"\nthroughput {faster / ours[0]:.2f}x the faster peer's, peak memory 1/{leaner / ours[1]:.1f} "
-          f"of the leaner peer's, output {ours[2] / smaller:.2f}x the smaller peer's")
+        lines.append(f"| {LABELS[tool]} | {secs:.2f} | {ndjson_bytes / 1e6 / secs:,.0f} | {mb:,.0f} | {out_mb:.1f} |")
+    peers = [median[t] for t in median if t != "ours"]
+    if peers:
+        ours = median["ours"]
+        faster, leaner, smaller = (min(p[i] for p in peers) for i in range(3))
+        lines += ["", f"throughput {faster / ours[0]:.2f}x the faster peer's, peak memory "
+                  f"1/{leaner / ours[1]:.1f} of the leaner peer's, output {ours[2] / smaller:.2f}x the smaller peer's"]
+    print("\n".join(lines))
+    if args.markdown:
+        Path(args.markdown).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@
 #   .device/*.whl               DuckDB (and optionally Polars) wheels for that machine's Python
 #
 # It writes its tables and JSON under $OUT (or ./device-out), at most a few small files.
-# Scale with SWEEP_ROWS / SWEEP_FILES / SWEEP_CORES / SWEEP_TOOLS / SWEEP_ROUNDS; try it here
-# first at a small scale:
-#   SWEEP_ROWS=60000 SWEEP_FILES=4 SWEEP_CORES=1,2 OUT=/tmp/sweep bench/device_sweep.sh
+# Scale with SWEEP_ROWS / SWEEP_FILES / SWEEP_CORES / SWEEP_TOOLS / SWEEP_ROUNDS (and
+# SWEEP_DATASET_ROWS for the http_requests job); try it here first at a small scale:
+#   SWEEP_ROWS=60000 SWEEP_FILES=4 SWEEP_CORES=1,2 SWEEP_DATASET_ROWS=20000 OUT=/tmp/sweep \
+#     bench/device_sweep.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,4 +66,10 @@ out = zlib.decompressobj(wbits=31).decompress(data)
 seconds = time.perf_counter() - start
 print(f"single-stream gunzip (zlib {zlib.ZLIB_VERSION}): {len(out) / seconds / 1e6:.0f} MB/s of NDJSON")
 PY
+# 3. The widest dataset, http_requests (119 fields: lists, maps, JSON), all cores.
+log "http_requests: dataset.py"
+"$PYTHON" bench/dataset.py --dataset http_requests --rows "${SWEEP_DATASET_ROWS:-1000000}" \
+  --files "$FILES" --rounds "$ROUNDS" --tools "$TOOLS" --bin "$DEVICE_DIR/logpush-parquet" \
+  --generate "$DEVICE_DIR/generate" --python "$PYTHON" --markdown "$OUT/http_requests.md" \
+  2>&1 | tail -n 20 >> "$OUT/sweep.log"
 log "done"
