@@ -141,7 +141,7 @@ impl ParquetOptions {
 /// The leaf columns of the lists, maps and JSON fields (the catch-all column among them): no
 /// reader prunes files or pages on the smallest and largest of a list's items, a map's keys or
 /// a JSON text, and Delta and Iceberg keep no bounds for lists and maps. Their statistics are
-/// not computed: a comparison of every value, 6% of the CPU of an `http_requests` run.
+/// not computed: a comparison of every value (2.5% of an `http_requests` run's time).
 fn unfiltered_leaves(schema: &EventSchema) -> Result<Vec<ColumnPath>> {
     use crate::schema::FieldType;
     let unfiltered: std::collections::HashSet<&str> = schema
@@ -194,3 +194,50 @@ pub struct WriterLimits {
 
 /// See [`WriterLimits::idle_splits`].
 pub const IDLE_SPLITS_PER_THREAD: u64 = 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_maps_and_json_leaves_have_no_statistics_and_scalars_have_page_statistics() {
+        let schema = EventSchema::bundled("http_requests").unwrap();
+        let properties = ParquetOptions::default()
+            .writer_properties(&schema, Vec::new())
+            .unwrap();
+        let leaves = unfiltered_leaves(&schema).unwrap();
+        let names: Vec<String> = leaves.iter().map(|p| p.string()).collect();
+        for (field, leaf_count) in [
+            ("SecurityRuleIDs", 1),
+            ("RequestHeaders", 2),
+            ("JA4Signals", 1),
+        ] {
+            let of_field: Vec<&String> = names
+                .iter()
+                .filter(|n| n.split('.').next() == Some(field))
+                .collect();
+            assert_eq!(of_field.len(), leaf_count, "{field}: {names:?}");
+        }
+        for leaf in &leaves {
+            assert_eq!(
+                properties.statistics_enabled(leaf),
+                EnabledStatistics::None,
+                "{leaf}"
+            );
+        }
+        for scalar in [
+            "ClientRequestHost",
+            "EdgeResponseStatus",
+            "EdgeStartTimestamp",
+        ] {
+            let path = ColumnPath::from(scalar);
+            assert!(!leaves.contains(&path), "{scalar}");
+            assert_eq!(
+                properties.statistics_enabled(&path),
+                EnabledStatistics::Page,
+                "{scalar}"
+            );
+        }
+        assert_eq!(properties.data_page_row_count_limit(), DATA_PAGE_ROWS);
+    }
+}

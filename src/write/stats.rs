@@ -203,4 +203,30 @@ mod tests {
             "all null: no bounds"
         );
     }
+
+    #[test]
+    fn a_column_written_without_statistics_is_not_known() {
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(3)]));
+        let text: ArrayRef = Arc::new(StringArray::from(vec![Some("{}"), None, Some("[1]")]));
+        let batch = RecordBatch::try_from_iter([("i", ints), ("json", text)]).unwrap();
+        let mut bytes = Vec::new();
+        let properties = WriterProperties::builder()
+            .set_column_statistics_enabled(
+                "json".into(),
+                parquet::file::properties::EnabledStatistics::None,
+            )
+            .build();
+        let mut writer =
+            ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
+        let stats = FileStats::of_row_groups(reader.metadata().row_groups());
+        let [i, json] = &stats.columns[..] else {
+            panic!("two columns: {stats:?}")
+        };
+        assert!(i.known() && i.nulls == 1, "{i:?}");
+        assert!(!json.known(), "{json:?}");
+        assert_eq!((&json.min, &json.max), (&None, &None));
+    }
 }
