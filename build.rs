@@ -4,7 +4,10 @@
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+    // Read when the script runs, not baked in when it is compiled: worktrees that share a
+    // target folder share the compiled script.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("schema");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut lists: Vec<(String, String)> = std::fs::read_dir(&dir)
         .expect("the schema/ folder")
