@@ -119,7 +119,7 @@ FIELD_KEYS = ["name", "type", "enum", "zero_is_null", "epoch_unit", "encoding", 
 # Parquet encodings, as spectrum_events.toml sets them by hand: timestamps arrive nearly sorted
 # (delta); addresses, ray ids, byte counts, source ports and microsecond times are mostly distinct
 # (plain: a dictionary would only cost time and space). Every other column keeps the default
-# (dictionary, falling back to plain).
+# (a dictionary in each row group whose first values repeat enough, falling back to plain).
 PLAIN_NAME = re.compile(r"(IP|RayID|Bytes|SrcPort|SourcePort|ClientPort|TimeUs)$")
 EPOCH_UNITS = {"s", "ms", "us", "ns"}
 

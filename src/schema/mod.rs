@@ -154,8 +154,9 @@ impl EpochUnit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnEncoding {
-    /// Dictionary encoding, falling back to plain when the dictionary grows large (default):
-    /// best for columns with few distinct values.
+    /// Dictionary encoding where it pays (default): each row group's column gets a dictionary
+    /// unless its first values are mostly distinct (see `write::dictionary`; enumerated
+    /// strings always get one), falling back to plain when the dictionary grows large.
     Dictionary,
     /// Plain values, no dictionary: for columns of mostly distinct values (addresses, byte
     /// counts), where a dictionary only costs time and space.
@@ -182,7 +183,7 @@ pub struct FieldSpec {
     /// For timestamps: the unit of epoch integers (inferred from the magnitude when absent).
     #[serde(default)]
     pub epoch_unit: Option<EpochUnit>,
-    /// Parquet encoding of the column (default: dictionary).
+    /// Parquet encoding of the column (default: dictionary where it pays).
     #[serde(default)]
     pub encoding: Option<ColumnEncoding>,
     /// Documented once and since removed from Cloudflare's field list: kept so that older

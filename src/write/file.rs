@@ -31,9 +31,9 @@ use parquet::file::properties::{WriterProperties, WriterPropertiesPtr};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::TypePtr;
 
-use super::FILE_BUFFER_BYTES;
 use super::encode::{ColumnCosts, EncoderPool};
 use super::stats::FileStats;
+use super::{FILE_BUFFER_BYTES, dictionary};
 use crate::error::{Error, Result};
 
 /// Rows gathered before they are handed to encoder tasks. Large enough that a task's work
@@ -83,8 +83,14 @@ pub struct FileFactory {
     /// The writer properties, with the Arrow schema already encoded into the key-value metadata.
     properties: WriterPropertiesPtr,
     row_groups: ArrowRowGroupWriterFactory,
+    /// The same writers with no dictionary, for the leaves whose values do not repeat enough
+    /// ([`super::dictionary`]).
+    plain_row_groups: ArrowRowGroupWriterFactory,
     /// Parquet leaf columns of each field (one for a flat field).
     leaves: Vec<usize>,
+    /// For each leaf column, whether its row group's first values decide its dictionary (it
+    /// would have one otherwise).
+    decided: Vec<bool>,
     /// Numbers temporaries.
     counter: AtomicU64,
     /// A file is closed once it holds this many bytes (the router rolls it).
@@ -110,19 +116,34 @@ impl FileFactory {
             path: staging.clone(),
             source,
         };
-        let (probe, row_groups) = ArrowWriter::try_new_with_options(
-            Vec::new(),
-            schema.clone(),
-            ArrowWriterOptions::new()
-                .with_properties(properties)
-                .with_skip_arrow_metadata(true),
-        )
-        .and_then(ArrowWriter::into_serialized_writer)
-        .map_err(parquet_error)?;
+        let writers = |properties| {
+            ArrowWriter::try_new_with_options(
+                Vec::new(),
+                schema.clone(),
+                ArrowWriterOptions::new()
+                    .with_properties(properties)
+                    .with_skip_arrow_metadata(true),
+            )
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(parquet_error)
+        };
+        let plain = properties
+            .clone()
+            .into_builder()
+            .set_dictionary_enabled(false)
+            .build();
+        let (probe, row_groups) = writers(properties)?;
+        let (_, plain_row_groups) = writers(plain)?;
         let descriptor = probe.schema_descr();
         let mut leaves = vec![0; schema.fields().len()];
+        let mut decided = Vec::with_capacity(descriptor.num_columns());
         for column in 0..descriptor.num_columns() {
             leaves[descriptor.get_column_root_idx(column)] += 1;
+            let leaf = descriptor.column(column);
+            decided.push(
+                leaf.physical_type() != parquet::basic::Type::BOOLEAN
+                    && probe.properties().dictionary_enabled(leaf.path()),
+            );
         }
         Ok(FileFactory {
             root: descriptor.root_schema_ptr(),
@@ -130,7 +151,9 @@ impl FileFactory {
             staging,
             schema,
             row_groups,
+            plain_row_groups,
             leaves,
+            decided,
             counter: AtomicU64::new(0),
             max_file_bytes,
         })
@@ -178,18 +201,43 @@ impl FileFactory {
         self.properties.max_row_group_bytes().unwrap_or(usize::MAX)
     }
 
-    /// The column writers of row group `index`, per field.
-    fn column_writers(&self, index: usize) -> Result<Vec<Vec<ArrowColumnWriter>>> {
-        let mut writers = self
-            .row_groups
-            .create_column_writers(index)
-            .map_err(|source| self.parquet_error(source))?
-            .into_iter();
-        Ok(self
-            .leaves
-            .iter()
-            .map(|&n| writers.by_ref().take(n).collect())
-            .collect())
+    /// The column writers of row group `index`, per field, whose first rows are `batches`:
+    /// each leaf whose dictionary is decided by its values gets one only where it pays.
+    fn column_writers(
+        &self,
+        index: usize,
+        batches: &[RecordBatch],
+    ) -> Result<Vec<Vec<ArrowColumnWriter>>> {
+        let create = |factory: &ArrowRowGroupWriterFactory| {
+            factory
+                .create_column_writers(index)
+                .map_err(|source| self.parquet_error(source))
+        };
+        let mut writers = create(&self.row_groups)?.into_iter();
+        let mut plain = create(&self.plain_row_groups)?.into_iter();
+        let mut leaf = 0;
+        let mut by_field = Vec::with_capacity(self.leaves.len());
+        for (field, &n) in self.leaves.iter().enumerate() {
+            let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); n];
+            if self.decided[leaf..leaf + n].iter().any(|&d| d) {
+                for batch in batches {
+                    let mut arrays = Vec::with_capacity(n);
+                    dictionary::leaf_arrays(batch.column(field), &mut arrays);
+                    for (part, array) in parts.iter_mut().zip(arrays) {
+                        part.push(array);
+                    }
+                }
+            }
+            let mut field_writers = Vec::with_capacity(n);
+            for part in &parts {
+                let (with, without) = (writers.next(), plain.next());
+                let keep = !self.decided[leaf] || dictionary::pays(part);
+                field_writers.extend(if keep { with } else { without });
+                leaf += 1;
+            }
+            by_field.push(field_writers);
+        }
+        Ok(by_field)
     }
 
     fn create_sink(&self, temp: &Path) -> Result<Sink> {
@@ -642,7 +690,7 @@ fn encode_fields(
     costs: &ColumnCosts,
 ) -> Result<Vec<FieldDone>> {
     let mut created = match create {
-        Some(index) => Some(factory.column_writers(index)?),
+        Some(index) => Some(factory.column_writers(index, batches)?),
         None => None,
     };
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
@@ -756,7 +804,7 @@ fn close_file(
     if !pending.is_empty() {
         let mut all = match writers.take() {
             Some(w) => w,
-            None => factory.column_writers(index)?,
+            None => factory.column_writers(index, &pending)?,
         };
         let rows: usize = pending.iter().map(RecordBatch::num_rows).sum();
         for (field, field_writers) in all.iter_mut().enumerate().take(fields) {
@@ -884,6 +932,94 @@ mod tests {
                 groups <= (rows as usize).div_ceil(40) + by_hand,
                 "{groups} row groups"
             );
+        }
+    }
+
+    #[test]
+    fn each_row_group_keeps_a_dictionary_only_where_its_first_values_repeat() {
+        use arrow_array::{DictionaryArray, StringArray, types::Int16Type};
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        // Row groups of 40 rows, the first 20 of each group repeating in "switch" and the
+        // rest distinct: the first group starts repeated, the second distinct.
+        let rows = 80;
+        let repeated: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| format!("host-{}", i % 3)),
+        ));
+        let distinct: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| format!("ray-{i:016x}")),
+        ));
+        let switch: ArrayRef = Arc::new(StringArray::from_iter_values((0..rows).map(|i| {
+            if i < 20 {
+                format!("same-{}", i % 2)
+            } else {
+                format!("other-{i}")
+            }
+        })));
+        let names: Vec<String> = (0..rows).map(|i| format!("enum-{i}")).collect();
+        let enums: ArrayRef = Arc::new(
+            names
+                .iter()
+                .map(String::as_str)
+                .collect::<DictionaryArray<Int16Type>>(),
+        );
+        let ints: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows as i64));
+        let all = RecordBatch::try_from_iter([
+            ("repeated", repeated),
+            ("distinct", distinct),
+            ("switch", switch),
+            ("enum", enums),
+            ("ints", ints),
+        ])
+        .unwrap();
+        let staging = tempfile::tempdir().unwrap();
+        let factory = Arc::new(
+            FileFactory::try_new(
+                staging.path().to_path_buf(),
+                all.schema(),
+                WriterProperties::builder()
+                    .set_max_row_group_row_count(Some(40))
+                    .build(),
+                u64::MAX,
+            )
+            .unwrap(),
+        );
+        let pool = EncoderPool::new(2, 5);
+        let mut file = factory.open("", 0);
+        for start in (0..rows).step_by(20) {
+            file.push(&pool, all.slice(start, 20)).unwrap();
+        }
+        let (closed, staged) = crossbeam_channel::unbounded();
+        file.close(&pool, &closed).unwrap();
+        let staged = staged.recv().unwrap().unwrap();
+        let reader = SerializedFileReader::new(File::open(&staged.temp).unwrap()).unwrap();
+        let metadata = reader.metadata();
+        assert_eq!(metadata.num_row_groups(), 2);
+        let has_dictionary = |group: usize| -> Vec<bool> {
+            metadata
+                .row_group(group)
+                .columns()
+                .iter()
+                .map(|c| c.dictionary_page_offset().is_some())
+                .collect()
+        };
+        // repeated, distinct, switch, enum, ints
+        assert_eq!(has_dictionary(0), [true, false, true, true, false]);
+        assert_eq!(has_dictionary(1), [true, false, false, true, false]);
+        let batches: Vec<RecordBatch> =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                File::open(&staged.temp).unwrap(),
+            )
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+        let read = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+        for (name, column) in ["repeated", "distinct", "switch", "ints"]
+            .iter()
+            .map(|n| (n, read.column_by_name(n).unwrap()))
+        {
+            assert_eq!(column, all.column_by_name(name).unwrap(), "{name}");
         }
     }
 

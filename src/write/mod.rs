@@ -25,6 +25,7 @@
 //! - [`options`]: codec, sizes and limits; [`rejects`]: the rejects file; [`stats`]: what a
 //!   closed file holds, column by column.
 
+mod dictionary;
 pub mod encode;
 pub mod file;
 pub mod options;
