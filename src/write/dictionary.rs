@@ -24,8 +24,9 @@ const SAMPLE_VALUES: usize = 2048;
 /// How many times smaller than the plain values a dictionary and its indices must be (before
 /// compression) to be kept. zstd shrinks repeated plain values too, so a dictionary that saves
 /// little before compression loses after it. On 200,000 generated `http_requests` lines the
-/// output was 35.31, 34.69 and 36.61 MB at 1, 2 and 3 (35.70 MB with a dictionary everywhere):
-/// at 3, strings with a few hundred distinct values in a segment (referers, paths) lost theirs.
+/// column data took 35.53 MB at 1 and 34.67 MB at 2 (35.70 MB with a dictionary everywhere); at 3
+/// (tried with longer pages for plain columns, which gave 35.31 and 34.69 MB at 1 and 2) 36.61
+/// MB: strings with a few hundred distinct values in a segment (referers, paths) lost theirs.
 const DICTIONARY_SAVING: usize = 2;
 
 /// The arrays of `column`'s Parquet leaf columns, in the order Parquet numbers its leaves (a
