@@ -7,7 +7,8 @@
 //! than the values would. DuckDB decides per row group from what the dictionary would save; so
 //! do we, from the values of the row group's first segment (up to [`SAMPLE_VALUES`] of each
 //! leaf): the dictionary is kept where the distinct values plus the indices take at most half
-//! the bytes of the plain values ([`DICTIONARY_SAVING`]).
+//! the bytes of the plain values ([`DICTIONARY_SAVING`]), and wherever there are too few values
+//! to tell ([`MIN_SAMPLE_VALUES`]).
 //!
 //! Columns the field list encodes (plain, delta), enumerated strings (Arrow dictionaries: always
 //! a Parquet dictionary) and booleans are not decided here. The decision depends only on the
@@ -20,6 +21,10 @@ use rustc_hash::FxHashSet;
 
 /// Most values of a leaf looked at (a segment's rows, for a flat column).
 const SAMPLE_VALUES: usize = 2048;
+
+/// Fewest values a decision is taken on: with fewer (a small partition's file), the column
+/// keeps its dictionary, and its row group needs no second set of writers.
+const MIN_SAMPLE_VALUES: usize = 256;
 
 /// How many times smaller than the plain values a dictionary and its indices must be (before
 /// compression) to be kept. zstd shrinks repeated plain values too, so a dictionary that saves
@@ -51,8 +56,8 @@ pub fn leaf_arrays(column: &ArrayRef, out: &mut Vec<ArrayRef>) {
 
 /// Whether a dictionary pays for a leaf whose first values are in `parts` (in order): the
 /// distinct values and the indices into them take at most 1/[`DICTIONARY_SAVING`] of the bytes
-/// of the values plain. Leaves without values, and types whose values this does not look at
-/// (booleans, Arrow dictionaries), keep their dictionary.
+/// of the values plain. Leaves with fewer than [`MIN_SAMPLE_VALUES`] values, and types whose
+/// values this does not look at (booleans, Arrow dictionaries), keep their dictionary.
 pub fn pays(parts: &[ArrayRef]) -> bool {
     let mut sample = Sample::default();
     for part in parts {
@@ -63,7 +68,8 @@ pub fn pays(parts: &[ArrayRef]) -> bool {
             break;
         }
     }
-    sample.count == 0 || (sample.dictionary + sample.indices()) * DICTIONARY_SAVING <= sample.plain
+    sample.count < MIN_SAMPLE_VALUES
+        || (sample.dictionary + sample.indices()) * DICTIONARY_SAVING <= sample.plain
 }
 
 /// Plain and dictionary sizes of the values seen so far.
@@ -166,18 +172,28 @@ mod tests {
 
     #[test]
     fn the_dictionary_must_halve_the_plain_bytes() {
-        // 64 8-byte integers, 512 bytes plain. 16 distinct take 128 bytes and 64 four-bit
-        // indices 32: 160, under half (kept). 32 distinct take 256 and five-bit indices 40: 296,
-        // smaller than plain but not by half (dropped).
-        let ints = |distinct: i64| one(Int64Array::from_iter_values((0..64).map(|i| i % distinct)));
-        assert!(pays(&ints(16)));
-        assert!(!pays(&ints(32)));
+        // 256 8-byte integers, 2,048 bytes plain. 100 distinct take 800 bytes and 256 seven-bit
+        // indices 224: 1,024, half (kept). 101 distinct take 808 + 224, more than half
+        // (dropped).
+        let ints =
+            |distinct: i64| one(Int64Array::from_iter_values((0..256).map(|i| i % distinct)));
+        assert!(pays(&ints(100)));
+        assert!(!pays(&ints(101)));
+    }
+
+    #[test]
+    fn too_few_values_keep_the_dictionary() {
+        let distinct = |n: usize| one(StringArray::from_iter_values((0..n).map(|i| i.to_string())));
+        assert!(pays(&distinct(MIN_SAMPLE_VALUES - 1)));
+        assert!(!pays(&distinct(MIN_SAMPLE_VALUES)));
     }
 
     #[test]
     fn nulls_are_not_counted_and_a_leaf_without_values_keeps_its_dictionary() {
-        let mostly_null = (0..1000).map(|i| (i % 100 == 0).then(|| format!("value {i}")));
+        let mostly_null = (0..100_000).map(|i| (i % 100 == 0).then(|| format!("value {i}")));
         assert!(!pays(&one(StringArray::from_iter(mostly_null))));
+        let too_few = (0..1000).map(|i| (i % 100 == 0).then(|| format!("value {i}")));
+        assert!(pays(&one(StringArray::from_iter(too_few))));
         assert!(pays(&one(StringArray::from(vec![None::<&str>; 100]))));
         assert!(pays(&[]));
     }

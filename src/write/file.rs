@@ -202,42 +202,58 @@ impl FileFactory {
     }
 
     /// The column writers of row group `index`, per field, whose first rows are `batches`:
-    /// each leaf whose dictionary is decided by its values gets one only where it pays.
+    /// each leaf whose dictionary is decided by its values gets one only where it pays. The
+    /// writers without dictionaries are created only when a leaf needs one (creating a row
+    /// group's writers is most of the cost of a small partition's file).
     fn column_writers(
         &self,
         index: usize,
         batches: &[RecordBatch],
     ) -> Result<Vec<Vec<ArrowColumnWriter>>> {
+        let mut keep = Vec::with_capacity(self.decided.len());
+        for (field, &n) in self.leaves.iter().enumerate() {
+            let decided = &self.decided[keep.len()..keep.len() + n];
+            if !decided.iter().any(|&d| d) {
+                keep.extend(decided.iter().map(|_| true));
+                continue;
+            }
+            let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); n];
+            for batch in batches {
+                let mut arrays = Vec::with_capacity(n);
+                dictionary::leaf_arrays(batch.column(field), &mut arrays);
+                for (part, array) in parts.iter_mut().zip(arrays) {
+                    part.push(array);
+                }
+            }
+            keep.extend(
+                decided
+                    .iter()
+                    .zip(&parts)
+                    .map(|(&decided, part)| !decided || dictionary::pays(part)),
+            );
+        }
         let create = |factory: &ArrowRowGroupWriterFactory| {
             factory
                 .create_column_writers(index)
                 .map_err(|source| self.parquet_error(source))
         };
-        let mut writers = create(&self.row_groups)?.into_iter();
-        let mut plain = create(&self.plain_row_groups)?.into_iter();
-        let mut leaf = 0;
-        let mut by_field = Vec::with_capacity(self.leaves.len());
-        for (field, &n) in self.leaves.iter().enumerate() {
-            let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); n];
-            if self.decided[leaf..leaf + n].iter().any(|&d| d) {
-                for batch in batches {
-                    let mut arrays = Vec::with_capacity(n);
-                    dictionary::leaf_arrays(batch.column(field), &mut arrays);
-                    for (part, array) in parts.iter_mut().zip(arrays) {
-                        part.push(array);
-                    }
-                }
-            }
-            let mut field_writers = Vec::with_capacity(n);
-            for part in &parts {
-                let (with, without) = (writers.next(), plain.next());
-                let keep = !self.decided[leaf] || dictionary::pays(part);
-                field_writers.extend(if keep { with } else { without });
-                leaf += 1;
-            }
-            by_field.push(field_writers);
-        }
-        Ok(by_field)
+        let with = create(&self.row_groups)?;
+        let writers: Vec<ArrowColumnWriter> = if keep.iter().all(|&k| k) {
+            with
+        } else {
+            let without = create(&self.plain_row_groups)?;
+            with.into_iter()
+                .zip(without)
+                .zip(&keep)
+                .map(|((with, without), &keep)| if keep { with } else { without })
+                .collect()
+        };
+        let mut writers = writers.into_iter();
+        Ok(self
+            .leaves
+            .iter()
+            .map(|&n| writers.by_ref().take(n).collect())
+            .collect())
     }
 
     fn create_sink(&self, temp: &Path) -> Result<Sink> {
@@ -939,9 +955,9 @@ mod tests {
     fn each_row_group_keeps_a_dictionary_only_where_its_first_values_repeat() {
         use arrow_array::{DictionaryArray, StringArray, types::Int16Type};
         use parquet::file::reader::{FileReader, SerializedFileReader};
-        // Row groups of 40 rows, the first 20 of each group repeating in "switch" and the
-        // rest distinct: the first group starts repeated, the second distinct.
-        let rows = 80;
+        // Row groups of 400 rows, each pushed whole (one segment), "switch" repeating in its
+        // first 300 rows: the first group starts repeated, the second distinct.
+        let rows = 800;
         let repeated: ArrayRef = Arc::new(StringArray::from_iter_values(
             (0..rows).map(|i| format!("host-{}", i % 3)),
         ));
@@ -949,7 +965,7 @@ mod tests {
             (0..rows).map(|i| format!("ray-{i:016x}")),
         ));
         let switch: ArrayRef = Arc::new(StringArray::from_iter_values((0..rows).map(|i| {
-            if i < 20 {
+            if i < 300 {
                 format!("same-{}", i % 2)
             } else {
                 format!("other-{i}")
@@ -977,37 +993,50 @@ mod tests {
                 staging.path().to_path_buf(),
                 all.schema(),
                 WriterProperties::builder()
-                    .set_max_row_group_row_count(Some(40))
+                    .set_max_row_group_row_count(Some(400))
                     .build(),
                 u64::MAX,
             )
             .unwrap(),
         );
         let pool = EncoderPool::new(2, 5);
-        let mut file = factory.open("", 0);
-        for start in (0..rows).step_by(20) {
-            file.push(&pool, all.slice(start, 20)).unwrap();
-        }
-        let (closed, staged) = crossbeam_channel::unbounded();
-        file.close(&pool, &closed).unwrap();
-        let staged = staged.recv().unwrap().unwrap();
-        let reader = SerializedFileReader::new(File::open(&staged.temp).unwrap()).unwrap();
-        let metadata = reader.metadata();
-        assert_eq!(metadata.num_row_groups(), 2);
-        let has_dictionary = |group: usize| -> Vec<bool> {
-            metadata
-                .row_group(group)
-                .columns()
+        // Writes `rows` in pieces of `piece` rows; returns the file and, per row group, which
+        // columns have a dictionary page.
+        let write = |rows: &RecordBatch, piece: usize| {
+            let mut file = factory.open("", 0);
+            for start in (0..rows.num_rows()).step_by(piece) {
+                let len = piece.min(rows.num_rows() - start);
+                file.push(&pool, rows.slice(start, len)).unwrap();
+            }
+            let (closed, staged) = crossbeam_channel::unbounded();
+            file.close(&pool, &closed).unwrap();
+            let path = staged.recv().unwrap().unwrap().temp;
+            let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+            let groups: Vec<Vec<bool>> = reader
+                .metadata()
+                .row_groups()
                 .iter()
-                .map(|c| c.dictionary_page_offset().is_some())
-                .collect()
+                .map(|g| {
+                    g.columns()
+                        .iter()
+                        .map(|c| c.dictionary_page_offset().is_some())
+                        .collect()
+                })
+                .collect();
+            (path, groups)
         };
+        let (path, groups) = write(&all, 400);
         // repeated, distinct, switch, enum, ints
-        assert_eq!(has_dictionary(0), [true, false, true, true, false]);
-        assert_eq!(has_dictionary(1), [true, false, false, true, false]);
+        assert_eq!(
+            groups,
+            [
+                [true, false, true, true, false],
+                [true, false, false, true, false]
+            ]
+        );
         let batches: Vec<RecordBatch> =
             parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-                File::open(&staged.temp).unwrap(),
+                File::open(&path).unwrap(),
             )
             .unwrap()
             .build()
@@ -1021,6 +1050,9 @@ mod tests {
         {
             assert_eq!(column, all.column_by_name(name).unwrap(), "{name}");
         }
+        // A small partition's file (first values too few to tell) keeps every dictionary.
+        let (_, groups) = write(&all.slice(400, 100), 100);
+        assert_eq!(groups, [[true; 5]]);
     }
 
     #[test]
