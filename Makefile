@@ -15,13 +15,13 @@ S3S_FS := $(TOOLS)/bin/s3s-fs
 # Delta, examples. `-rsx`: the reason of every skip and expected failure is printed.
 VENV_DUCKDB_DELTA := .venv-duckdb-delta
 STORAGE_TESTS = LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) S3S_FS_BIN=$(S3S_FS) AZURITE_BIN=$(AZURITE) \
-	DUCKDB_DELTA_PYTHON=$(VENV_DUCKDB_DELTA)/bin/python $(VENV)/bin/python -m pytest -q -rsx tests/storage
+	DUCKDB_DELTA_PYTHON=$(VENV_DUCKDB_DELTA)/bin/python $(VENV)/bin/python -m pytest -q -o verbosity_assertions=2 -rsx tests/storage
 # The Iceberg suite (tests/iceberg): a SeaweedFS Iceberg REST catalog; pyiceberg, DuckDB 1.5.5 and
 # Spark read the tables. Virtual environments of its own (the catalog server is in the first).
 VENV_ICEBERG := .venv-iceberg
 VENV_ICEBERG_SPARK := .venv-iceberg-spark
 ICEBERG_TESTS = LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) \
-	ICEBERG_SPARK_PYTHON=$(VENV_ICEBERG_SPARK)/bin/python $(VENV_ICEBERG)/bin/python -m pytest -q -rs tests/iceberg
+	ICEBERG_SPARK_PYTHON=$(VENV_ICEBERG_SPARK)/bin/python $(VENV_ICEBERG)/bin/python -m pytest -q -o verbosity_assertions=2 -rs tests/iceberg
 
 .DEFAULT_GOAL := help
 
@@ -45,7 +45,7 @@ test: venv java tools iceberg-venvs ## The whole suite (what CI runs): lints, Ru
 	$(CARGO) build --quiet --bin logpush-parquet --example generate
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
-	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) $(VENV)/bin/python -m pytest -q tests/interop
+	LOGPUSH_PARQUET_BIN=$(BIN_DEBUG) LOGPUSH_GENERATE_BIN=$(GENERATE_DEBUG) $(VENV)/bin/python -m pytest -q -o verbosity_assertions=2 tests/interop
 	$(STORAGE_TESTS)
 	$(ICEBERG_TESTS)
 

@@ -3,9 +3,10 @@ catalog table that none of them finds: all exit 0, every input row is in the tab
 and the table has three `append` snapshots, one per shard (`logpush-parquet.shard`), named by the
 shards' run ids.
 
-Twice: once straight at the catalog (whether two commits collide is up to the timing), once
-through a proxy that holds each shard's first commit until all three have sent theirs and then
-lets them through at once. Then the catalog must refuse all but one (409: the table changed since
+Both through a proxy that makes the catalog's creates exclusive, as the REST specification has
+them (SeaweedFS's are not: see `CatalogProxy`). Twice: once with commits straight to the catalog
+(whether two collide is up to the timing), once holding each shard's first commit until all
+three have sent theirs and then letting them through at once. Then the catalog must refuse all but one (409: the table changed since
 the shard loaded it; the proxy sees the answers), and the refused shards load the table again and
 commit on top (`commit conflict, trying again` in their `-v` log).
 """
@@ -16,6 +17,7 @@ import json
 import re
 import shutil
 import threading
+import urllib.parse
 
 from conftest import (EXIT_OK, RUN_ID, Table, copy_inputs, expected_rows, report, storage, summary_of)
 
@@ -74,25 +76,45 @@ def conflicts_logged(runs) -> int:
 
 def test_three_shards_started_together_commit_every_row_once(seaweed, archive, tmp_path):
     folder, files = inputs_every_shard_owns(archive, tmp_path)
-    table = Table(seaweed)
-    runs, summaries = run_shards(table, folder, tmp_path)
+    proxy = CatalogProxy(seaweed.iceberg_port)
+    try:
+        table = Table(seaweed)
+        table.catalog_uri = f"http://127.0.0.1:{proxy.port}"
+        runs, summaries = run_shards(table, folder, tmp_path)
+    finally:
+        proxy.stop()
     check_three_appends(table, files, summaries)
-    report(f"iceberg shards straight at the catalog: {conflicts_logged(runs)} commit conflicts retried")
+    report(f"iceberg shards straight at the catalog (creates one at a time): {proxy.creates_refused} creates "
+           f"answered 409, {conflicts_logged(runs)} commit conflicts retried")
 
 
-class CommitBarrier:
-    """A proxy in front of the catalog that holds the first `hold` table commits (`POST
-    /v1/<prefix>/namespaces/<ns>/tables/<table>`) until all have arrived, then forwards them at
-    once; it records the status the catalog answered to every commit."""
+class CatalogProxy:
+    """A proxy in front of the catalog that makes creates exclusive and can hold commits.
+
+    Creates: SeaweedFS 4.48 answers each of several creates of one table at once 200, each with
+    a table of its own (some at a location of their own), and keeps the last; it answers some of
+    several creates of one namespace at once 500. The REST specification answers a create of
+    what exists 409 (AlreadyExists), and that is the catalog the shards are tested against: the
+    proxy passes namespace and table creates one at a time and answers 409 itself to a create of
+    one that exists. (The tool loads the table after creating it and retries a namespace create
+    that failed, which narrows SeaweedFS's race without closing it.)
+
+    Commits (`POST /v1/<prefix>/namespaces/<ns>/tables/<table>`): with `hold`, the first `hold`
+    are held until all have arrived, then forwarded at once; the status the catalog answered to
+    every commit is recorded."""
 
     COMMIT = re.compile(r"^/v1/[^/]+/namespaces/[^/]+/tables/[^/?]+$")
+    CREATE_TABLE = re.compile(r"^/v1/[^/]+/namespaces/[^/]+/tables$")
+    CREATE_NAMESPACE = re.compile(r"^/v1/[^/]+/namespaces$")
 
-    def __init__(self, upstream_port: int, hold: int, timeout: float = 60):
+    def __init__(self, upstream_port: int, hold: int = 0, timeout: float = 60):
         self.upstream_port = upstream_port
-        self.barrier = threading.Barrier(hold, timeout=timeout)
+        self.barrier = threading.Barrier(hold, timeout=timeout) if hold else None
         self.held = 0
         self.statuses = []
+        self.creates_refused = 0
         self.lock = threading.Lock()
+        self.create_lock = threading.Lock()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -101,26 +123,35 @@ class CommitBarrier:
             def forward(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                if self.command == "POST" and (created := proxy.created_path(self.path, body)):
+                    with proxy.create_lock:
+                        auth = {k: v for k, v in headers.items() if k.lower() == "authorization"}
+                        status = proxy.request("GET", created, None, auth)[0]
+                        if status == 200:
+                            with proxy.lock:
+                                proxy.creates_refused += 1
+                            error = {"message": f"{created} already exists", "type": "AlreadyExistsException",
+                                     "code": 409}
+                            return self.reply(409, "Conflict", [("Content-Type", "application/json")],
+                                              json.dumps({"error": error}).encode())
+                        return self.reply(*proxy.request(self.command, self.path, body, headers)[1:])
                 commit = self.command == "POST" and proxy.COMMIT.match(self.path)
-                if commit:
+                if commit and proxy.barrier is not None:
                     with proxy.lock:
                         hold = proxy.held < proxy.barrier.parties
                         proxy.held += hold
                     if hold:
                         proxy.barrier.wait()
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
-                try:
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                    reply = conn.getresponse()
-                    data = reply.read()
-                finally:
-                    conn.close()
+                status, *answer = proxy.request(self.command, self.path, body, headers)
                 if commit:
                     with proxy.lock:
-                        proxy.statuses.append(reply.status)
-                self.send_response(reply.status, reply.reason)
-                for k, v in reply.getheaders():
+                        proxy.statuses.append(status)
+                self.reply(*answer)
+
+            def reply(self, status, reason, headers, data):
+                self.send_response(status, reason)
+                for k, v in headers:
                     if k.lower() not in ("content-length", "transfer-encoding", "connection"):
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
@@ -137,6 +168,26 @@ class CommitBarrier:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def created_path(self, path: str, body: bytes | None) -> str | None:
+        """The path of what a POST to `path` creates (a table or a namespace), or None."""
+        if not (self.CREATE_TABLE.match(path) or self.CREATE_NAMESPACE.match(path)):
+            return None
+        request = json.loads(body or b"{}")
+        if self.CREATE_TABLE.match(path):
+            return f"{path}/{urllib.parse.quote(request['name'], safe='')}"
+        return f"{path}/{urllib.parse.quote(chr(0x1f).join(request['namespace']), safe='')}"
+
+    def request(self, method, path, body, headers):
+        """(status, status, reason, headers, body) of the catalog's answer."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=60)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            reply = conn.getresponse()
+            data = reply.read()
+        finally:
+            conn.close()
+        return reply.status, reply.status, reply.reason, reply.getheaders(), data
+
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
@@ -144,7 +195,7 @@ class CommitBarrier:
 
 def test_three_shards_whose_commits_collide_retry_and_commit_every_row_once(seaweed, archive, tmp_path):
     folder, files = inputs_every_shard_owns(archive, tmp_path)
-    proxy = CommitBarrier(seaweed.iceberg_port, hold=SHARDS)
+    proxy = CatalogProxy(seaweed.iceberg_port, hold=SHARDS)
     try:
         table = Table(seaweed)
         table.catalog_uri = f"http://127.0.0.1:{proxy.port}"

@@ -335,21 +335,26 @@ impl Catalog {
         )
     }
 
-    /// Creates the namespace unless it exists.
+    /// Creates the namespace unless it exists. A create that fails otherwise than with 409 is
+    /// forgiven when the namespace is there after all: SeaweedFS 4.48 answers 500 to some of
+    /// several creates of one namespace at once, as shards starting together send them.
     pub fn ensure_namespace(&self) -> Result<()> {
-        match self.get(&self.namespace_url(), &[])? {
-            (200, _) => Ok(()),
-            (404, _) => {
-                let url = format!("{}/namespaces", self.base);
-                match self.post(
-                    &url,
-                    &json!({"namespace": self.options.namespace, "properties": {}}),
-                )? {
-                    (200, _) | (409, _) => Ok(()),
-                    (status, reply) => Err(self.unexpected("POST", &url, status, &reply)),
-                }
-            }
+        let exists = || match self.get(&self.namespace_url(), &[])? {
+            (200, _) => Ok(true),
+            (404, _) => Ok(false),
             (status, reply) => Err(self.unexpected("GET", &self.namespace_url(), status, &reply)),
+        };
+        if exists()? {
+            return Ok(());
+        }
+        let url = format!("{}/namespaces", self.base);
+        match self.post(
+            &url,
+            &json!({"namespace": self.options.namespace, "properties": {}}),
+        )? {
+            (200, _) | (409, _) => Ok(()),
+            (_, _) if exists()? => Ok(()),
+            (status, reply) => Err(self.unexpected("POST", &url, status, &reply)),
         }
     }
 
@@ -362,8 +367,12 @@ impl Catalog {
         }
     }
 
-    /// Creates the table with `schema` and `spec` (JSON), format version 2; a table another
-    /// writer created meanwhile is loaded instead.
+    /// Creates the table with `schema` and `spec` (JSON), format version 2, and loads it: the
+    /// table as the catalog has it, which is another writer's when that one created it first.
+    /// The REST specification answers such a create 409; SeaweedFS 4.48 answers each of
+    /// several creates at once 200, each with a table of its own (some at a location of their
+    /// own), and keeps the last. What is loaded after the create is what the catalog kept, and
+    /// a table replaced after that is caught by the commit's `assert-table-uuid`.
     pub fn create_table(&self, schema: &Value, spec: &Value, properties: &Value) -> Result<Value> {
         let url = format!("{}/tables", self.namespace_url());
         let body = json!({
@@ -375,7 +384,7 @@ impl Catalog {
             "stage-create": false,
         });
         match self.post(&url, &body)? {
-            (200, value) => Ok(value),
+            (200, created) => Ok(self.load_table()?.unwrap_or(created)),
             (409, _) => self
                 .load_table()?
                 .ok_or_else(|| self.error("the table was reported as existing, then not found")),

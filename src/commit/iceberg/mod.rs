@@ -246,6 +246,14 @@ impl IcebergTable {
     fn reload(&mut self) -> Result<()> {
         let loaded = (self.catalog.load_table()?)
             .ok_or_else(|| self.error("the table is gone from the catalog"))?;
+        let (was, is) = (&self.metadata["location"], &loaded["metadata"]["location"]);
+        if was != is {
+            // Another table of the same name: this run's files are under the old location.
+            return Err(self.error(format!(
+                "the table was replaced in the catalog since this run opened it: its location is \
+                 now {is}, not {was}; nothing was committed, run again"
+            )));
+        }
         self.metadata = loaded["metadata"].clone();
         Ok(())
     }
