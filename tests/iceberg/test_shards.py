@@ -6,9 +6,10 @@ shards' run ids.
 Both through a proxy that makes the catalog's creates exclusive, as the REST specification has
 them (SeaweedFS's are not: see `CatalogProxy`). Twice: once with commits straight to the catalog
 (whether two collide is up to the timing), once holding each shard's first commit until all
-three have sent theirs and then letting them through at once. Then the catalog must refuse all but one (409: the table changed since
-the shard loaded it; the proxy sees the answers), and the refused shards load the table again and
-commit on top (`commit conflict, trying again` in their `-v` log).
+three have sent theirs and then letting them through at once. Then the catalog must refuse all
+but one (409: the table changed since the shard loaded it; the proxy sees the answers), and the
+refused shards load the table again and commit on top (`commit conflict, trying again` in their
+`-v` log).
 """
 
 import http.client
@@ -135,7 +136,7 @@ class CatalogProxy:
                                      "code": 409}
                             return self.reply(409, "Conflict", [("Content-Type", "application/json")],
                                               json.dumps({"error": error}).encode())
-                        return self.reply(*proxy.request(self.command, self.path, body, headers)[1:])
+                        return self.reply(*proxy.request(self.command, self.path, body, headers))
                 commit = self.command == "POST" and proxy.COMMIT.match(self.path)
                 if commit and proxy.barrier is not None:
                     with proxy.lock:
@@ -143,10 +144,10 @@ class CatalogProxy:
                         proxy.held += hold
                     if hold:
                         proxy.barrier.wait()
-                status, *answer = proxy.request(self.command, self.path, body, headers)
+                answer = proxy.request(self.command, self.path, body, headers)
                 if commit:
                     with proxy.lock:
-                        proxy.statuses.append(status)
+                        proxy.statuses.append(answer[0])
                 self.reply(*answer)
 
             def reply(self, status, reason, headers, data):
@@ -178,7 +179,7 @@ class CatalogProxy:
         return f"{path}/{urllib.parse.quote(chr(0x1f).join(request['namespace']), safe='')}"
 
     def request(self, method, path, body, headers):
-        """(status, status, reason, headers, body) of the catalog's answer."""
+        """(status, reason, headers, body) of the catalog's answer."""
         conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=60)
         try:
             conn.request(method, path, body=body, headers=headers)
@@ -186,7 +187,7 @@ class CatalogProxy:
             data = reply.read()
         finally:
             conn.close()
-        return reply.status, reply.status, reply.reason, reply.getheaders(), data
+        return reply.status, reply.reason, reply.getheaders(), data
 
     def stop(self):
         self.server.shutdown()
