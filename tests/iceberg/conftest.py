@@ -11,6 +11,7 @@ expected rows and the multiset comparison of rows.
 
 import collections
 import http.client
+import http.server
 import importlib.util
 import json
 import os
@@ -22,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import uuid
@@ -105,6 +107,84 @@ def _die_with_parent():
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def loopback_http(port: int, method: str, path: str, body, headers: dict, timeout: float = 60):
+    """(status, reason, headers, body) of one request to a server on loopback (the catalog, or a
+    test's proxy forwarding to it)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        reply = conn.getresponse()
+        return reply.status, reply.reason, reply.getheaders(), reply.read()
+    finally:
+        conn.close()
+
+
+class ForwardingProxy:
+    """An HTTP proxy on loopback in front of the catalog, for tests that make the catalog
+    misbehave or watch what it answers. `handle` decides each request's answer: by default the
+    catalog's; a subclass may answer itself, change the answer, or return None to close the
+    connection without a reply. Use as a context manager (stopped on exit)."""
+
+    # A table's URL: loads (GET) and commits (POST).
+    TABLE = re.compile(r"^/v1/[^/]+/namespaces/[^/]+/tables/[^/?]+$")
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port = upstream_port
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                answer = proxy.handle(self.command, self.path, body, headers)
+                if answer is None:
+                    self.close_connection = True
+                    return
+                status, reason, reply_headers, data = answer
+                self.send_response(status, reason)
+                for k, v in reply_headers:
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def handle(self, method: str, path: str, body, headers: dict):
+        """(status, reason, headers, body) to answer, or None to close without a reply."""
+        return self.forward(method, path, body, headers)
+
+    def forward(self, method: str, path: str, body, headers: dict):
+        """The catalog's answer to the request."""
+        return loopback_http(self.upstream_port, method, path, body, headers)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 class Seaweed:
@@ -238,14 +318,8 @@ class Seaweed:
                           {"Authorization": f"Bearer {self.token()}", "Content-Type": "application/json"})
 
     def _http(self, method, path, body, headers):
-        conn = http.client.HTTPConnection("127.0.0.1", self.iceberg_port, timeout=10)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            reply = conn.getresponse()
-            data = reply.read()
-        finally:
-            conn.close()
-        return reply.status, (json.loads(data) if data.strip() else None)
+        status, _, _, data = loopback_http(self.iceberg_port, method, path, body, headers, timeout=10)
+        return status, (json.loads(data) if data.strip() else None)
 
     # -- what the binary and the readers need
 

@@ -8,17 +8,20 @@ no stack of causes), naming what to fix:
 - options an Iceberg table cannot take (`--timestamp-unit ns` or `ms`, `--reprocess`): exit 2;
 - an existing table whose partition spec differs (`--partition-by date`, day(Timestamp), into a
   table partitioned by hour(Timestamp)), an existing table of another dataset, and a field list
-  in which one field has another type than the table's column.
+  in which one field has another type than the table's column;
+- a table the catalog moved to another location since the run loaded it (another table of the
+  same name, created elsewhere meanwhile).
 
 Nothing is written: no new snapshot or metadata, no data file, no ledger entry of a run, and
 where the table did not exist, no table and no namespace.
 """
 
+import json
 import socket
 
 import pytest
 
-from conftest import EXIT_ERROR, EXIT_USAGE, ROOT, Table, copy_inputs
+from conftest import EXIT_ERROR, EXIT_USAGE, ROOT, ForwardingProxy, Table, copy_inputs
 
 
 def one_sentence(run) -> str:
@@ -122,6 +125,48 @@ def test_a_run_that_does_not_fit_the_existing_table_is_refused_before_writing(ex
              "metadata": existing.load().metadata_location, "objects": written(existing)}
     new = sorted(set(after["objects"]) - set(before["objects"]))
     assert after == before, f"the refused run ({case}) wrote: {new}"
+
+
+class MovesTheTable(ForwardingProxy):
+    """Answers every load of the table after the first with another location, as when another
+    table of the same name was created elsewhere since the run loaded it (a catalog whose
+    creates are not exclusive, see test_shards.py)."""
+
+    ELSEWHERE = "-elsewhere"
+
+    def __init__(self, upstream_port: int):
+        self.loads = 0
+        super().__init__(upstream_port)
+
+    def handle(self, method, path, body, headers):
+        status, reason, reply_headers, data = self.forward(method, path, body, headers)
+        if method == "GET" and self.TABLE.match(path) and status == 200:
+            self.loads += 1
+            if self.loads > 1:
+                reply = json.loads(data)
+                reply["metadata"]["location"] += self.ELSEWHERE
+                data = json.dumps(reply).encode()
+        return status, reason, reply_headers, data
+
+
+def test_a_table_replaced_at_another_location_since_the_run_loaded_it_is_refused(seaweed, existing, archive,
+                                                                                 tmp_path):
+    before = {"snapshots": [s.snapshot_id for s in existing.snapshots()],
+              "metadata": existing.load().metadata_location, "objects": written(existing)}
+    location = existing.load().metadata.location
+    with MovesTheTable(seaweed.iceberg_port) as proxy:
+        existing.catalog_uri = proxy.uri
+        run = existing.convert(copy_inputs(archive["later"], tmp_path / "in"))
+    existing.catalog_uri = seaweed.catalog_uri
+    assert proxy.loads >= 2, f"the run loaded the table {proxy.loads} times"
+    assert run.code == EXIT_ERROR, run
+    line = one_sentence(run)
+    assert "the table was replaced in the catalog since this run opened it" in line, line
+    assert f"now {location}{MovesTheTable.ELSEWHERE}, not {location}" in line, line
+    assert "nothing was committed" in line, line
+    after = {"snapshots": [s.snapshot_id for s in existing.snapshots()],
+             "metadata": existing.load().metadata_location, "objects": written(existing)}
+    assert after == before, f"the refused run wrote: {sorted(set(after['objects']) - set(before['objects']))}"
 
 
 @pytest.mark.parametrize("args, message", [

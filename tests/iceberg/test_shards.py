@@ -12,15 +12,14 @@ refused shards load the table again and commit on top (`commit conflict, trying 
 `-v` log).
 """
 
-import http.client
-import http.server
 import json
 import re
 import shutil
 import threading
 import urllib.parse
 
-from conftest import (EXIT_OK, RUN_ID, Table, copy_inputs, expected_rows, report, storage, summary_of)
+from conftest import (EXIT_OK, RUN_ID, ForwardingProxy, Table, copy_inputs, expected_rows, report, storage,
+                      summary_of)
 
 SHARDS = 3
 
@@ -55,6 +54,15 @@ def run_shards(table: Table, folder, tmp_path):
     return done, [json.loads(p.read_text()) for p in summaries]
 
 
+def run_shards_through(proxy, seaweed, folder, tmp_path):
+    """`run_shards` into a new table of `seaweed`, the shards talking to the catalog through
+    `proxy` (stopped after): (the table, the runs, their summaries)."""
+    with proxy:
+        table = Table(seaweed)
+        table.catalog_uri = proxy.uri
+        return (table, *run_shards(table, folder, tmp_path))
+
+
 def check_three_appends(table: Table, files: dict, summaries: list):
     assert all(s["inputs_converted"] > 0 for s in summaries), [s["inputs_converted"] for s in summaries]
     assert table.rows() == expected_rows(files)
@@ -78,18 +86,13 @@ def conflicts_logged(runs) -> int:
 def test_three_shards_started_together_commit_every_row_once(seaweed, archive, tmp_path):
     folder, files = inputs_every_shard_owns(archive, tmp_path)
     proxy = CatalogProxy(seaweed.iceberg_port)
-    try:
-        table = Table(seaweed)
-        table.catalog_uri = f"http://127.0.0.1:{proxy.port}"
-        runs, summaries = run_shards(table, folder, tmp_path)
-    finally:
-        proxy.stop()
+    table, runs, summaries = run_shards_through(proxy, seaweed, folder, tmp_path)
     check_three_appends(table, files, summaries)
     report(f"iceberg shards straight at the catalog (creates one at a time): {proxy.creates_refused} creates "
            f"answered 409, {conflicts_logged(runs)} commit conflicts retried")
 
 
-class CatalogProxy:
+class CatalogProxy(ForwardingProxy):
     """A proxy in front of the catalog that makes creates exclusive and can hold commits.
 
     Creates: SeaweedFS 4.48 answers each of several creates of one table at once 200, each with
@@ -104,70 +107,42 @@ class CatalogProxy:
     are held until all have arrived, then forwarded at once; the status the catalog answered to
     every commit is recorded."""
 
-    COMMIT = re.compile(r"^/v1/[^/]+/namespaces/[^/]+/tables/[^/?]+$")
     CREATE_TABLE = re.compile(r"^/v1/[^/]+/namespaces/[^/]+/tables$")
     CREATE_NAMESPACE = re.compile(r"^/v1/[^/]+/namespaces$")
 
     def __init__(self, upstream_port: int, hold: int = 0, timeout: float = 60):
-        self.upstream_port = upstream_port
         self.barrier = threading.Barrier(hold, timeout=timeout) if hold else None
         self.held = 0
         self.statuses = []
         self.creates_refused = 0
         self.lock = threading.Lock()
         self.create_lock = threading.Lock()
-        proxy = self
+        super().__init__(upstream_port)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def forward(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                if self.command == "POST" and (created := proxy.created_path(self.path, body)):
-                    with proxy.create_lock:
-                        auth = {k: v for k, v in headers.items() if k.lower() == "authorization"}
-                        status = proxy.request("GET", created, None, auth)[0]
-                        if status == 200:
-                            with proxy.lock:
-                                proxy.creates_refused += 1
-                            error = {"message": f"{created} already exists", "type": "AlreadyExistsException",
-                                     "code": 409}
-                            return self.reply(409, "Conflict", [("Content-Type", "application/json")],
-                                              json.dumps({"error": error}).encode())
-                        return self.reply(*proxy.request(self.command, self.path, body, headers))
-                commit = self.command == "POST" and proxy.COMMIT.match(self.path)
-                if commit and proxy.barrier is not None:
-                    with proxy.lock:
-                        hold = proxy.held < proxy.barrier.parties
-                        proxy.held += hold
-                    if hold:
-                        proxy.barrier.wait()
-                answer = proxy.request(self.command, self.path, body, headers)
-                if commit:
-                    with proxy.lock:
-                        proxy.statuses.append(answer[0])
-                self.reply(*answer)
-
-            def reply(self, status, reason, headers, data):
-                self.send_response(status, reason)
-                for k, v in headers:
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def handle(self, method, path, body, headers):
+        if method == "POST" and (created := self.created_path(path, body)):
+            with self.create_lock:
+                auth = {k: v for k, v in headers.items() if k.lower() == "authorization"}
+                if self.forward("GET", created, None, auth)[0] == 200:
+                    with self.lock:
+                        self.creates_refused += 1
+                    error = {"message": f"{created} already exists", "type": "AlreadyExistsException",
+                             "code": 409}
+                    return (409, "Conflict", [("Content-Type", "application/json")],
+                            json.dumps({"error": error}).encode())
+                return self.forward(method, path, body, headers)
+        commit = method == "POST" and self.TABLE.match(path)
+        if commit and self.barrier is not None:
+            with self.lock:
+                hold = self.held < self.barrier.parties
+                self.held += hold
+            if hold:
+                self.barrier.wait()
+        answer = self.forward(method, path, body, headers)
+        if commit:
+            with self.lock:
+                self.statuses.append(answer[0])
+        return answer
 
     def created_path(self, path: str, body: bytes | None) -> str | None:
         """The path of what a POST to `path` creates (a table or a namespace), or None."""
@@ -178,31 +153,11 @@ class CatalogProxy:
             return f"{path}/{urllib.parse.quote(request['name'], safe='')}"
         return f"{path}/{urllib.parse.quote(chr(0x1f).join(request['namespace']), safe='')}"
 
-    def request(self, method, path, body, headers):
-        """(status, reason, headers, body) of the catalog's answer."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=60)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            reply = conn.getresponse()
-            data = reply.read()
-        finally:
-            conn.close()
-        return reply.status, reply.reason, reply.getheaders(), data
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
 
 def test_three_shards_whose_commits_collide_retry_and_commit_every_row_once(seaweed, archive, tmp_path):
     folder, files = inputs_every_shard_owns(archive, tmp_path)
     proxy = CatalogProxy(seaweed.iceberg_port, hold=SHARDS)
-    try:
-        table = Table(seaweed)
-        table.catalog_uri = f"http://127.0.0.1:{proxy.port}"
-        runs, summaries = run_shards(table, folder, tmp_path)
-    finally:
-        proxy.stop()
+    table, runs, summaries = run_shards_through(proxy, seaweed, folder, tmp_path)
     assert proxy.held == SHARDS and not proxy.barrier.broken, "the three commits did not all reach the proxy"
     first = proxy.statuses[:SHARDS]
     # Three commits on the same parent at once: one wins, the catalog refuses the others.

@@ -246,7 +246,9 @@ impl IcebergTable {
     fn reload(&mut self) -> Result<()> {
         let loaded = (self.catalog.load_table()?)
             .ok_or_else(|| self.error("the table is gone from the catalog"))?;
-        let (was, is) = (&self.metadata["location"], &loaded["metadata"]["location"]);
+        let location =
+            |metadata: &Value| metadata["location"].as_str().unwrap_or("none").to_string();
+        let (was, is) = (location(&self.metadata), location(&loaded["metadata"]));
         if was != is {
             // Another table of the same name: this run's files are under the old location.
             return Err(self.error(format!(
